@@ -1,0 +1,208 @@
+/**
+ * The `dry-run` engine: a `LanguageModel` that needs no model and no network.
+ *
+ * - Text requests get deterministic text: a stable function of the prompt and the seed.
+ * - Structured requests (`generateObject`, `Llm.object`) get a value generated from the requested `Schema` with
+ *   Effect's `Arbitrary`: always valid for the schema, deterministic per prompt and seed.
+ * - Requests with tools call one tool (chosen from the prompt), with parameters generated from its schema; once the
+ *   prompt holds tool results, the engine answers with text.
+ * - `latency` delays each call, `tokensPerSecond` paces streamed tokens, `failureRate` makes a deterministic share of
+ *   calls fail with a typed `AiError` (all on Effect's `Clock`, so `TestClock` drives them in tests).
+ *
+ * It is sluice's embedded default engine: the demo runs on it, and a real engine is one Layer away.
+ *
+ * @since 0.1.0
+ */
+import * as AiError from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Response from "@effect/ai/Response"
+import type * as Tool from "@effect/ai/Tool"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import {
+  chunkText,
+  hash,
+  lastRole,
+  lastUserText,
+  prng,
+  promptText,
+  replyContent,
+  replyParts
+} from "../internal/prompt.js"
+
+/**
+ * Options of the dry-run engine.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Changes every generated text and value. Default 0. */
+  readonly seed?: number | undefined
+  /** Delay before each reply. Default none. */
+  readonly latency?: Duration.DurationInput | undefined
+  /** Pace of streamed tokens; unlimited when omitted. */
+  readonly tokensPerSecond?: number | undefined
+  /** Share of calls, in [0, 1], that fail with an `AiError`. Default 0. */
+  readonly failureRate?: number | undefined
+  /** Number of words in text replies. Default 24. */
+  readonly words?: number | undefined
+  /** Characters per streamed token. Default 4. */
+  readonly tokenSize?: number | undefined
+}
+
+const WORDS = (
+  "the a of to and in is for on with as by stream pipeline token model data value step graph state event run " +
+  "result input output schema engine batch item field chunk retry layer effect typed fast small clear safe " +
+  "quiet river sluice gate flow water channel lock level current steady bright"
+).split(" ")
+
+/**
+ * Builds the dry-run `LanguageModel` service.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as DryRun from "sluice/engines/DryRun"
+ *
+ * const service = DryRun.make({ seed: 7 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: Options | undefined): Effect.Effect<LanguageModel.Service> =>
+  Effect.suspend(() => {
+    const seed = options?.seed ?? 0
+    const failureRate = options?.failureRate ?? 0
+    const latency = options?.latency === undefined ? undefined : Duration.decode(options.latency)
+    const tokenDelay = options?.tokensPerSecond ? Duration.millis(1000 / options.tokensPerSecond) : undefined
+    const tokenSize = options?.tokenSize ?? 4
+    let calls = 0
+
+    const reply = (method: string, request: LanguageModel.ProviderOptions) =>
+      Effect.suspend(() => {
+        const call = calls++
+        const text = promptText(request.prompt)
+        const key = hash(text, seed)
+        const delay = latency === undefined ? Effect.void : Effect.sleep(latency)
+        if (failureRate > 0 && prng(hash(String(call), key))() < failureRate) {
+          return Effect.zipRight(
+            delay,
+            Effect.fail(
+              new AiError.UnknownError({
+                module: "DryRun",
+                method,
+                description: `simulated failure (failureRate ${failureRate}, call ${call + 1})`
+              })
+            )
+          )
+        }
+        return Effect.as(delay, compose(request, text, key, options?.words ?? 24, tokenSize))
+      })
+
+    return LanguageModel.make({
+      generateText: (request) => Effect.map(reply("generateText", request), replyContent),
+      streamText: (request) =>
+        Stream.unwrap(Effect.map(reply("streamText", request), (r) => {
+          const parts = Stream.fromIterable(replyParts(r))
+          return tokenDelay === undefined
+            ? parts
+            : Stream.mapEffect(parts, (part): Effect.Effect<Response.StreamPartEncoded> =>
+              part.type === "text-delta" || part.type === "reasoning-delta"
+                ? Effect.as(Effect.sleep(tokenDelay), part)
+                : Effect.succeed(part))
+        }))
+    })
+  })
+
+/**
+ * The dry-run engine as a `LanguageModel` Layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as DryRun from "sluice/engines/DryRun"
+ * import * as Llm from "sluice/Llm"
+ * import * as Node from "sluice/Node"
+ *
+ * const echo = Llm.text({ prompt: (s: string) => s })
+ * const program = Node.run(echo, "hello").pipe(Effect.provide(DryRun.layer({ latency: "20 millis" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options | undefined): Layer.Layer<LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/**
+ * Generates a value of a schema, deterministically for a given seed: the value the dry-run engine answers a
+ * structured request with.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as DryRun from "sluice/engines/DryRun"
+ *
+ * const value = DryRun.generate(Schema.Struct({ name: Schema.String, age: Schema.Number }), 42)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generate = <A, I, R>(schema: Schema.Schema<A, I, R>, seed: number): A =>
+  FastCheck.sample(Arbitrary.make(schema), { seed: seed | 0, numRuns: 1 })[0]!
+
+// =============================================================================
+// internal
+// =============================================================================
+
+type Reply = Parameters<typeof replyParts>[0]
+
+const compose = (
+  request: LanguageModel.ProviderOptions,
+  text: string,
+  key: number,
+  words: number,
+  tokenSize: number
+): Reply => {
+  const usage = { inputTokens: Math.ceil(text.length / 4), outputTokens: 0 }
+  if (request.responseFormat.type === "json") {
+    const schema = request.responseFormat.schema as Schema.Schema<unknown, unknown>
+    const encoded = Schema.encodeSync(schema)(generate(schema, key))
+    const json = JSON.stringify(encoded)
+    return { text: chunkText(json, tokenSize), finishReason: "stop", usage: { ...usage, outputTokens: tokens(json) } }
+  }
+  const tools = request.tools.filter((tool) => "parametersSchema" in tool) as ReadonlyArray<Tool.Any>
+  if (tools.length > 0 && request.toolChoice !== "none" && lastRole(request.prompt) === "user") {
+    const tool = tools[key % tools.length]!
+    const params = Schema.encodeSync(tool.parametersSchema as Schema.Schema<unknown, unknown>)(
+      generate(tool.parametersSchema as Schema.Schema<unknown, unknown>, key)
+    )
+    const id = `call_${key.toString(36)}`
+    return {
+      toolCalls: [{ id, name: tool.name, params }],
+      finishReason: "tool-calls",
+      usage: { ...usage, outputTokens: tokens(JSON.stringify(params)) }
+    }
+  }
+  const reply = sentence(lastUserText(request.prompt), key, words)
+  return { text: chunkText(reply, tokenSize), finishReason: "stop", usage: { ...usage, outputTokens: tokens(reply) } }
+}
+
+const sentence = (prompt: string, key: number, count: number): string => {
+  const random = prng(key)
+  const words: Array<string> = []
+  for (let i = 0; i < count; i++) words.push(WORDS[Math.floor(random() * WORDS.length)]!)
+  const subject = prompt.trim().split(/\s+/).slice(0, 6).join(" ")
+  const body = words.join(" ")
+  return `[dry-run] ${subject.length > 0 ? `${subject}… ` : ""}${body.charAt(0).toUpperCase()}${body.slice(1)}.`
+}
+
+const tokens = (text: string): number => Math.max(1, Math.ceil(text.length / 4))
