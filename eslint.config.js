@@ -28,7 +28,8 @@ export default tseslint.config(
       "@typescript-eslint/no-empty-object-type": "off",
       "@typescript-eslint/no-namespace": "off",
       "require-yield": "off",
-      "no-console": "off"
+      "no-console": "off",
+      "prefer-rest-params": "off"
     }
   },
   {

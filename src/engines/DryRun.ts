@@ -2,7 +2,7 @@
  * The `dry-run` engine: a `LanguageModel` that needs no model and no network.
  *
  * - Text requests get deterministic text: a stable function of the prompt and the seed.
- * - Structured requests (`generateObject`, `Llm.object`) get a value generated from the requested `Schema` with
+ * - Structured requests (`generateObject`, or a format set with `StructuredOutput.withFormat`) get a value generated from the requested `Schema` with
  *   Effect's `Arbitrary`: always valid for the schema, deterministic per prompt and seed.
  * - Requests with tools call one tool (chosen from the prompt), with parameters generated from its schema; once the
  *   prompt holds tool results, the engine answers with text.
@@ -22,6 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import {
@@ -34,6 +35,7 @@ import {
   replyContent,
   replyParts
 } from "../internal/prompt.js"
+import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
  * Options of the dry-run engine.
@@ -103,7 +105,11 @@ export const make = (options?: Options | undefined): Effect.Effect<LanguageModel
             )
           )
         }
-        return Effect.as(delay, compose(request, text, key, options?.words ?? 24, tokenSize))
+        return Effect.zipWith(
+          delay,
+          StructuredOutput.requested(request),
+          (_, format) => compose(request, format, text, key, options?.words ?? 24, tokenSize)
+        )
       })
 
     return LanguageModel.make({
@@ -167,14 +173,15 @@ type Reply = Parameters<typeof replyParts>[0]
 
 const compose = (
   request: LanguageModel.ProviderOptions,
+  format: Option.Option<StructuredOutput.Format>,
   text: string,
   key: number,
   words: number,
   tokenSize: number
 ): Reply => {
   const usage = { inputTokens: Math.ceil(text.length / 4), outputTokens: 0 }
-  if (request.responseFormat.type === "json") {
-    const schema = request.responseFormat.schema as Schema.Schema<unknown, unknown>
+  if (Option.isSome(format)) {
+    const schema = format.value.schema as Schema.Schema<unknown, unknown>
     const encoded = Schema.encodeSync(schema)(generate(schema, key))
     const json = JSON.stringify(encoded)
     return { text: chunkText(json, tokenSize), finishReason: "stop", usage: { ...usage, outputTokens: tokens(json) } }

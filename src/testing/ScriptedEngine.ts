@@ -13,11 +13,13 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { chunkText, promptText, replyContent, replyParts } from "../internal/prompt.js"
+import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
  * One scripted reply: plain text, a full reply (reasoning, text, tool calls, a structured `object`), or an `AiError`
@@ -56,7 +58,8 @@ export interface Request {
   /** The prompt as `role: text` lines. */
   readonly text: string
   readonly tools: ReadonlyArray<string>
-  readonly responseFormat: LanguageModel.ProviderOptions["responseFormat"]
+  /** The structured output requested, by `responseFormat` or `StructuredOutput.withFormat`. */
+  readonly format: Option.Option<StructuredOutput.Format>
 }
 
 /**
@@ -116,6 +119,7 @@ export const layer = (script: Script): Layer.Layer<LanguageModel.LanguageModel |
 
     const resolve = (method: Request["method"], options: LanguageModel.ProviderOptions) =>
       Effect.gen(function*() {
+        const format = yield* StructuredOutput.requested(options)
         const recorded = yield* Ref.modify(requests, (all): [Request, ReadonlyArray<Request>] => {
           const request: Request = {
             call: all.length + 1,
@@ -123,7 +127,7 @@ export const layer = (script: Script): Layer.Layer<LanguageModel.LanguageModel |
             prompt: options.prompt,
             text: promptText(options.prompt),
             tools: options.tools.map((tool) => tool.name),
-            responseFormat: options.responseFormat
+            format
           }
           return [request, [...all, request]]
         })
