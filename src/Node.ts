@@ -330,7 +330,8 @@ export const makeRunId: Effect.Effect<string> = Effect.sync(() => globalThis.cry
 
 /**
  * Streams a node's events for one input: `StepStart`, what the body emits, then `StepEnd` with the output (or
- * `StepError` before the failure).
+ * `StepError` before the failure). The data-first overload comes first so that an `undefined` input is never taken
+ * for the options.
  *
  * @example
  * ```ts
@@ -345,8 +346,8 @@ export const makeRunId: Effect.Effect<string> = Effect.sync(() => globalThis.cry
  * @category running
  */
 export const stream: {
-  <I>(input: I, options?: RunOptions | undefined): <O, E, R>(self: Node<I, O, E, R>) => Stream.Stream<Event.Event, E, R>
   <I, O, E, R>(self: Node<I, O, E, R>, input: I, options?: RunOptions | undefined): Stream.Stream<Event.Event, E, R>
+  <I>(input: I, options?: RunOptions | undefined): <O, E, R>(self: Node<I, O, E, R>) => Stream.Stream<Event.Event, E, R>
 } = dual(
   (args) => isNode(args[0]),
   <I, O, E, R>(self: Node<I, O, E, R>, input: I, options?: RunOptions | undefined): Stream.Stream<Event.Event, E, R> =>
@@ -435,8 +436,8 @@ export const streamIn = <I, O, E, R>(
  * @category running
  */
 export const run: {
-  <I>(input: I, options?: RunOptions | undefined): <O, E, R>(self: Node<I, O, E, R>) => Effect.Effect<O, E, R>
   <I, O, E, R>(self: Node<I, O, E, R>, input: I, options?: RunOptions | undefined): Effect.Effect<O, E, R>
+  <I>(input: I, options?: RunOptions | undefined): <O, E, R>(self: Node<I, O, E, R>) => Effect.Effect<O, E, R>
 } = dual(
   (args) => isNode(args[0]),
   <I, O, E, R>(self: Node<I, O, E, R>, input: I, options?: RunOptions | undefined): Effect.Effect<O, E, R> =>
