@@ -5,6 +5,7 @@
 
 export * as Event from "./Event.js"
 export * as Llm from "./Llm.js"
+export * as Ndjson from "./Ndjson.js"
 export * as Node from "./Node.js"
 export * as NodeError from "./NodeError.js"
 export * as PartialJsonError from "./PartialJsonError.js"
