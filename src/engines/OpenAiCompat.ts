@@ -1,0 +1,862 @@
+/**
+ * The OpenAI-compatible Chat Completions engine: a `LanguageModel` that streams `POST {baseUrl}/chat/completions`
+ * (`stream: true`) over `@effect/platform`'s `HttpClient`. It speaks to OpenAI, vLLM, Ollama's `/v1`, OpenRouter,
+ * llama.cpp's server, LM Studio and any other server of that dialect ({@link presets}).
+ *
+ * The stream is decoded per network chunk, not per token: the bytes go through sluice's incremental SSE parser
+ * (`Sse.makeParser`), each event is `JSON.parse`d once, and the chunk's parts leave as one `Chunk`.
+ *
+ * - Text (`delta.content`) and thinking (`delta.reasoning_content`, or `delta.reasoning`) stream as
+ *   `text-*` / `reasoning-*` parts.
+ * - Tool calls are assembled by `index` (arguments in fragments, several calls in parallel, an index starting at 1,
+ *   a later delta with an empty `name` that must not overwrite the name): `tool-params-start/delta/end` stream as the
+ *   arguments arrive, and one `tool-call` per call (arguments parsed as JSON) follows when the choice finishes.
+ * - A refusal (`delta.refusal`) is not text: it ends the reply with finish reason `content-filter`, and its text is
+ *   in the `finish` part's metadata, under `openaiCompat.refusal`.
+ * - Finish reasons map to `@effect/ai`'s; the final usage chunk (`stream_options.include_usage`) gives the usage,
+ *   with reasoning and cached-input tokens when the server reports them.
+ * - Only the first choice (`index` 0) is read.
+ *
+ * Structured output: when the call asks for a JSON value (`generateObject`, or `StructuredOutput.withFormat` around
+ * `streamText`), its schema goes through the channel set by `structuredOutput`: `"json_schema"` (OpenAI's
+ * `response_format`, `strict`), `"vllm"` (vLLM's `structured_outputs: { json }`), `"guided_json"` (vLLM before
+ * 0.10.2), `"json_object"` (plain JSON mode, schema in the system prompt) or `"prompt"` (schema in the system prompt
+ * only).
+ *
+ * Errors are `AiError`s carrying an `EngineError` (see `EngineError.fromAiError`): HTTP errors by status, a dropped
+ * connection or a stream that ends before the model finished as a retryable `Transport` error, a chunk that is not
+ * JSON as `MalformedStream` (or skipped, with `malformedChunks: "skip"`), an `error` object sent mid-stream by its
+ * code. `generateText` runs the same streaming request and folds its parts.
+ *
+ * @since 0.1.0
+ */
+import type * as AiError from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
+import type * as Response from "@effect/ai/Response"
+import * as Tool from "@effect/ai/Tool"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Config_ from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as EngineError from "../EngineError.js"
+import * as Http from "../internal/engineHttp.js"
+import * as Sse from "../Sse.js"
+import * as StructuredOutput from "../StructuredOutput.js"
+
+/**
+ * Sampling defaults sent with every request (omitted fields are left to the server). `topK`, `minP` and
+ * `repetitionPenalty` are extensions understood by vLLM, llama.cpp, Ollama and OpenRouter, not by OpenAI.
+ *
+ * @example
+ * ```ts
+ * import type * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const sampling: OpenAiCompat.Sampling = { temperature: 0.2, maxTokens: 512, stop: ["\n\n"] }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sampling {
+  readonly temperature?: number | undefined
+  readonly topP?: number | undefined
+  readonly maxTokens?: number | undefined
+  readonly seed?: number | undefined
+  readonly stop?: string | ReadonlyArray<string> | undefined
+  readonly frequencyPenalty?: number | undefined
+  readonly presencePenalty?: number | undefined
+  readonly topK?: number | undefined
+  readonly minP?: number | undefined
+  readonly repetitionPenalty?: number | undefined
+}
+
+/**
+ * How a requested JSON schema reaches the backend (see the module documentation).
+ *
+ * @example
+ * ```ts
+ * import type * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const mode: OpenAiCompat.StructuredOutputMode = "vllm"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StructuredOutputMode = "json_schema" | "vllm" | "guided_json" | "json_object" | "prompt"
+
+/**
+ * The engine's configuration.
+ *
+ * - `baseUrl`: the API root, e.g. `http://localhost:8000/v1` (the engine appends `/chat/completions`);
+ * - `model`; `apiKey` (sent as a bearer token); `headers` (extra headers, e.g. OpenRouter's);
+ * - `sampling`: defaults sent with every request; `maxTokensField`: `"max_tokens"` (default) or
+ *   `"max_completion_tokens"` (OpenAI's reasoning models);
+ * - `structuredOutput` (default `"json_schema"`) and `strict` (default `true`);
+ * - `streamUsage`: ask for the final usage chunk (`stream_options.include_usage`, default `true`);
+ * - `timeout`: the longest wait for the response headers; `idleTimeout`: the longest gap between two chunks of the
+ *   body (both fail with a retryable `Timeout`; none by default);
+ * - `malformedChunks`: `"fail"` (default) or `"skip"` a chunk that is not valid JSON;
+ * - `extraBody`: fields merged into every request body (server-specific knobs);
+ * - `name`: the engine name in errors (default `"OpenAiCompat"`).
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import type * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const config: OpenAiCompat.Config = {
+ *   baseUrl: "http://localhost:8000/v1",
+ *   model: "Qwen/Qwen3-8B",
+ *   apiKey: Redacted.make("token-abc"),
+ *   sampling: { temperature: 0 },
+ *   structuredOutput: "vllm"
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  readonly baseUrl: string
+  readonly model: string
+  readonly apiKey?: Redacted.Redacted | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly sampling?: Sampling | undefined
+  readonly maxTokensField?: "max_tokens" | "max_completion_tokens" | undefined
+  readonly structuredOutput?: StructuredOutputMode | undefined
+  readonly strict?: boolean | undefined
+  readonly streamUsage?: boolean | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  readonly malformedChunks?: "fail" | "skip" | undefined
+  readonly extraBody?: Readonly<Record<string, unknown>> | undefined
+  readonly name?: string | undefined
+}
+
+/**
+ * Builds the engine's `LanguageModel` service over the `HttpClient` in context.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const service = OpenAiCompat.make({ baseUrl: "http://localhost:11434/v1", model: "llama3.2" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: Config): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+  Effect.flatMap(HttpClient.HttpClient, (client) => {
+    const engine = config.name ?? "OpenAiCompat"
+    const url = `${Http.trimUrl(config.baseUrl)}/chat/completions`
+    const timeout = Http.duration(config.timeout)
+    const idleTimeout = Http.duration(config.idleTimeout)
+    const skipMalformed = config.malformedChunks === "skip"
+
+    const stream = (options: LanguageModel.ProviderOptions, method: string) =>
+      Stream.unwrap(Effect.map(StructuredOutput.requested(options), (format) => {
+        const encoded = encodeRequest(config, options, format)
+        if (Either.isLeft(encoded)) {
+          return Stream.fail(Http.malformedInput(engine, method, encoded.left))
+        }
+        const request = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders({ accept: "text/event-stream", ...config.headers }),
+          config.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(config.apiKey),
+          HttpClientRequest.bodyUnsafeJson(encoded.right)
+        )
+        const context: Http.CallContext = { engine, method, request }
+        return Stream.unwrap(Effect.map(Http.execute(client, context, timeout), (response) =>
+          Stream.pipeThroughChannel(
+            Http.body(response, context, idleTimeout),
+            decodeChannel(new Decoder(context, new Set(options.tools.map((tool) => tool.name)), skipMalformed))
+          )))
+      }))
+
+    return LanguageModel.make({
+      generateText: (options) => Http.collect(stream(options, "generateText")),
+      streamText: (options) => stream(options, "streamText")
+    })
+  })
+
+/**
+ * The engine as a `LanguageModel` Layer (it needs an `HttpClient`, e.g. `NodeHttpClient.layerUndici` or
+ * `FetchHttpClient.layer`).
+ *
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Effect, Layer } from "effect"
+ * import * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ * import * as Llm from "sluice/Llm"
+ * import * as Node from "sluice/Node"
+ *
+ * const Engine = OpenAiCompat.layer(OpenAiCompat.presets.vllm({ model: "Qwen/Qwen3-8B" })).pipe(
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * const program = Node.run(Llm.text({ prompt: (s: string) => s }), "Hello").pipe(Effect.provide(Engine))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: Config): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(config))
+
+/**
+ * The configuration of {@link layerConfig}: the base URL and the model may come from `Config`, the API key does
+ * (e.g. `Config.redacted("OPENAI_API_KEY")`).
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import type * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const config: OpenAiCompat.ConfigFrom = {
+ *   baseUrl: Config.string("VLLM_URL"),
+ *   model: "Qwen/Qwen3-8B",
+ *   apiKey: Config.redacted("VLLM_API_KEY")
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigFrom extends Omit<Config, "baseUrl" | "model" | "apiKey"> {
+  readonly baseUrl: string | Config_.Config<string>
+  readonly model: string | Config_.Config<string>
+  readonly apiKey?: Config_.Config<Redacted.Redacted | undefined> | Redacted.Redacted | undefined
+}
+
+/**
+ * The engine as a Layer whose base URL, model and API key are read from `Config` (environment variables by default).
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const Engine = OpenAiCompat.layerConfig({
+ *   ...OpenAiCompat.presets.openai({ model: "gpt-4.1-mini" }),
+ *   apiKey: Config.redacted("OPENAI_API_KEY")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: ConfigFrom
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.flatMap(
+      Effect.all({
+        baseUrl: fromConfig(config.baseUrl),
+        model: fromConfig(config.model),
+        apiKey: config.apiKey === undefined ? Effect.succeed(undefined) : fromConfig(config.apiKey)
+      }),
+      ({ apiKey, baseUrl, model }) => make({ ...config, baseUrl, model, apiKey })
+    )
+  )
+
+/**
+ * Options of a preset: any field of {@link Config}, with the model required.
+ *
+ * @example
+ * ```ts
+ * import type * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const options: OpenAiCompat.PresetOptions = { model: "llama3.2", sampling: { temperature: 0.7 } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PresetOptions extends Omit<Partial<Config>, "model"> {
+  readonly model: string
+}
+
+/**
+ * Configurations for the common servers, with their default local addresses (override `baseUrl` as needed):
+ *
+ * - `openai`: `https://api.openai.com/v1`, `max_completion_tokens`, strict JSON schema;
+ * - `vllm`: `http://localhost:8000/v1`, vLLM's `structured_outputs` field;
+ * - `ollama`: Ollama's OpenAI-compatible API at `http://localhost:11434/v1` (see also the native `Ollama` engine);
+ * - `openrouter`: `https://openrouter.ai/api/v1`, with the `HTTP-Referer` and `X-Title` headers OpenRouter uses to
+ *   attribute an app (`referer`, `title`);
+ * - `llamacpp`: llama.cpp's `llama-server` at `http://localhost:8080/v1`;
+ * - `lmstudio`: LM Studio at `http://localhost:1234/v1`.
+ *
+ * @example
+ * ```ts
+ * import * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * const config = OpenAiCompat.presets.openrouter({
+ *   model: "meta-llama/llama-3.3-70b-instruct",
+ *   referer: "https://example.com",
+ *   title: "My app"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const presets: {
+  readonly openai: (options: PresetOptions) => Config
+  readonly vllm: (options: PresetOptions) => Config
+  readonly ollama: (options: PresetOptions) => Config
+  readonly openrouter: (
+    options: PresetOptions & { readonly referer?: string | undefined; readonly title?: string | undefined }
+  ) => Config
+  readonly llamacpp: (options: PresetOptions) => Config
+  readonly lmstudio: (options: PresetOptions) => Config
+} = {
+  openai: (options) => ({
+    baseUrl: "https://api.openai.com/v1",
+    maxTokensField: "max_completion_tokens",
+    structuredOutput: "json_schema",
+    name: "openai",
+    ...options
+  }),
+  vllm: (options) => ({ baseUrl: "http://localhost:8000/v1", structuredOutput: "vllm", name: "vllm", ...options }),
+  ollama: (options) => ({
+    baseUrl: "http://localhost:11434/v1",
+    structuredOutput: "json_schema",
+    name: "ollama",
+    ...options
+  }),
+  openrouter: ({ referer, title, ...options }) => ({
+    baseUrl: "https://openrouter.ai/api/v1",
+    structuredOutput: "json_schema",
+    name: "openrouter",
+    ...options,
+    headers: {
+      ...(referer === undefined ? {} : { "HTTP-Referer": referer }),
+      ...(title === undefined ? {} : { "X-Title": title }),
+      ...options.headers
+    }
+  }),
+  llamacpp: (options) => ({
+    baseUrl: "http://localhost:8080/v1",
+    structuredOutput: "json_schema",
+    name: "llamacpp",
+    ...options
+  }),
+  lmstudio: (options) => ({
+    baseUrl: "http://localhost:1234/v1",
+    structuredOutput: "json_schema",
+    name: "lmstudio",
+    ...options
+  })
+}
+
+/**
+ * The JSON body the engine sends for a call (with `stream: true`), or a description of why the prompt cannot be
+ * encoded. Exposed for tests and for debugging what reaches a server.
+ *
+ * @example
+ * ```ts
+ * import { Prompt } from "@effect/ai"
+ * import { Option, Tracer } from "effect"
+ * import * as OpenAiCompat from "sluice/engines/OpenAiCompat"
+ *
+ * declare const span: Tracer.Span
+ * const body = OpenAiCompat.encodeRequest(
+ *   { baseUrl: "http://localhost:8000/v1", model: "m" },
+ *   { prompt: Prompt.make("Hi"), tools: [], toolChoice: "auto", responseFormat: { type: "text" }, span },
+ *   Option.none()
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const encodeRequest = (
+  config: Config,
+  options: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice">,
+  format: Option.Option<StructuredOutput.Format>
+): Either.Either<Record<string, unknown>, string> => {
+  const messages = encodeMessages(options.prompt)
+  if (Either.isLeft(messages)) return Either.left(messages.left)
+  const body: Record<string, unknown> = { model: config.model, messages: messages.right, stream: true }
+  if (config.streamUsage !== false) body.stream_options = { include_usage: true }
+  const sampling = config.sampling
+  if (sampling !== undefined) {
+    setDefined(body, "temperature", sampling.temperature)
+    setDefined(body, "top_p", sampling.topP)
+    setDefined(body, config.maxTokensField ?? "max_tokens", sampling.maxTokens)
+    setDefined(body, "seed", sampling.seed)
+    setDefined(body, "stop", typeof sampling.stop === "string" ? [sampling.stop] : sampling.stop)
+    setDefined(body, "frequency_penalty", sampling.frequencyPenalty)
+    setDefined(body, "presence_penalty", sampling.presencePenalty)
+    setDefined(body, "top_k", sampling.topK)
+    setDefined(body, "min_p", sampling.minP)
+    setDefined(body, "repetition_penalty", sampling.repetitionPenalty)
+  }
+  const tools = options.tools.filter((tool) => !Tool.isProviderDefined(tool))
+  if (tools.length > 0) {
+    body.tools = tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: tool.name,
+        ...(tool.description === undefined ? {} : { description: tool.description }),
+        parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast)
+      }
+    }))
+    const choice = options.toolChoice
+    body.tool_choice = typeof choice === "string"
+      ? choice
+      : "tool" in choice
+      ? { type: "function", function: { name: choice.tool } }
+      : choice.mode ?? "auto"
+  }
+  if (Option.isSome(format)) {
+    const schema = StructuredOutput.jsonSchema(format.value.schema)
+    switch (config.structuredOutput ?? "json_schema") {
+      case "json_schema": {
+        body.response_format = {
+          type: "json_schema",
+          json_schema: { name: schemaName(format.value.objectName), schema, strict: config.strict ?? true }
+        }
+        break
+      }
+      case "vllm": {
+        body.structured_outputs = { json: schema }
+        break
+      }
+      case "guided_json": {
+        body.guided_json = schema
+        break
+      }
+      case "json_object": {
+        body.response_format = { type: "json_object" }
+        body.messages = withInstruction(messages.right, Http.schemaInstruction(format.value, schema))
+        break
+      }
+      case "prompt": {
+        body.messages = withInstruction(messages.right, Http.schemaInstruction(format.value, schema))
+        break
+      }
+    }
+  }
+  return Either.right(config.extraBody === undefined ? body : { ...body, ...config.extraBody })
+}
+
+// =============================================================================
+// internal: request encoding
+// =============================================================================
+
+type Message = Record<string, unknown>
+
+const fromConfig = <A>(value: A | Config_.Config<A>): Effect.Effect<A, ConfigError.ConfigError> =>
+  Config_.isConfig(value) ? value : Effect.succeed(value as A)
+
+const setDefined = (body: Record<string, unknown>, key: string, value: unknown): void => {
+  if (value !== undefined) body[key] = value
+}
+
+const schemaName = (name: string): string => {
+  const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
+  return cleaned.length === 0 ? "output" : cleaned
+}
+
+const withInstruction = (messages: ReadonlyArray<Message>, instruction: string): Array<Message> => {
+  const first = messages[0]
+  if (first !== undefined && first.role === "system" && typeof first.content === "string") {
+    return [{ ...first, content: `${first.content}\n\n${instruction}` }, ...messages.slice(1)]
+  }
+  return [{ role: "system", content: instruction }, ...messages]
+}
+
+const fileUrl = (part: Prompt.FilePart): string =>
+  part.data instanceof URL
+    ? part.data.href
+    : typeof part.data === "string"
+    ? part.data.startsWith("data:") || /^https?:\/\//.test(part.data)
+      ? part.data
+      : `data:${part.mediaType};base64,${part.data}`
+    : `data:${part.mediaType};base64,${Encoding.encodeBase64(part.data)}`
+
+const encodeFile = (part: Prompt.FilePart): Either.Either<Message, string> => {
+  if (part.mediaType.startsWith("image/")) {
+    return Either.right({ type: "image_url", image_url: { url: fileUrl(part) } })
+  }
+  if (part.data instanceof URL) {
+    return Either.left(`a file of type ${part.mediaType} can only be sent inline, not by URL`)
+  }
+  return Either.right({ type: "file", file: { filename: part.fileName ?? "file", file_data: fileUrl(part) } })
+}
+
+const stringify = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value ?? null)
+
+const encodeMessages = (prompt: Prompt.Prompt): Either.Either<Array<Message>, string> => {
+  const out: Array<Message> = []
+  for (const message of prompt.content) {
+    switch (message.role) {
+      case "system": {
+        out.push({ role: "system", content: message.content })
+        break
+      }
+      case "user": {
+        if (message.content.every((part) => part.type === "text")) {
+          out.push({ role: "user", content: message.content.map((part) => part.text).join("") })
+          break
+        }
+        const content: Array<Message> = []
+        for (const part of message.content) {
+          if (part.type === "text") content.push({ type: "text", text: part.text })
+          else {
+            const file = encodeFile(part)
+            if (Either.isLeft(file)) return Either.left(file.left)
+            content.push(file.right)
+          }
+        }
+        out.push({ role: "user", content })
+        break
+      }
+      case "assistant": {
+        let text = ""
+        const toolCalls: Array<Message> = []
+        for (const part of message.content) {
+          if (part.type === "text") text += part.text
+          else if (part.type === "tool-call" && !part.providerExecuted) {
+            toolCalls.push({
+              id: part.id,
+              type: "function",
+              function: { name: part.name, arguments: JSON.stringify(part.params ?? {}) }
+            })
+          }
+        }
+        out.push({
+          role: "assistant",
+          content: text.length === 0 && toolCalls.length > 0 ? null : text,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
+        })
+        break
+      }
+      case "tool": {
+        for (const part of message.content) {
+          out.push({ role: "tool", tool_call_id: part.id, content: stringify(part.result) })
+        }
+        break
+      }
+    }
+  }
+  return Either.right(out)
+}
+
+// =============================================================================
+// internal: stream decoding
+// =============================================================================
+
+type Part = Response.StreamPartEncoded
+
+interface ToolState {
+  readonly index: number
+  id: string
+  name: string
+  args: string
+  started: boolean
+}
+
+const FINISH: Record<string, Response.FinishReason> = {
+  stop: "stop",
+  end_turn: "stop",
+  eos: "stop",
+  length: "length",
+  max_tokens: "length",
+  tool_calls: "tool-calls",
+  function_call: "tool-calls",
+  tool_use: "tool-calls",
+  content_filter: "content-filter",
+  error: "error"
+}
+
+const isObject = (u: unknown): u is Record<string, any> => typeof u === "object" && u !== null
+
+/**
+ * The per-stream decoding state. Plain synchronous code: it runs once per network chunk, for every SSE event in it.
+ */
+class Decoder {
+  readonly parser = Sse.makeParser()
+  error: AiError.AiError | undefined = undefined
+  private blocks = 0
+  private textId: string | undefined = undefined
+  private reasoningId: string | undefined = undefined
+  private readonly tools = new Map<number, ToolState>()
+  private toolsDone = false
+  private metadata = false
+  private finishReason: string | undefined = undefined
+  private finished = false
+  private done = false
+  private refusal = ""
+  private usage: Record<string, any> | undefined = undefined
+
+  constructor(
+    readonly context: Http.CallContext,
+    readonly toolNames: ReadonlySet<string>,
+    readonly skipMalformed: boolean
+  ) {}
+
+  feed(bytes: Uint8Array, out: Array<Part>): void {
+    const events = this.parser.feed(bytes)
+    for (let i = 0; i < events.length && this.error === undefined; i++) {
+      const event = events[i]!
+      const data = event.data
+      if (data === "[DONE]") {
+        this.done = true
+        continue
+      }
+      let json: unknown
+      try {
+        json = JSON.parse(data)
+      } catch {
+        if (!this.skipMalformed) {
+          this.error = Http.malformed(this.context, data, "a stream chunk is not valid JSON")
+        }
+        continue
+      }
+      if (event.event === "error" || (isObject(json) && isObject(json.error) && json.choices === undefined)) {
+        this.error = streamError(this.context, isObject(json) && json.error !== undefined ? json.error : json)
+        continue
+      }
+      if (isObject(json)) this.chunk(json, out)
+    }
+    if (this.parser.error !== undefined && this.error === undefined) {
+      this.error = Http.malformed(this.context, "", this.parser.error.message)
+    }
+  }
+
+  end(out: Array<Part>): void {
+    if (this.error !== undefined) return
+    if (this.finishReason === undefined && !this.done) {
+      this.error = Http.truncated(this.context)
+      return
+    }
+    this.finish(out)
+    if (this.error !== undefined) return
+    const usage = this.usage
+    const details = usage?.completion_tokens_details
+    const cached = usage?.prompt_tokens_details?.cached_tokens
+    let reason: Response.FinishReason = this.finishReason === undefined
+      ? this.tools.size > 0 ? "tool-calls" : "unknown"
+      : FINISH[this.finishReason] ?? "other"
+    if (this.refusal.length > 0) reason = "content-filter"
+    out.push({
+      type: "finish",
+      reason,
+      usage: {
+        inputTokens: numberOr(usage?.prompt_tokens),
+        outputTokens: numberOr(usage?.completion_tokens),
+        totalTokens: numberOr(usage?.total_tokens),
+        ...(typeof details?.reasoning_tokens === "number" ? { reasoningTokens: details.reasoning_tokens } : {}),
+        ...(typeof cached === "number" ? { cachedInputTokens: cached } : {})
+      },
+      ...(this.refusal.length > 0 ? { metadata: { openaiCompat: { refusal: this.refusal } } } : {})
+    })
+  }
+
+  private chunk(json: Record<string, any>, out: Array<Part>): void {
+    if (!this.metadata) {
+      this.metadata = true
+      const timestamp = Http.isoFromSeconds(json.created)
+      out.push({
+        type: "response-metadata",
+        ...(typeof json.id === "string" ? { id: json.id } : {}),
+        ...(typeof json.model === "string" ? { modelId: json.model } : {}),
+        ...(timestamp === undefined ? {} : { timestamp })
+      })
+    }
+    if (isObject(json.usage)) this.usage = json.usage
+    const choices = json.choices
+    if (!Array.isArray(choices) || choices.length === 0 || this.finished) return
+    let choice = choices[0]
+    if (choices.length > 1) {
+      for (const c of choices) {
+        if (isObject(c) && c.index === 0) {
+          choice = c
+          break
+        }
+      }
+    }
+    if (!isObject(choice)) return
+    const delta = isObject(choice.delta) ? choice.delta : isObject(choice.message) ? choice.message : undefined
+    if (delta !== undefined) {
+      const reasoning = typeof delta.reasoning_content === "string" ? delta.reasoning_content : delta.reasoning
+      if (typeof reasoning === "string" && reasoning.length > 0) {
+        if (this.reasoningId === undefined) {
+          this.closeText(out)
+          this.reasoningId = `reasoning-${this.blocks++}`
+          out.push({ type: "reasoning-start", id: this.reasoningId })
+        }
+        out.push({ type: "reasoning-delta", id: this.reasoningId, delta: reasoning })
+      }
+      const content = delta.content
+      if (typeof content === "string" && content.length > 0) {
+        if (this.textId === undefined) {
+          this.closeReasoning(out)
+          this.textId = `text-${this.blocks++}`
+          out.push({ type: "text-start", id: this.textId })
+        }
+        out.push({ type: "text-delta", id: this.textId, delta: content })
+      }
+      if (typeof delta.refusal === "string") this.refusal += delta.refusal
+      if (Array.isArray(delta.tool_calls)) this.toolDeltas(delta.tool_calls, out)
+    }
+    const finish = choice.finish_reason
+    if (typeof finish === "string" && finish.length > 0) {
+      this.finishReason = finish
+      this.finished = true
+      this.finish(out)
+    }
+  }
+
+  private toolDeltas(calls: ReadonlyArray<unknown>, out: Array<Part>): void {
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]
+      if (!isObject(call)) continue
+      const index = typeof call.index === "number" ? call.index : i
+      const fn = isObject(call.function) ? call.function : undefined
+      let tool = this.tools.get(index)
+      if (tool === undefined) {
+        this.closeText(out)
+        this.closeReasoning(out)
+        tool = {
+          index,
+          id: typeof call.id === "string" && call.id.length > 0 ? call.id : `call_${index}`,
+          name: "",
+          args: "",
+          started: false
+        }
+        this.tools.set(index, tool)
+      } else if (typeof call.id === "string" && call.id.length > 0 && !tool.started) {
+        tool.id = call.id
+      }
+      if (tool.name.length === 0 && typeof fn?.name === "string" && fn.name.length > 0) tool.name = fn.name
+      const args = fn?.arguments
+      const fragment = typeof args === "string" ? args : isObject(args) ? JSON.stringify(args) : ""
+      if (!tool.started && tool.name.length > 0) {
+        tool.started = true
+        out.push({ type: "tool-params-start", id: tool.id, name: tool.name })
+        if (tool.args.length > 0) out.push({ type: "tool-params-delta", id: tool.id, delta: tool.args })
+      }
+      if (fragment.length > 0) {
+        tool.args += fragment
+        if (tool.started) out.push({ type: "tool-params-delta", id: tool.id, delta: fragment })
+      }
+    }
+  }
+
+  private closeText(out: Array<Part>): void {
+    if (this.textId !== undefined) {
+      out.push({ type: "text-end", id: this.textId })
+      this.textId = undefined
+    }
+  }
+
+  private closeReasoning(out: Array<Part>): void {
+    if (this.reasoningId !== undefined) {
+      out.push({ type: "reasoning-end", id: this.reasoningId })
+      this.reasoningId = undefined
+    }
+  }
+
+  private finish(out: Array<Part>): void {
+    this.closeReasoning(out)
+    this.closeText(out)
+    if (this.toolsDone) return
+    this.toolsDone = true
+    const tools = [...this.tools.values()].sort((a, b) => a.index - b.index)
+    for (const tool of tools) {
+      if (!tool.started) {
+        tool.started = true
+        out.push({ type: "tool-params-start", id: tool.id, name: tool.name })
+        if (tool.args.length > 0) out.push({ type: "tool-params-delta", id: tool.id, delta: tool.args })
+      }
+      out.push({ type: "tool-params-end", id: tool.id })
+      if (!this.toolNames.has(tool.name)) {
+        this.error = Http.malformed(
+          this.context,
+          tool.args,
+          `the model called the tool "${tool.name}", which the request did not offer`
+        )
+        return
+      }
+      const text = tool.args.trim()
+      let params: unknown
+      try {
+        params = text.length === 0 ? {} : JSON.parse(text)
+      } catch {
+        this.error = Http.malformed(
+          this.context,
+          tool.args,
+          `the arguments of tool call ${tool.id} (${tool.name}) are not valid JSON`
+        )
+        return
+      }
+      out.push({ type: "tool-call", id: tool.id, name: tool.name, params })
+    }
+  }
+}
+
+const numberOr = (u: unknown): number | undefined => (typeof u === "number" ? u : undefined)
+
+const streamError = (context: Http.CallContext, error: unknown): AiError.AiError => {
+  const message = isObject(error) && typeof error.message === "string"
+    ? error.message
+    : typeof error === "string"
+    ? error
+    : JSON.stringify(error)
+  const code = isObject(error) ? Number(error.code ?? error.status) : Number.NaN
+  const status = Number.isInteger(code) && code >= 400 && code < 600 ? code : 500
+  const { reason } = EngineError.fromResponse(context.engine, { status, headers: {} })
+  return Http.fail(
+    context,
+    new EngineError.EngineError({ engine: context.engine, reason, description: `error in the stream: ${message}` })
+  )
+}
+
+type DecodeChannel = Channel.Channel<
+  Chunk.Chunk<Part>,
+  Chunk.Chunk<Uint8Array>,
+  AiError.AiError,
+  AiError.AiError,
+  unknown,
+  unknown
+>
+
+const emit = (out: Array<Part>, next: DecodeChannel): DecodeChannel =>
+  out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
+
+const decodeChannel = (decoder: Decoder): DecodeChannel => {
+  const loop: DecodeChannel = Channel.readWithCause({
+    onInput: (input: Chunk.Chunk<Uint8Array>) => {
+      const out: Array<Part> = []
+      const pieces = Chunk.toReadonlyArray(input)
+      for (let i = 0; i < pieces.length && decoder.error === undefined; i++) decoder.feed(pieces[i]!, out)
+      return emit(out, decoder.error === undefined ? loop : Channel.fail(decoder.error))
+    },
+    onFailure: (cause: Cause.Cause<AiError.AiError>) => Channel.failCause(cause),
+    onDone: () => {
+      const out: Array<Part> = []
+      decoder.end(out)
+      return emit(out, decoder.error === undefined ? Channel.void : Channel.fail(decoder.error))
+    }
+  })
+  return loop
+}

@@ -1,0 +1,225 @@
+/**
+ * Shared plumbing of sluice's HTTP engines (OpenAiCompat, Ollama): executing a request with typed errors, the
+ * response body as a stream with transport errors mapped, and folding stream parts into `generateText` content.
+ */
+import type * as AiError from "@effect/ai/AiError"
+import * as AiErrors from "@effect/ai/AiError"
+import type * as Response from "@effect/ai/Response"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as EngineError from "../EngineError.js"
+import type * as StructuredOutput from "../StructuredOutput.js"
+
+/** What an engine call needs to build its errors. */
+export interface CallContext {
+  readonly engine: string
+  readonly method: string
+  readonly request: HttpClientRequest.HttpClientRequest
+}
+
+const requestInfo = (request: HttpClientRequest.HttpClientRequest) => ({
+  method: request.method,
+  url: request.url,
+  headers: request.headers as Readonly<Record<string, string>>
+})
+
+/** Fails with the `AiError` wrapping an `EngineError`. */
+export const fail = (context: CallContext, error: EngineError.EngineError, response?: {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body?: string | undefined
+}): AiError.AiError =>
+  EngineError.toAiError(error, { method: context.method, request: requestInfo(context.request), response })
+
+/** Executes a request: a non-2xx status, a transport failure or a timeout fails with a typed `AiError`. */
+export const execute = (
+  client: HttpClient.HttpClient,
+  context: CallContext,
+  timeout: Duration.Duration | undefined
+): Effect.Effect<HttpClientResponse.HttpClientResponse, AiError.AiError> => {
+  const sent = Effect.catchAll(
+    client.execute(context.request),
+    (error: HttpClientError.HttpClientError): Effect.Effect<never, AiError.AiError> =>
+      Effect.fail(
+        error._tag === "RequestError" && error.reason !== "Transport"
+          ? EngineError.toAiError(
+            new EngineError.EngineError({
+              engine: context.engine,
+              reason: "BadRequest",
+              description: `${error.reason}: ${error.description ?? error.message}`,
+              cause: error
+            }),
+            { method: context.method, request: requestInfo(context.request) }
+          )
+          : fail(
+            context,
+            new EngineError.EngineError({
+              engine: context.engine,
+              reason: "Transport",
+              description: `${context.request.method} ${context.request.url}: ${describe(error)}`,
+              cause: error
+            })
+          )
+      )
+  )
+  const timed = timeout === undefined ? sent : Effect.timeoutFail(sent, {
+    duration: timeout,
+    onTimeout: () =>
+      fail(
+        context,
+        new EngineError.EngineError({
+          engine: context.engine,
+          reason: "Timeout",
+          description: `no response from ${context.request.url} within ${Duration.format(timeout)}`
+        })
+      )
+  })
+  return Effect.flatMap(
+    timed,
+    (response) =>
+      response.status >= 200 && response.status < 300 ? Effect.succeed(response) : statusError(context, response)
+  )
+}
+
+const statusError = (
+  context: CallContext,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<never, AiError.AiError> =>
+  Effect.flatMap(
+    Effect.orElseSucceed(Effect.timeout(response.text, "10 seconds"), () => ""),
+    (body) => {
+      const headers = response.headers as Readonly<Record<string, string>>
+      const error = EngineError.fromResponse(context.engine, { status: response.status, headers, body })
+      return Effect.fail(fail(context, error, { status: response.status, headers, body }))
+    }
+  )
+
+/** The body of a streaming response; a failure while reading it (a dropped connection) is a `Transport` error. */
+export const body = (
+  response: HttpClientResponse.HttpClientResponse,
+  context: CallContext,
+  idleTimeout: Duration.Duration | undefined
+): Stream.Stream<Uint8Array, AiError.AiError> => {
+  const stream = Stream.mapError(response.stream, (error) =>
+    fail(
+      context,
+      new EngineError.EngineError({
+        engine: context.engine,
+        reason: "Transport",
+        status: response.status,
+        description: `the connection failed while streaming the response: ${describe(error)}`,
+        cause: error
+      })
+    ))
+  return idleTimeout === undefined ? stream : Stream.timeoutFail(
+    stream,
+    () =>
+      fail(
+        context,
+        new EngineError.EngineError({
+          engine: context.engine,
+          reason: "Timeout",
+          description: `no data from ${context.request.url} for ${Duration.format(idleTimeout)}`
+        })
+      ),
+    idleTimeout
+  )
+}
+
+/** The error for a stream that ended before the model finished. */
+export const truncated = (context: CallContext): AiError.AiError =>
+  fail(
+    context,
+    new EngineError.EngineError({
+      engine: context.engine,
+      reason: "Transport",
+      description: "the stream ended before the model finished"
+    })
+  )
+
+/** The error for a chunk that is not valid JSON. */
+export const malformed = (context: CallContext, raw: string, description: string): AiError.AiError =>
+  fail(context, new EngineError.EngineError({ engine: context.engine, reason: "MalformedStream", description, raw }))
+
+const describe = (error: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    if (typeof current === "object" && "message" in current && typeof current.message === "string") {
+      if (current.message.length > 0 && !messages.includes(current.message)) messages.push(current.message)
+    }
+    current = typeof current === "object" && "cause" in current ? current.cause : undefined
+  }
+  return messages.length === 0 ? "unknown error" : messages.join(": ")
+}
+
+/** Folds the stream parts of a reply into the content `generateText` returns. */
+export const collect = <E, R>(
+  parts: Stream.Stream<Response.StreamPartEncoded, E, R>
+): Effect.Effect<Array<Response.PartEncoded>, E, R> =>
+  Effect.suspend(() => {
+    const content: Array<Response.PartEncoded> = []
+    const texts = new Map<string, { readonly kind: "text" | "reasoning"; text: string }>()
+    return Effect.as(
+      Stream.runForEachChunk(parts, (chunk) =>
+        Effect.sync(() => {
+          for (const part of Chunk.toReadonlyArray(chunk)) {
+            switch (part.type) {
+              case "text-start":
+              case "reasoning-start": {
+                texts.set(part.id, { kind: part.type === "text-start" ? "text" : "reasoning", text: "" })
+                break
+              }
+              case "text-delta":
+              case "reasoning-delta": {
+                const open = texts.get(part.id)
+                if (open !== undefined) open.text += part.delta
+                break
+              }
+              case "text-end":
+              case "reasoning-end": {
+                const open = texts.get(part.id)
+                texts.delete(part.id)
+                if (open !== undefined && open.text.length > 0) content.push({ type: open.kind, text: open.text })
+                break
+              }
+              case "tool-params-start":
+              case "tool-params-delta":
+              case "tool-params-end":
+                break
+              default:
+                content.push(part as Response.PartEncoded)
+            }
+          }
+        })),
+      content
+    )
+  })
+
+/** The instruction added to the prompt when a backend has no schema channel (or only plain JSON mode). */
+export const schemaInstruction = (format: StructuredOutput.Format, schema: unknown): string =>
+  `Respond with a single JSON value (no prose, no code fences) named "${format.objectName}" that conforms to this ` +
+  `JSON Schema:\n${JSON.stringify(schema)}`
+
+/** Reads an optional duration. */
+export const duration = (input: Duration.DurationInput | undefined): Duration.Duration | undefined =>
+  input === undefined ? undefined : Duration.decode(input)
+
+/** A base URL without its trailing slashes. */
+export const trimUrl = (url: string): string => url.replace(/\/+$/, "")
+
+/** The ISO timestamp of a Unix time in seconds, if it is one. */
+export const isoFromSeconds = (seconds: unknown): string | undefined =>
+  typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0
+    ? new Date(seconds * 1000).toISOString()
+    : undefined
+
+/** The error for a prompt the engine cannot encode for its backend. */
+export const malformedInput = (engine: string, method: string, description: string): AiError.AiError =>
+  new AiErrors.MalformedInput({ module: engine, method, description })
