@@ -5,6 +5,8 @@
 
 export * as EngineError from "./EngineError.js"
 export * as Event from "./Event.js"
+export * as Graph from "./Graph.js"
+export * as GraphError from "./GraphError.js"
 export * as Llm from "./Llm.js"
 export * as Ndjson from "./Ndjson.js"
 export * as Node from "./Node.js"
