@@ -1,0 +1,1559 @@
+/**
+ * Step graphs over shared, typed state: "your code is the graph".
+ *
+ * A graph is built with {@link make} and `.step(name, options, body)`. A body is an `Effect` (which may return
+ * {@link next} to route dynamically, or {@link end} to stop its branch), a `Stream` of text (each element becomes a
+ * `Token` event), another graph over the same state (a nested graph: its steps' paths nest under the step), or a sluice
+ * `Node` bound to the state with {@link node}. Steps are wired with `to` (static edges, a list fans out) and may
+ * declare the targets they can route to with `routes` (used for validation and drawn dashed by {@link toMermaid}).
+ *
+ * **State.** Bodies read and update the state through a typed service: `yield* graph.state` (or
+ * `yield* Graph.state<State>()`) gives a {@link StateHandle}. Each update is atomic: `update`, `modify` and `patch`
+ * see the latest state, including what parallel branches wrote before them. `patch` writes only the given fields
+ * (last write wins per field) unless the field has a reducer declared in {@link Options} (`reducers`), in which case
+ * the reducer combines the current and the written value. A `get` followed by a `set` is not atomic across branches.
+ * State values are treated as immutable.
+ *
+ * **Context.** Services come from Layers, as everywhere in Effect: provide them to {@link run} or {@link stream}. A
+ * graph may also declare an `onStartup` hook (a scoped resource acquired when the run starts; its value is read
+ * with `yield* graph.context`) and `onShutdown` hooks (run in reverse order when the run ends, on success, failure
+ * and interruption, with the run's `Exit`).
+ *
+ * **Execution.** The entry step (the only step without a predecessor, or the one chosen with `.entry(name)`) runs
+ * first. When a step finishes, its successors are its `to` targets, or the targets of the {@link Next} it returned,
+ * or none after {@link end}. Ready steps run concurrently, at most `concurrency` at once. A step with several
+ * predecessors (a join) waits: it runs once, after every predecessor that is still running, queued, or could still be
+ * reached by running work has finished (an implicit barrier; predecessors that were routed away are not waited for).
+ * Cycles are allowed; a run stops with a `GraphError` (`MaxStepsExceeded`) after `maxSteps` step activations.
+ *
+ * **Per step.** One activation is `retry(schedule, middleware(timeout(body)))`: middleware sees every attempt
+ * (timeouts included), registered middleware runs outermost first (`use(a).use(b)` runs `a` around `b` around the
+ * body), and a `Retry` event precedes every new attempt.
+ *
+ * **Events.** {@link stream} emits `RunStart`, then `StepStart` at the graph's path, then for every step activation
+ * `StepStart`, its `Token`s / `Retry`s / nested events, and `StepEnd` (or `StepError`) at `[...graphPath, step]`,
+ * then `StepEnd` at the graph's path holding the final state, then `RunEnd`. {@link run} consumes that stream and
+ * returns the final state, so the two cannot disagree.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import * as Predicate from "effect/Predicate"
+import type * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Types from "effect/Types"
+import * as Event from "./Event.js"
+import { GraphError } from "./GraphError.js"
+import * as Node from "./Node.js"
+import { NodeError } from "./NodeError.js"
+
+// =============================================================================
+// type ids
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("sluice/Graph")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+// =============================================================================
+// models
+// =============================================================================
+
+/**
+ * A routing decision returned by a step body: run these steps next instead of the step's `to` targets.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Next<out T extends string> {
+  readonly _tag: "Next"
+  readonly targets: ReadonlyArray<T>
+}
+
+/**
+ * A routing decision returned by a step body: this branch stops here.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface End {
+  readonly _tag: "End"
+}
+
+/**
+ * What an effect body may return: nothing (follow `to`), a {@link Next} or {@link End}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Route<T extends string = string> = void | undefined | Next<T> | End
+
+/**
+ * The handle on a run's state. Every call is atomic; see the module documentation for how parallel branches'
+ * updates combine.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateHandle<in out S> {
+  /** The current state. */
+  readonly get: Effect.Effect<S>
+  /** Replaces the state. */
+  readonly set: (state: S) => Effect.Effect<void>
+  /** Replaces the state by a function of the current state. */
+  readonly update: (f: (state: S) => S) => Effect.Effect<void>
+  /** Replaces the state by a function of the current state and returns a value computed with it. */
+  readonly modify: <A>(f: (state: S) => readonly [A, S]) => Effect.Effect<A>
+  /** Writes the given fields: last write wins per field, or the field's reducer combines the values. */
+  readonly patch: (fields: Partial<S>) => Effect.Effect<void>
+  /** Reads the current state synchronously. */
+  readonly unsafeGet: () => S
+}
+
+declare const StateServiceId: unique symbol
+declare const ContextServiceId: unique symbol
+
+/**
+ * The service through which step bodies reach the state of type `S` (the requirement {@link state} adds).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export interface StateService<in out S> {
+  readonly [StateServiceId]: Types.Invariant<S>
+}
+
+/**
+ * The service through which step bodies reach the value of the graph's `onStartup` hook (the requirement
+ * {@link context} adds).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export interface ContextService<in out C> {
+  readonly [ContextServiceId]: Types.Invariant<C>
+}
+
+/**
+ * What middleware knows about the step attempt it wraps.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepInfo {
+  readonly graph: string
+  readonly step: string
+  readonly runId: string
+  readonly path: ReadonlyArray<string>
+  /** 1-based attempt number (above 1 when the step is retried). */
+  readonly attempt: number
+}
+
+/**
+ * Wraps every step attempt of a graph. It must return the attempt's result unchanged in type; it may add errors
+ * (`E`) and requirements (`R`), e.g. to time, log or trace steps.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Middleware<out E = never, out R = never> {
+  <A, E1, R1>(step: Effect.Effect<A, E1, R1>, info: StepInfo): Effect.Effect<A, E1 | E, R1 | R>
+}
+
+/**
+ * Retry settings for a step: a `Schedule` fed with the errors, and which errors are worth retrying (by default those
+ * whose `isRetryable` is not `false`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions<in E, out R> {
+  readonly schedule: Schedule.Schedule<unknown, E, R>
+  readonly while?: ((error: E) => boolean) | undefined
+}
+
+/**
+ * The options of one step.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepOptions<
+  To extends string = string,
+  Routes extends string = string,
+  E = unknown,
+  RR = never,
+  Tm extends Duration.DurationInput | undefined = Duration.DurationInput | undefined
+> {
+  /** The next step(s). A list fans out: the targets run concurrently. */
+  readonly to?: To | ReadonlyArray<To> | undefined
+  /** The steps this step may route to with {@link next}: used for validation and drawn dashed. */
+  readonly routes?: ReadonlyArray<Routes> | undefined
+  /** Retries the step (each attempt) following a schedule. */
+  readonly retry?: Schedule.Schedule<unknown, E, RR> | RetryOptions<E, RR> | undefined
+  /** Fails an attempt with a `NodeError` (reason `Timeout`) when it takes longer. */
+  readonly timeout?: Tm
+}
+
+/**
+ * The options of a graph.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<S> {
+  /** The graph's name: the last segment of its events' path. Default `"graph"`. */
+  readonly name?: string | undefined
+  /** How many steps may run at once. Default 16. */
+  readonly concurrency?: number | undefined
+  /** How many step activations a run may start before failing with `MaxStepsExceeded`. Default 1,000. */
+  readonly maxSteps?: number | undefined
+  /** Per-field reducers used by {@link StateHandle.patch}. */
+  readonly reducers?: { readonly [K in keyof S]?: ((current: S[K], update: S[K]) => S[K]) | undefined } | undefined
+  /** How many events may wait for the consumer before steps are slowed down. Default 512. */
+  readonly bufferSize?: number | undefined
+}
+
+/**
+ * The kind of a step's body.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StepKind = "effect" | "stream" | "graph" | "node"
+
+/**
+ * A step as declared, for introspection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepDescription {
+  readonly name: string
+  readonly kind: StepKind
+  readonly to: ReadonlyArray<string>
+  readonly routes: ReadonlyArray<string>
+  readonly retry: boolean
+  readonly timeout: Option.Option<Duration.Duration>
+  /** The name of the nested graph or node, for `graph` and `node` steps. */
+  readonly inner: Option.Option<string>
+}
+
+/**
+ * A body that runs a sluice `Node` as a step: its input is read from the state, its output written back. Built with
+ * {@link node}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeBody<in out S, out E = never, out R = never> {
+  readonly _tag: "NodeBody"
+  readonly node: Node.Node<any, any, E, R>
+  readonly input: (state: S) => unknown
+  readonly output: ((output: any, state: S) => S) | undefined
+}
+
+/**
+ * A graph over state `S`, whose `onStartup` hook provides a `C`, with steps named `N`, referring to step names `T`,
+ * failing with `E` and requiring `R`. It is also its own builder: every method returns a new graph.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Graph<
+  in out S,
+  in out C = void,
+  out N extends string = never,
+  out T extends string = never,
+  out E = never,
+  out R = never
+> extends Pipeable {
+  readonly [TypeId]: {
+    readonly _S: Types.Invariant<S>
+    readonly _C: Types.Invariant<C>
+    readonly _N: Types.Covariant<N>
+    readonly _T: Types.Covariant<T>
+    readonly _E: Types.Covariant<E>
+    readonly _R: Types.Covariant<R>
+  }
+  readonly name: string
+  readonly options: Options<S>
+  /** The state handle, for step bodies: `const state = yield* graph.state`. */
+  readonly state: Effect.Effect<StateHandle<S>, never, StateService<S>>
+  /** The value of the `onStartup` hook, for step bodies: `const db = yield* graph.context`. */
+  readonly context: Effect.Effect<C, never, ContextService<C>>
+
+  /**
+   * Adds a step. The body is an `Effect` returning nothing, {@link next} or {@link end}; a `Stream` of text tokens;
+   * a graph over the same state; or a {@link node}.
+   */
+  step<const Name extends string, B extends Body.Any<S>>(
+    name: Name & Graph.Fresh<Name, N>,
+    body: B
+  ): Graph<S, C, N | Name, T | Body.Targets<B>, E | Body.Error<B>, R | Body.Requirements<B, S, C>>
+  step<
+    const Name extends string,
+    B extends Body.Any<S>,
+    const To extends string = never,
+    const Routes extends string = never,
+    RR = never,
+    Tm extends Duration.DurationInput | undefined = undefined
+  >(
+    name: Name & Graph.Fresh<Name, N>,
+    options: StepOptions<To, Routes, Body.Error<B>, RR, Tm>,
+    body: B
+  ): Graph<
+    S,
+    C,
+    N | Name,
+    T | To | Routes | Body.Targets<B>,
+    E | Body.Error<B> | ([Tm] extends [undefined] ? never : NodeError),
+    R | Body.Requirements<B, S, C> | RR
+  >
+
+  /** Adds middleware around every step attempt. The first added is the outermost. */
+  use<E2 = never, R2 = never>(middleware: Middleware<E2, R2>): Graph<S, C, N, T, E | E2, R | R2>
+
+  /**
+   * Sets the startup hook: a scoped resource acquired when a run starts (after the state is available) and released
+   * when it ends. Its value is what {@link Graph.context} reads.
+   */
+  onStartup<E2, R2>(
+    acquire: Effect.Effect<C, E2, R2>
+  ): Graph<S, C, N, T, E | E2, R | Exclude<R2, Scope.Scope | StateService<S>>>
+
+  /** Adds a shutdown hook, run when a run ends (success, failure or interruption) with the startup value. */
+  onShutdown<R2 = never>(
+    release: (context: C, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void, never, R2>
+  ): Graph<S, C, N, T, E, R | Exclude<R2, StateService<S>>>
+
+  /** Chooses the entry step (needed only when several steps have no predecessor). */
+  entry<const Name extends string>(name: Name): Graph<S, C, N, T | Name, E, R>
+}
+
+/**
+ * Type helpers for graphs.
+ *
+ * @since 0.1.0
+ */
+export declare namespace Graph {
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Any = Graph<any, any, any, any, any, any>
+  /**
+   * Rejects a step name already used in the graph.
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Fresh<Name extends string, N extends string> = [Name] extends [N] ? "duplicate step name" : unknown
+  /**
+   * Resolves to `unknown` when every step name the graph refers to is defined, and to an object type naming the
+   * unknown steps otherwise (so that passing the graph is a compile error that names them).
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Valid<N extends string, T extends string> = string extends T ? unknown
+    : [Exclude<T, N>] extends [never] ? unknown
+    : { readonly "unknown step": Exclude<T, N> }
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type State<G> = G extends Graph<infer S, infer _C, infer _N, infer _T, infer _E, infer _R> ? S : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Error<G> = G extends Graph<infer _S, infer _C, infer _N, infer _T, infer E, infer _R> ? E : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Context<G> = G extends Graph<infer _S, infer _C, infer _N, infer _T, infer _E, infer R> ? R : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Steps<G> = G extends Graph<infer _S, infer _C, infer N, infer _T, infer _E, infer _R> ? N : never
+}
+
+/**
+ * Type helpers for step bodies.
+ *
+ * @since 0.1.0
+ */
+export declare namespace Body {
+  /**
+   * Any body of a step over state `S`.
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Any<S> =
+    | Effect.Effect<Route<string>, any, any>
+    | Stream.Stream<string, any, any>
+    | Graph<S, any, any, any, any, any>
+    | NodeBody<S, any, any>
+  /**
+   * The step names a body may route to.
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Targets<B> = B extends Effect.Effect<infer A, infer _E, infer _R> ? NextTargets<A> : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type NextTargets<A> = A extends Next<infer T> ? T : never
+  /**
+   * The errors of a body.
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Error<B> = B extends Graph<infer _S, infer _C, infer _N, infer _T, infer E, infer _R> ? E | GraphError
+    : B extends NodeBody<infer _S, infer E, infer _R> ? E
+    : B extends Stream.Stream<infer _A, infer E, infer _R> ? E
+    : B extends Effect.Effect<infer _A, infer E, infer _R> ? E
+    : never
+  /**
+   * The requirements a body adds to its graph (the graph provides the state and context services itself).
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Requirements<B, S, C> = Exclude<
+    B extends Graph<infer _S, infer _C, infer _N, infer _T, infer _E, infer R> ? R
+      : B extends NodeBody<infer _S, infer _E, infer R> ? R
+      : B extends Stream.Stream<infer _A, infer _E, infer R> ? R
+      : B extends Effect.Effect<infer _A, infer _E, infer R> ? R
+      : never,
+    StateService<S> | ContextService<C>
+  >
+}
+
+// =============================================================================
+// constructors
+// =============================================================================
+
+interface StepDefinition {
+  readonly name: string
+  readonly kind: StepKind
+  readonly body: unknown
+  readonly to: ReadonlyArray<string>
+  readonly routes: ReadonlyArray<string>
+  readonly retry: RetryOptions<unknown, unknown> | undefined
+  readonly timeout: Duration.Duration | undefined
+}
+
+interface GraphImpl {
+  readonly name: string
+  readonly options: Options<any>
+  readonly definitions: ReadonlyArray<StepDefinition>
+  readonly middleware: ReadonlyArray<Middleware<unknown, unknown>>
+  readonly startup: Effect.Effect<unknown, unknown, unknown> | undefined
+  readonly shutdown: ReadonlyArray<(context: unknown, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>>
+  readonly entryStep: string | undefined
+}
+
+const StateTag = Context.GenericTag<StateService<any>, StateHandle<any>>("sluice/Graph/State")
+
+interface ContextBox {
+  readonly graph: string
+  readonly present: boolean
+  readonly value: unknown
+}
+
+const ContextTag = Context.GenericTag<ContextService<any>, ContextBox>("sluice/Graph/Context")
+
+const contextAccessor: Effect.Effect<any, never, ContextService<any>> = Effect.flatMap(
+  ContextTag,
+  (box) =>
+    box.present
+      ? Effect.succeed(box.value)
+      : Effect.dieMessage(`graph "${box.graph}" has no onStartup hook: add one to provide its context`)
+)
+
+const Proto = {
+  [TypeId]: {
+    _S: (_: unknown) => _,
+    _C: (_: unknown) => _,
+    _N: (_: never) => _,
+    _T: (_: never) => _,
+    _E: (_: never) => _,
+    _R: (_: never) => _
+  },
+  state: StateTag,
+  context: contextAccessor,
+  pipe() {
+    return pipeArguments(this, arguments)
+  },
+  step(this: GraphImpl, name: string, optionsOrBody: unknown, maybeBody?: unknown) {
+    const hasOptions = arguments.length >= 3
+    const options = (hasOptions ? optionsOrBody : {}) as StepOptions<string, string, unknown, unknown>
+    const body = hasOptions ? maybeBody : optionsOrBody
+    const retry = options.retry === undefined
+      ? undefined
+      : "schedule" in options.retry
+      ? options.retry as RetryOptions<unknown, unknown>
+      : { schedule: options.retry as Schedule.Schedule<unknown, unknown, unknown> }
+    const definition: StepDefinition = {
+      name,
+      kind: kindOf(body),
+      body,
+      to: options.to === undefined ? [] : typeof options.to === "string" ? [options.to] : [...options.to],
+      routes: options.routes === undefined ? [] : [...options.routes],
+      retry,
+      timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout)
+    }
+    return makeGraph({ ...this, definitions: [...this.definitions, definition] })
+  },
+  use(this: GraphImpl, middleware: Middleware<unknown, unknown>) {
+    return makeGraph({ ...this, middleware: [...this.middleware, middleware] })
+  },
+  onStartup(this: GraphImpl, acquire: Effect.Effect<unknown, unknown, unknown>) {
+    return makeGraph({ ...this, startup: acquire })
+  },
+  onShutdown(this: GraphImpl, release: (context: unknown, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) {
+    return makeGraph({ ...this, shutdown: [...this.shutdown, release] })
+  },
+  entry(this: GraphImpl, name: string) {
+    return makeGraph({ ...this, entryStep: name })
+  }
+}
+
+const makeGraph = (impl: GraphImpl): any => Object.assign(Object.create(Proto), impl)
+
+const kindOf = (body: unknown): StepKind =>
+  isGraph(body)
+    ? "graph"
+    : Predicate.hasProperty(body, "_tag") && body._tag === "NodeBody"
+    ? "node"
+    : Predicate.hasProperty(body, Stream.StreamTypeId)
+    ? "stream"
+    : "effect"
+
+/**
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ *
+ * Graph.isGraph(Graph.make<{ n: number }>()) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isGraph = (u: unknown): u is Graph<unknown, unknown, string, string, unknown, unknown> =>
+  Predicate.hasProperty(u, TypeId)
+
+/**
+ * Starts a graph over state `S` whose `onStartup` hook (if any) provides a `C`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * interface State { readonly message: string }
+ * const pipe = Graph.make<State>({ name: "hello" })
+ * const graph = pipe
+ *   .step("greet", { to: "respond" }, Effect.flatMap(pipe.state, (state) => state.set({ message: "Hello" })))
+ *   .step("respond", Stream.unwrap(Effect.map(pipe.state, (state) =>
+ *     Stream.make(`${state.unsafeGet().message}, World!`))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <S, C = void>(options?: Options<S> | undefined): Graph<S, C> =>
+  makeGraph({
+    name: options?.name ?? "graph",
+    options: options ?? {},
+    definitions: [],
+    middleware: [],
+    startup: undefined,
+    shutdown: [],
+    entryStep: undefined
+  })
+
+/**
+ * Routes to other steps instead of the step's `to` targets. A list fans out.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const decide = Effect.succeed(Math.random() > 0.5 ? Graph.next("positive") : Graph.next(["log", "negative"]))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const next = <const T extends string>(targets: T | ReadonlyArray<T>): Next<T> => ({
+  _tag: "Next",
+  targets: typeof targets === "string" ? [targets] : targets
+})
+
+/**
+ * Stops the current branch: no successor runs.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const stop = Effect.succeed(Graph.end)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const end: End = { _tag: "End" }
+
+/**
+ * The state handle of the running graph over state `S` (prefer `graph.state`, which knows `S`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const bump = Effect.flatMap(Graph.state<{ count: number }>(), (state) =>
+ *   state.update((s) => ({ count: s.count + 1 })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const state = <S>(): Effect.Effect<StateHandle<S>, never, StateService<S>> => StateTag
+
+/**
+ * The value of the running graph's `onStartup` hook (prefer `graph.context`, which knows `C`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const url = Effect.map(Graph.context<{ url: string }>(), (ctx) => ctx.url)
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const context = <C>(): Effect.Effect<C, never, ContextService<C>> => contextAccessor
+
+/**
+ * A step body that runs a sluice `Node`: `input` reads its input from the state, `output` (optional) writes its
+ * output back. The node's events nest under the step: `[...stepPath, node.name]`.
+ *
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ * import * as Node from "sluice/Node"
+ *
+ * interface State { readonly text: string }
+ * const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
+ * const graph = Graph.make<State>().step("shout", Graph.node(upper, {
+ *   input: (state: State) => state.text,
+ *   output: (text, state) => ({ ...state, text })
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const node = <S, I, O, E, R>(
+  node: Node.Node<I, O, E, R>,
+  options: {
+    readonly input: (state: S) => I
+    readonly output?: ((output: O, state: S) => S) | undefined
+  }
+): NodeBody<S, E, R> => ({ _tag: "NodeBody", node, input: options.input, output: options.output })
+
+/**
+ * Builds middleware. Its type is generic over the wrapped step, so `f` can only observe or decorate it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const timing = Graph.middleware((step, info) =>
+ *   Effect.withLogSpan(Effect.tap(step, () => Effect.logDebug(`${info.step} done`)), info.step))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const middleware = <E = never, R = never>(f: Middleware<E, R>): Middleware<E, R> => f
+
+// =============================================================================
+// validation
+// =============================================================================
+
+/**
+ * Checks a graph: it fails with a `GraphError` naming the steps when there is no entry step (or several candidates),
+ * a duplicate step name, an unknown target in `to` / `routes` / `entry`, a step unreachable from the entry, or an
+ * invalid option. Nested graphs are checked too. Running a graph performs the same checks.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{}>().step("a", { to: "b" }, Effect.void).step("b", Effect.void)
+ * const checked = Graph.validate(graph) // Effect<typeof graph, GraphError>
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = <S, C, N extends string, T extends string, E, R>(
+  self: Graph<S, C, N, T, E, R> & Graph.Valid<N, T>
+): Effect.Effect<Graph<S, C, N, T, E, R>, GraphError> =>
+  Effect.suspend(() => Either.match(compile(self as any), { onLeft: Effect.fail, onRight: () => Effect.succeed(self) }))
+
+/**
+ * The steps of a graph as declared, in declaration order.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{}>().step("a", { to: "b" }, Effect.void).step("b", Effect.void)
+ * Graph.steps(graph).map((step) => `${step.name} -> ${step.to.join(",")}`)
+ * ```
+ *
+ * @since 0.1.0
+ * @category introspection
+ */
+export const steps = (self: Graph.Any): ReadonlyArray<StepDescription> =>
+  (self as unknown as GraphImpl).definitions.map((d) => ({
+    name: d.name,
+    kind: d.kind,
+    to: d.to,
+    routes: d.routes,
+    retry: d.retry !== undefined,
+    timeout: Option.fromNullable(d.timeout),
+    inner: d.kind === "graph"
+      ? Option.some((d.body as GraphImpl).name)
+      : d.kind === "node"
+      ? Option.some((d.body as NodeBody<unknown>).node.name)
+      : Option.none()
+  }))
+
+// =============================================================================
+// running
+// =============================================================================
+
+/**
+ * The graph as a sluice `Node` from initial state to final state, so it composes with the rest of sluice (a
+ * `Pipeline` step, a `Node` combinator, another graph's {@link node} step). Its events are the graph's step
+ * events; `Node.stream` adds `StepStart` / `StepEnd` at the graph's own path.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ * import * as Node from "sluice/Node"
+ *
+ * const graph = Graph.make<{ n: number }>({ name: "inc" })
+ * const inc = graph.step("inc", Effect.flatMap(graph.state, (s) => s.update(({ n }) => ({ n: n + 1 }))))
+ * const program = Node.run(Graph.toNode(inc), { n: 1 }) // Effect<{ n: number }, GraphError>
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toNode = <S, C, N extends string, T extends string, E, R>(
+  self: Graph<S, C, N, T, E, R> & Graph.Valid<N, T>
+): Node.Node<S, S, E | GraphError, R> =>
+  Node.make(self.name, (initial: S, ctx) => {
+    const impl = self as unknown as GraphImpl
+    return Stream.unwrapScoped(Effect.gen(function*() {
+      const compiled = yield* Either.match(compile(impl), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const mailbox = yield* Mailbox.make<Node.Emission<S>, unknown>(compiled.bufferSize)
+      const handle = makeHandle(initial, compiled.reducers)
+      const runtime: Runtime = {
+        runId: ctx.runId,
+        prefix: ctx.path,
+        handle,
+        emit: (event) => mailbox.offer(event)
+      }
+      yield* execute(compiled, runtime).pipe(
+        Effect.zipRight(Effect.suspend(() => mailbox.offer(Node.output(handle.unsafeGet())))),
+        Mailbox.into(mailbox),
+        Effect.forkScoped
+      )
+      return Mailbox.toStream(mailbox)
+    })) as Stream.Stream<Node.Emission<S>, E | GraphError, R>
+  })
+
+/**
+ * Streams a run of the graph from an initial state: `RunStart`, the graph's `StepStart`, every step's events, the
+ * graph's `StepEnd` (its `output` is the final state) or `StepError`, and `RunEnd`. Interrupting the consumer
+ * interrupts every running step and runs the shutdown hooks.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{}>({ name: "hello" }).step("say", Stream.make("Hello", ", World!"))
+ * const tokens = Graph.stream(graph, {}).pipe(Stream.filter((e) => e._tag === "Token"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const stream: {
+  <S>(
+    state: S,
+    options?: Node.RunOptions | undefined
+  ): <C, N extends string, T extends string, E, R>(
+    self: Graph<S, C, N, T, E, R> & Graph.Valid<N, T>
+  ) => Stream.Stream<Event.Event, E | GraphError, R>
+  <S, C, N extends string, T extends string, E, R>(
+    self: Graph<S, C, N, T, E, R> & Graph.Valid<N, T>,
+    state: NoInfer<S>,
+    options?: Node.RunOptions | undefined
+  ): Stream.Stream<Event.Event, E | GraphError, R>
+} = dual(
+  (args) => isGraph(args[0]),
+  <S, E, R>(
+    self: Graph<S, any, any, any, E, R>,
+    initial: S,
+    options?: Node.RunOptions | undefined
+  ): Stream.Stream<Event.Event, E | GraphError, R> =>
+    Stream.unwrap(Effect.gen(function*() {
+      const runId = options?.runId ?? (yield* Node.makeRunId)
+      const path = [...(options?.parent ?? []), self.name]
+      const start = yield* Event.now
+      const runEnd = (status: "success" | "failure" | "interrupted") =>
+        Stream.fromEffect(Effect.map(Event.now, (timestamp) =>
+          Event.make("RunEnd", { runId, path, timestamp }, { status, durationMs: timestamp - start })))
+      return Stream.make(Event.make("RunStart", { runId, path, timestamp: start }, { name: self.name })).pipe(
+        Stream.concat(
+          Stream.catchAllCause(
+            Stream.concat(Node.streamIn(toNode(self), initial, { runId, path }), runEnd("success")),
+            (cause) =>
+              Stream.concat(runEnd(Cause.isInterruptedOnly(cause) ? "interrupted" : "failure"), Stream.failCause(cause))
+          )
+        )
+      )
+    }))
+)
+
+/**
+ * Runs the graph from an initial state and returns the final state, by consuming {@link stream}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{ n: number }>()
+ * const double = graph.step("double", Effect.flatMap(graph.state, (s) => s.update(({ n }) => ({ n: n * 2 }))))
+ * const program = Graph.run(double, { n: 21 }) // Effect<{ n: number }, GraphError>
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run: {
+  <S>(
+    state: S,
+    options?: Node.RunOptions | undefined
+  ): <C, N extends string, T extends string, E, R>(
+    self: Graph<S, C, N, T, E, R> & Graph.Valid<N, T>
+  ) => Effect.Effect<S, E | GraphError, R>
+  <S, C, N extends string, T extends string, E, R>(
+    self: Graph<S, C, N, T, E, R> & Graph.Valid<N, T>,
+    state: NoInfer<S>,
+    options?: Node.RunOptions | undefined
+  ): Effect.Effect<S, E | GraphError, R>
+} = dual(
+  (args) => isGraph(args[0]),
+  <S, E, R>(
+    self: Graph<S, any, any, any, E, R>,
+    initial: S,
+    options?: Node.RunOptions | undefined
+  ): Effect.Effect<S, E | GraphError, R> =>
+    Effect.flatMap(
+      Node.finalResult(stream(self, initial, options)),
+      Option.match({
+        onNone: () => Effect.dieMessage(`graph "${self.name}" streamed no final state`),
+        onSome: (value) => Effect.succeed(value as S)
+      })
+    )
+)
+
+// =============================================================================
+// rendering
+// =============================================================================
+
+/**
+ * Draws the graph as a Mermaid flowchart: `to` edges solid, declared `routes` dashed, streaming steps marked ⚡,
+ * nested graphs and nodes as subroutines.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{}>().step("a", { to: "b" }, Effect.void).step("b", Effect.void)
+ * const diagram = Graph.toMermaid(graph)
+ * ```
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const toMermaid = (self: Graph.Any): string => {
+  const impl = self as unknown as GraphImpl
+  const defs = impl.definitions
+  const ids = new Map(defs.map((d, i) => [d.name, `n${i}`]))
+  const id = (name: string) => ids.get(name) ?? `missing_${name.replace(/[^A-Za-z0-9_]/g, "_")}`
+  const label = (d: StepDefinition) => {
+    const text = escapeMermaid(d.name + (d.kind === "stream" ? " ⚡" : ""))
+    return d.kind === "stream"
+      ? `(["${text}"])`
+      : d.kind === "graph" || d.kind === "node"
+      ? `[["${text}"]]`
+      : `["${text}"]`
+  }
+  const lines = ["graph TD", `  Start(["▶ Start"])`]
+  for (const d of defs) lines.push(`  ${id(d.name)}${label(d)}`)
+  const terminal = defs.filter((d) => d.to.length === 0 && d.routes.length === 0)
+  if (terminal.length > 0) lines.push(`  End(["■ End"])`)
+  const entry = entryOf(impl)
+  if (entry !== undefined) lines.push(`  Start --> ${id(entry)}`)
+  for (const d of defs) {
+    for (const target of d.to) lines.push(`  ${id(d.name)} --> ${id(target)}`)
+    for (const target of d.routes) lines.push(`  ${id(d.name)} -.-> ${id(target)}`)
+  }
+  for (const d of terminal) lines.push(`  ${id(d.name)} --> End`)
+  const streaming = defs.filter((d) => d.kind === "stream").map((d) => id(d.name))
+  const nested = defs.filter((d) => d.kind === "graph" || d.kind === "node").map((d) => id(d.name))
+  if (streaming.length > 0) {
+    lines.push("  classDef streaming fill:#fff3e0,stroke:#f57c00,color:#e65100")
+    lines.push(`  class ${streaming.join(",")} streaming`)
+  }
+  if (nested.length > 0) {
+    lines.push("  classDef nested fill:#f1f8e9,stroke:#558b2f,color:#33691e")
+    lines.push(`  class ${nested.join(",")} nested`)
+  }
+  return lines.join("\n") + "\n"
+}
+
+/**
+ * Draws the graph as a plain-text tree from its entry step: `to` edges as `──`, declared `routes` as `┄┄`, streaming
+ * steps marked ⚡, nested graphs and nodes named in brackets; a step already drawn is marked `(see above)` instead
+ * of being expanded again (joins, cycles).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{}>({ name: "g" }).step("a", { to: "b" }, Effect.void).step("b", Effect.void)
+ * Graph.toTree(graph) // "g\n└── a\n    └── b\n"
+ * ```
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const toTree = (self: Graph.Any): string => {
+  const impl = self as unknown as GraphImpl
+  const byName = new Map(impl.definitions.map((d) => [d.name, d]))
+  const lines = [impl.name]
+  const seen = new Set<string>()
+  const describe = (name: string): string => {
+    const d = byName.get(name)
+    if (d === undefined) return `${name} (unknown)`
+    return d.name + (d.kind === "stream" ? " ⚡" : "") +
+      (d.kind === "graph"
+        ? ` [graph ${(d.body as GraphImpl).name}]`
+        : d.kind === "node"
+        ? ` [node ${(d.body as NodeBody<unknown>).node.name}]`
+        : "")
+  }
+  const visit = (name: string, indent: string, connector: string, childIndent: string) => {
+    const again = seen.has(name)
+    lines.push(`${indent}${connector}${describe(name)}${again ? " (see above)" : ""}`)
+    if (again) return
+    seen.add(name)
+    const d = byName.get(name)
+    if (d === undefined) return
+    const children = [...d.to.map((t) => [t, "──"] as const), ...d.routes.map((t) => [t, "┄┄"] as const)]
+    children.forEach(([target, line], i) => {
+      const last = i === children.length - 1
+      visit(target, indent + childIndent, `${last ? "└" : "├"}${line} `, last ? "    " : "│   ")
+    })
+  }
+  const entry = entryOf(impl)
+  if (entry !== undefined) visit(entry, "", "└── ", "    ")
+  for (const d of impl.definitions) if (!seen.has(d.name)) visit(d.name, "", "└── ", "    ")
+  return lines.join("\n") + "\n"
+}
+
+// =============================================================================
+// internal: compilation
+// =============================================================================
+
+interface Compiled {
+  readonly name: string
+  readonly steps: ReadonlyArray<CompiledStep>
+  readonly index: ReadonlyMap<string, number>
+  readonly entry: number
+  readonly concurrency: number
+  readonly maxSteps: number
+  readonly bufferSize: number
+  readonly reducers: Reducers | undefined
+  readonly middleware: ReadonlyArray<Middleware<unknown, unknown>>
+  readonly startup: Effect.Effect<unknown, unknown, unknown> | undefined
+  readonly shutdown: ReadonlyArray<(context: unknown, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>>
+  /** Static predecessors of join steps (steps with at least two). */
+  readonly preds: ReadonlyArray<ReadonlyArray<number> | undefined>
+  /** For each join and each of its predecessors: the steps from which that predecessor is reachable avoiding the join. */
+  readonly ancestors: ReadonlyArray<ReadonlyArray<ReadonlyArray<number>> | undefined>
+}
+
+interface CompiledStep {
+  readonly name: string
+  readonly definition: StepDefinition
+  readonly to: ReadonlyArray<number>
+  readonly inner: Compiled | undefined
+}
+
+type Reducers = Readonly<Record<string, ((current: any, update: any) => any) | undefined>>
+
+const cache = new WeakMap<object, Compiled>()
+
+const entryOf = (impl: GraphImpl): string | undefined => {
+  if (impl.entryStep !== undefined) return impl.entryStep
+  const targeted = new Set(impl.definitions.flatMap((d) => [...d.to, ...d.routes]))
+  const roots = impl.definitions.filter((d) => !targeted.has(d.name))
+  return roots.length === 1 ? roots[0]!.name : undefined
+}
+
+const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
+  const cached = cache.get(impl)
+  if (cached !== undefined) return Either.right(cached)
+  const graph = impl.name
+  const fail = (reason: GraphError["reason"], steps: ReadonlyArray<string>, description?: string) =>
+    Either.left(
+      new GraphError(description === undefined ? { graph, reason, steps } : { graph, reason, steps, description })
+    )
+  const options = impl.options
+  const concurrency = options.concurrency ?? 16
+  const maxSteps = options.maxSteps ?? 1000
+  const bufferSize = options.bufferSize ?? 512
+  for (
+    const [key, value] of [["concurrency", concurrency], ["maxSteps", maxSteps], ["bufferSize", bufferSize]] as const
+  ) {
+    if (!Number.isInteger(value) || value < 1) {
+      return fail("InvalidOption", [], `${key} must be a positive integer, got ${value}`)
+    }
+  }
+  const defs = impl.definitions
+  if (defs.length === 0) return fail("NoEntry", [], "the graph has no steps")
+  const index = new Map<string, number>()
+  const duplicates = new Set<string>()
+  defs.forEach((d, i) => index.has(d.name) ? duplicates.add(d.name) : index.set(d.name, i))
+  if (duplicates.size > 0) return fail("DuplicateStep", [...duplicates], "step names must be unique")
+  for (const d of defs) {
+    const unknown = [...d.to, ...d.routes].filter((t) => !index.has(t))
+    if (unknown.length > 0) {
+      return fail("UnknownTarget", [d.name, ...unknown], `step "${d.name}" refers to unknown step(s)`)
+    }
+  }
+  let entry: number
+  if (impl.entryStep !== undefined) {
+    const i = index.get(impl.entryStep)
+    if (i === undefined) return fail("UnknownTarget", [impl.entryStep], "the entry step does not exist")
+    entry = i
+  } else {
+    const targeted = new Set(defs.flatMap((d) => [...d.to, ...d.routes]))
+    const roots = defs.filter((d) => !targeted.has(d.name)).map((d) => d.name)
+    if (roots.length === 0) {
+      return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(name)")
+    }
+    if (roots.length > 1) {
+      return fail("AmbiguousEntry", roots, "several steps have no predecessor: choose one with .entry(name)")
+    }
+    entry = index.get(roots[0]!)!
+  }
+  const n = defs.length
+  const edges = defs.map((d) => [...new Set([...d.to, ...d.routes])].map((t) => index.get(t)!))
+  const reachable = new Uint8Array(n)
+  const stack = [entry]
+  reachable[entry] = 1
+  while (stack.length > 0) {
+    for (const t of edges[stack.pop()!]!) {
+      if (reachable[t] === 0) {
+        reachable[t] = 1
+        stack.push(t)
+      }
+    }
+  }
+  const unreachable = defs.filter((_, i) => reachable[i] === 0).map((d) => d.name)
+  if (unreachable.length > 0) {
+    return fail(
+      "Unreachable",
+      unreachable,
+      "no `to` or `routes` edge from the entry reaches these steps (declare dynamic targets in `routes`)"
+    )
+  }
+  const reverse: Array<Array<number>> = Array.from({ length: n }, () => [])
+  edges.forEach((targets, i) => {
+    for (const t of targets) reverse[t]!.push(i)
+  })
+  const preds: Array<ReadonlyArray<number> | undefined> = new Array(n).fill(undefined)
+  const ancestors: Array<ReadonlyArray<ReadonlyArray<number>> | undefined> = new Array(n).fill(undefined)
+  for (let j = 0; j < n; j++) {
+    const ps = reverse[j]!.filter((p) => p !== j)
+    if (ps.length < 2) continue
+    preds[j] = ps
+    ancestors[j] = ps.map((p) => {
+      const seen = new Uint8Array(n)
+      seen[j] = 1
+      seen[p] = 1
+      const out = [p]
+      const todo = [p]
+      while (todo.length > 0) {
+        for (const q of reverse[todo.pop()!]!) {
+          if (seen[q] === 0) {
+            seen[q] = 1
+            out.push(q)
+            todo.push(q)
+          }
+        }
+      }
+      return out
+    })
+  }
+  const compiledSteps: Array<CompiledStep> = []
+  for (const d of defs) {
+    let inner: Compiled | undefined
+    if (d.kind === "graph") {
+      const result = compile(d.body as GraphImpl)
+      if (Either.isLeft(result)) return result
+      inner = result.right
+    }
+    compiledSteps.push({ name: d.name, definition: d, to: d.to.map((t) => index.get(t)!), inner })
+  }
+  const compiled: Compiled = {
+    name: graph,
+    steps: compiledSteps,
+    index,
+    entry,
+    concurrency,
+    maxSteps,
+    bufferSize,
+    reducers: options.reducers as Reducers | undefined,
+    middleware: impl.middleware,
+    startup: impl.startup,
+    shutdown: impl.shutdown,
+    preds,
+    ancestors
+  }
+  cache.set(impl, compiled)
+  return Either.right(compiled)
+}
+
+// =============================================================================
+// internal: state
+// =============================================================================
+
+const makeHandle = <S>(initial: S, reducers: Reducers | undefined): StateHandle<S> => {
+  let current = initial
+  const patchWith = (fields: Partial<S>): S => {
+    const nextState: Record<string, unknown> = { ...(current as Record<string, unknown>) }
+    for (const key of Object.keys(fields)) {
+      const value = (fields as Record<string, unknown>)[key]
+      const reducer = reducers?.[key]
+      nextState[key] = reducer === undefined ? value : reducer(nextState[key], value)
+    }
+    return nextState as S
+  }
+  return {
+    get: Effect.sync(() => current),
+    set: (s) =>
+      Effect.sync(() => {
+        current = s
+      }),
+    update: (f) =>
+      Effect.sync(() => {
+        current = f(current)
+      }),
+    modify: (f) =>
+      Effect.sync(() => {
+        const [a, s] = f(current)
+        current = s
+        return a
+      }),
+    patch: (fields) =>
+      Effect.sync(() => {
+        current = patchWith(fields)
+      }),
+    unsafeGet: () => current
+  }
+}
+
+// =============================================================================
+// internal: execution
+// =============================================================================
+
+interface Runtime {
+  readonly runId: string
+  readonly prefix: ReadonlyArray<string>
+  readonly handle: StateHandle<any>
+  readonly emit: (event: Event.Event) => Effect.Effect<unknown>
+}
+
+class StepOutput {
+  constructor(readonly value: unknown) {}
+}
+
+const execute = (graph: Compiled, runtime: Runtime): Effect.Effect<void, unknown, unknown> =>
+  Effect.scoped(Effect.gen(function*() {
+    let box: ContextBox = { graph: graph.name, present: false, value: undefined }
+    if (graph.startup !== undefined || graph.shutdown.length > 0) {
+      const startup = graph.startup ?? Effect.void
+      const shutdown = graph.shutdown
+      const value = yield* Effect.acquireRelease(
+        Effect.provideService(startup, StateTag, runtime.handle),
+        (value, exit) =>
+          Effect.forEach([...shutdown].reverse(), (release) => release(value, exit), { discard: true }).pipe(
+            Effect.provideService(StateTag, runtime.handle)
+          )
+      )
+      box = { graph: graph.name, present: graph.startup !== undefined, value }
+    }
+    const scope = yield* Effect.scope
+    yield* engine(graph, runtime, scope).pipe(
+      Effect.provideService(StateTag, runtime.handle),
+      Effect.provideService(ContextTag, box)
+    )
+  }))
+
+const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.Effect<void, unknown, unknown> =>
+  Effect.flatMap(Deferred.make<void, unknown>(), (done) =>
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const steps = graph.steps
+        const n = steps.length
+        const { emit, prefix, runId } = runtime
+        const paths: Array<ReadonlyArray<string> | undefined> = new Array(n).fill(undefined)
+        const pathOf = (i: number) => paths[i] ??= [...prefix, steps[i]!.name]
+        const active = new Int32Array(n)
+        const arrivals: Array<Set<number> | undefined> = new Array(n).fill(undefined)
+        const pending = new Set<number>()
+        let ready: Array<number> = []
+        let head = 0
+        let inflight = 0
+        let workers = 0
+        let started = 0
+        let stopped = false
+
+        const enqueue = (i: number) => {
+          ready.push(i)
+          active[i] = active[i]! + 1
+          inflight++
+        }
+
+        const blocked = (j: number): boolean => {
+          const preds = graph.preds[j]!
+          const ancestors = graph.ancestors[j]!
+          const arrived = arrivals[j]
+          for (let k = 0; k < preds.length; k++) {
+            if (arrived !== undefined && arrived.has(preds[k]!)) continue
+            for (const s of ancestors[k]!) {
+              if (active[s]! > 0 || (s !== j && pending.has(s))) return true
+            }
+          }
+          return false
+        }
+
+        const complete = (i: number, successors: ReadonlyArray<number>) => {
+          active[i] = active[i]! - 1
+          inflight--
+          for (const t of successors) {
+            if (graph.preds[t] === undefined) {
+              enqueue(t)
+            } else {
+              const arrived = arrivals[t] ??= new Set()
+              arrived.add(i)
+              pending.add(t)
+            }
+          }
+          if (pending.size > 0) {
+            for (const j of pending) {
+              if (!blocked(j)) {
+                pending.delete(j)
+                arrivals[j] = undefined
+                enqueue(j)
+              }
+            }
+            if (inflight === 0) {
+              for (const j of pending) {
+                arrivals[j] = undefined
+                enqueue(j)
+              }
+              pending.clear()
+            }
+          }
+          if (inflight === 0) Deferred.unsafeDone(done, Exit.void)
+        }
+
+        const fail = (cause: Cause.Cause<unknown>) =>
+          Effect.sync(() => {
+            stopped = true
+            Deferred.unsafeDone(done, Exit.failCause(cause))
+          })
+
+        const spawn = (reserved: number): Effect.Effect<void, never, unknown> => {
+          const extra = Math.min(graph.concurrency - workers, ready.length - head - reserved)
+          if (extra <= 0) return Effect.void
+          workers += extra
+          return Effect.forEach(
+            Array.from({ length: extra }),
+            () => Effect.forkIn(Effect.catchAllCause(loop, fail), scope),
+            { discard: true }
+          )
+        }
+
+        const resolve = (i: number, result: unknown): Either.Either<ReadonlyArray<number>, GraphError> => {
+          if (Predicate.hasProperty(result, "_tag")) {
+            if (result._tag === "End") return Either.right([])
+            if (result._tag === "Next") {
+              const targets = (result as Next<string>).targets
+              const out: Array<number> = []
+              for (const target of targets) {
+                const t = graph.index.get(target)
+                if (t === undefined) {
+                  return Either.left(
+                    new GraphError({
+                      graph: graph.name,
+                      reason: "UnknownTarget",
+                      steps: [steps[i]!.name, target],
+                      description: `step "${steps[i]!.name}" routed to unknown step "${target}"`
+                    })
+                  )
+                }
+                out.push(t)
+              }
+              return Either.right(out)
+            }
+          }
+          return Either.right(steps[i]!.to)
+        }
+
+        const activate = (i: number): Effect.Effect<ReadonlyArray<number>, unknown, unknown> => {
+          const step = steps[i]!
+          if (++started > graph.maxSteps) {
+            return Effect.fail(
+              new GraphError({
+                graph: graph.name,
+                reason: "MaxStepsExceeded",
+                steps: [step.name],
+                description: `more than ${graph.maxSteps} step runs`
+              })
+            )
+          }
+          const path = pathOf(i)
+          const origin = (): Event.Origin => ({ runId, path, timestamp: clock.unsafeCurrentTimeMillis() })
+          const begin = origin()
+          return emit(Event.make("StepStart", begin, {})).pipe(
+            Effect.zipRight(attempts(graph, step, runtime, path)),
+            Effect.flatMap((result) => {
+              const next = resolve(i, result)
+              if (Either.isLeft(next)) return Effect.fail(next.left)
+              const end = origin()
+              const durationMs = end.timestamp - begin.timestamp
+              const event = result instanceof StepOutput
+                ? Event.make("StepEnd", end, { durationMs, output: result.value })
+                : Event.make("StepEnd", end, { durationMs })
+              return Effect.as(emit(event), next.right)
+            }),
+            Effect.onError((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : emit(stepError(origin(), cause)))
+          )
+        }
+
+        const loop: Effect.Effect<void, unknown, unknown> = Effect.suspend(() => {
+          if (stopped || head === ready.length) {
+            workers--
+            if (head === ready.length) {
+              ready = []
+              head = 0
+            }
+            return Effect.void
+          }
+          const i = ready[head++]!
+          return Effect.flatMap(activate(i), (successors) => {
+            if (stopped) return Effect.void
+            complete(i, successors)
+            return Effect.zipRight(spawn(1), loop)
+          })
+        })
+
+        enqueue(graph.entry)
+        return Effect.zipRight(spawn(0), Deferred.await(done))
+      })
+    ))
+
+const attempts = (
+  graph: Compiled,
+  step: CompiledStep,
+  runtime: Runtime,
+  path: ReadonlyArray<string>
+): Effect.Effect<unknown, unknown, unknown> => {
+  const definition = step.definition
+  const body = bodyEffect(step, runtime, path)
+  const timed = definition.timeout === undefined ? body : Effect.timeoutFail(body, {
+    duration: definition.timeout,
+    onTimeout: () =>
+      new NodeError({
+        node: step.name,
+        reason: "Timeout",
+        description: `after ${Duration.format(definition.timeout!)}`
+      })
+  })
+  const middleware = graph.middleware
+  const attempt = (n: number): Effect.Effect<unknown, unknown, unknown> => {
+    if (middleware.length === 0) return timed
+    const info: StepInfo = { graph: graph.name, step: step.name, runId: runtime.runId, path, attempt: n }
+    let wrapped = timed
+    for (let k = middleware.length - 1; k >= 0; k--) wrapped = middleware[k]!(wrapped, info)
+    return wrapped
+  }
+  const retry = definition.retry
+  if (retry === undefined) return attempt(1)
+  const retryable = retry.while ?? Node.isRetryable
+  const schedule = retry.schedule
+  const loop = (n: number, state: unknown): Effect.Effect<unknown, unknown, unknown> =>
+    Effect.catchAll(attempt(n), (error) => {
+      if (!retryable(error)) return Effect.fail(error)
+      return Effect.clockWith((clock) =>
+        Effect.suspend(() => {
+          const now = clock.unsafeCurrentTimeMillis()
+          return Effect.flatMap(schedule.step(now, error, state), ([nextState, _, decision]) => {
+            if (ScheduleDecision.isDone(decision)) return Effect.fail(error)
+            const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
+            const event = Event.make("Retry", { runId: runtime.runId, path, timestamp: now }, {
+              attempt: n,
+              error: Node.errorTag(error),
+              message: Node.errorMessage(error),
+              delayMs
+            })
+            return runtime.emit(event).pipe(
+              Effect.zipRight(Effect.sleep(delayMs)),
+              Effect.zipRight(loop(n + 1, nextState))
+            )
+          })
+        })
+      )
+    })
+  return Effect.suspend(() => loop(1, schedule.initial))
+}
+
+const bodyEffect = (
+  step: CompiledStep,
+  runtime: Runtime,
+  path: ReadonlyArray<string>
+): Effect.Effect<unknown, unknown, unknown> => {
+  const definition = step.definition
+  switch (definition.kind) {
+    case "effect":
+      return definition.body as Effect.Effect<unknown, unknown, unknown>
+    case "stream": {
+      const tokens = definition.body as Stream.Stream<string, unknown, unknown>
+      return Effect.clockWith((clock) =>
+        Effect.suspend(() => {
+          const parts: Array<string> = []
+          const { runId } = runtime
+          return Effect.as(
+            Stream.runForEachChunk(tokens, (chunk) => {
+              const timestamp = clock.unsafeCurrentTimeMillis()
+              return Effect.forEach(chunk, (text) => {
+                parts.push(text)
+                return runtime.emit({ _tag: "Token", runId, path, timestamp, text })
+              }, { discard: true })
+            }),
+            Effect.sync(() => new StepOutput(parts.join("")))
+          ).pipe(Effect.flatten)
+        })
+      )
+    }
+    case "graph":
+      return execute(step.inner!, { ...runtime, prefix: path })
+    case "node": {
+      const body = definition.body as NodeBody<unknown>
+      const nodePath = [...path, body.node.name]
+      return Effect.suspend(() => {
+        let result: Option.Option<unknown> = Option.none()
+        const events = Node.streamIn(body.node, body.input(runtime.handle.unsafeGet()), {
+          runId: runtime.runId,
+          path: nodePath
+        })
+        return Stream.runForEach(events, (event) => {
+          if (event._tag === "StepEnd" && Event.samePath(event.path, nodePath)) result = Option.some(event.output)
+          return runtime.emit(event)
+        }).pipe(
+          Effect.zipRight(Effect.suspend(() => {
+            if (Option.isNone(result)) return Effect.dieMessage(`node "${body.node.name}" streamed no StepEnd`)
+            const value = result.value
+            const output = body.output
+            if (output === undefined) return Effect.succeed(new StepOutput(value))
+            return Effect.as(runtime.handle.update((s) => output(value, s)), new StepOutput(value))
+          }))
+        )
+      })
+    }
+  }
+}
+
+const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Event => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    return Event.make("StepError", origin, {
+      error: Node.errorTag(error),
+      message: Node.errorMessage(error),
+      retryable: Node.isRetryable(error)
+    })
+  }
+  return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })
+}
+
+const escapeMermaid = (text: string): string => text.replace(/"/g, "#quot;")
