@@ -352,7 +352,7 @@ const decodeChannel = <E>(
           parser.push(pieces[i]!, out)
         }
         const next = parser.error === undefined ? loop : Channel.fail(parser.error)
-        return out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
+        return out.length === 0 ? next : Channel.flatMap(Channel.write(Chunk.unsafeFromArray(out)), () => next)
       },
       onFailure: (cause: Cause.Cause<E>) => Channel.failCause(cause),
       onDone: () => Channel.void
