@@ -37,9 +37,6 @@ import type * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
 import * as Config_ from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
@@ -183,7 +180,7 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
         return Stream.unwrap(Effect.map(Http.execute(client, context, timeout), (response) =>
           Stream.pipeThroughChannel(
             Http.body(response, context, idleTimeout),
-            decodeChannel(new Decoder(context, new Set(options.tools.map((tool) => tool.name)), skipMalformed))
+            Http.decodeWith(new Decoder(context, new Set(options.tools.map((tool) => tool.name)), skipMalformed))
           )))
       }))
 
@@ -592,7 +589,7 @@ const isObject = (u: unknown): u is Record<string, any> => typeof u === "object"
 /**
  * The per-stream decoding state. Plain synchronous code: it runs once per network chunk, for every SSE event in it.
  */
-class Decoder {
+class Decoder implements Http.ChunkDecoder {
   readonly parser = Sse.makeParser()
   error: AiError.AiError | undefined = undefined
   private blocks = 0
@@ -622,10 +619,8 @@ class Decoder {
         this.done = true
         continue
       }
-      let json: unknown
-      try {
-        json = JSON.parse(data)
-      } catch {
+      const json = Http.tryParse(data)
+      if (json === Http.Malformed) {
         if (!this.skipMalformed) {
           this.error = Http.malformed(this.context, data, "a stream chunk is not valid JSON")
         }
@@ -798,10 +793,8 @@ class Decoder {
         return
       }
       const text = tool.args.trim()
-      let params: unknown
-      try {
-        params = text.length === 0 ? {} : JSON.parse(text)
-      } catch {
+      const params = text.length === 0 ? {} : Http.tryParse(text)
+      if (params === Http.Malformed) {
         this.error = Http.malformed(
           this.context,
           tool.args,
@@ -829,34 +822,4 @@ const streamError = (context: Http.CallContext, error: unknown): AiError.AiError
     context,
     new EngineError.EngineError({ engine: context.engine, reason, description: `error in the stream: ${message}` })
   )
-}
-
-type DecodeChannel = Channel.Channel<
-  Chunk.Chunk<Part>,
-  Chunk.Chunk<Uint8Array>,
-  AiError.AiError,
-  AiError.AiError,
-  unknown,
-  unknown
->
-
-const emit = (out: Array<Part>, next: DecodeChannel): DecodeChannel =>
-  out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
-
-const decodeChannel = (decoder: Decoder): DecodeChannel => {
-  const loop: DecodeChannel = Channel.readWithCause({
-    onInput: (input: Chunk.Chunk<Uint8Array>) => {
-      const out: Array<Part> = []
-      const pieces = Chunk.toReadonlyArray(input)
-      for (let i = 0; i < pieces.length && decoder.error === undefined; i++) decoder.feed(pieces[i]!, out)
-      return emit(out, decoder.error === undefined ? loop : Channel.fail(decoder.error))
-    },
-    onFailure: (cause: Cause.Cause<AiError.AiError>) => Channel.failCause(cause),
-    onDone: () => {
-      const out: Array<Part> = []
-      decoder.end(out)
-      return emit(out, decoder.error === undefined ? Channel.void : Channel.fail(decoder.error))
-    }
-  })
-  return loop
 }

@@ -9,6 +9,8 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -223,3 +225,53 @@ export const isoFromSeconds = (seconds: unknown): string | undefined =>
 /** The error for a prompt the engine cannot encode for its backend. */
 export const malformedInput = (engine: string, method: string, description: string): AiError.AiError =>
   new AiErrors.MalformedInput({ module: engine, method, description })
+
+/** A per-stream decoder of response bytes into stream parts: plain synchronous code, run once per network chunk. */
+export interface ChunkDecoder {
+  readonly error: AiError.AiError | undefined
+  feed(bytes: Uint8Array, out: Array<Response.StreamPartEncoded>): void
+  end(out: Array<Response.StreamPartEncoded>): void
+}
+
+type DecodeChannel = Channel.Channel<
+  Chunk.Chunk<Response.StreamPartEncoded>,
+  Chunk.Chunk<Uint8Array>,
+  AiError.AiError,
+  AiError.AiError,
+  unknown,
+  unknown
+>
+
+const emit = (out: Array<Response.StreamPartEncoded>, next: DecodeChannel): DecodeChannel =>
+  out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
+
+/** The channel that runs a decoder over a response body: one step per network chunk, its parts as one `Chunk`. */
+export const decodeWith = (decoder: ChunkDecoder): DecodeChannel => {
+  const loop: DecodeChannel = Channel.readWithCause({
+    onInput: (input: Chunk.Chunk<Uint8Array>) => {
+      const out: Array<Response.StreamPartEncoded> = []
+      const pieces = Chunk.toReadonlyArray(input)
+      for (let i = 0; i < pieces.length && decoder.error === undefined; i++) decoder.feed(pieces[i]!, out)
+      return emit(out, decoder.error === undefined ? loop : Channel.fail(decoder.error))
+    },
+    onFailure: (cause: Cause.Cause<AiError.AiError>) => Channel.failCause(cause),
+    onDone: () => {
+      const out: Array<Response.StreamPartEncoded> = []
+      decoder.end(out)
+      return emit(out, decoder.error === undefined ? Channel.void : Channel.fail(decoder.error))
+    }
+  })
+  return loop
+}
+
+/** Returned by {@link tryParse} for text that is not JSON. */
+export const Malformed: unique symbol = Symbol.for("sluice/internal/engineHttp/Malformed")
+
+/** `JSON.parse` without throwing: the value, or {@link Malformed}. The one `try` of the engines' hot path. */
+export const tryParse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return Malformed
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The OpenAI Responses API engine (`POST {baseUrl}/responses`): a thin wrapper of `@effect/ai-openai`, configured
+ * like sluice's other engines (`baseUrl`, `apiKey`, `model`, `sampling`, `headers`).
+ *
+ * What the wrapper adds to `@effect/ai-openai`:
+ *
+ * - sampling defaults mapped to the Responses API (`temperature`, `top_p`, `max_output_tokens`; the API has no
+ *   `seed`, `stop` or penalties, so those fields are not sent);
+ * - the structured-output channel of sluice: a schema requested with `StructuredOutput.withFormat` around
+ *   `streamText` (which `@effect/ai-openai` does not know about) is sent as `text.format: { type: "json_schema" }`,
+ *   the way `generateObject` sends its own;
+ * - extra headers.
+ *
+ * Everything else is `@effect/ai-openai`'s behaviour: errors are `AiError`s that `EngineError.fromAiError`
+ * classifies (status errors by status and retry-after, a dropped connection as `Transport`), and stream events it
+ * cannot decode (malformed JSON, unknown event types, events without the `sequence_number` the API always sends)
+ * are skipped rather than failing the stream. The wrapper adds one check: a stream that ends without a `finish`
+ * part (no decodable `response.completed`) fails with a retryable `Transport` `EngineError`, as in `OpenAiCompat`.
+ *
+ * @since 0.1.0
+ */
+import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
+import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
+import type * as AiError from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Chunk from "effect/Chunk"
+import * as Config_ from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as EngineError from "../EngineError.js"
+import * as Http from "../internal/engineHttp.js"
+import * as StructuredOutput from "../StructuredOutput.js"
+
+/**
+ * Sampling defaults of the Responses API.
+ *
+ * @example
+ * ```ts
+ * import type * as OpenAiResponses from "sluice/engines/OpenAiResponses"
+ *
+ * const sampling: OpenAiResponses.Sampling = { temperature: 0.3, maxTokens: 1024 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sampling {
+  readonly temperature?: number | undefined
+  readonly topP?: number | undefined
+  readonly maxTokens?: number | undefined
+}
+
+/**
+ * The engine's configuration: `baseUrl` (default `https://api.openai.com/v1`), `model`, `apiKey`, `sampling`,
+ * `headers`, `organizationId` / `projectId`, `strict` (strict JSON schemas, default `true`; set `false` when tool or
+ * output schemas have optional fields), and `config` for any other field of `@effect/ai-openai`'s configuration.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import type * as OpenAiResponses from "sluice/engines/OpenAiResponses"
+ *
+ * const config: OpenAiResponses.Config = {
+ *   model: "gpt-4.1-mini",
+ *   apiKey: Redacted.make("sk-…"),
+ *   sampling: { temperature: 0 }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  readonly baseUrl?: string | undefined
+  readonly model: string
+  readonly apiKey?: Redacted.Redacted | undefined
+  readonly sampling?: Sampling | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly organizationId?: Redacted.Redacted | undefined
+  readonly projectId?: Redacted.Redacted | undefined
+  readonly strict?: boolean | undefined
+  readonly config?: Omit<OpenAiLanguageModel.Config.Service, "model"> | undefined
+}
+
+/**
+ * The engine as a `LanguageModel` Layer (it needs an `HttpClient`).
+ *
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer, Redacted } from "effect"
+ * import * as OpenAiResponses from "sluice/engines/OpenAiResponses"
+ *
+ * const Engine = OpenAiResponses.layer({ model: "gpt-4.1-mini", apiKey: Redacted.make("sk-…") }).pipe(
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: Config): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(config)).pipe(Layer.provide(clientLayer(config)))
+
+/**
+ * Builds the engine's `LanguageModel` service over an `OpenAiClient` in context (see {@link layer} for the usual
+ * way in).
+ *
+ * @example
+ * ```ts
+ * import * as OpenAiResponses from "sluice/engines/OpenAiResponses"
+ *
+ * const service = OpenAiResponses.make({ model: "gpt-4.1-mini" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  config: Config
+): Effect.Effect<LanguageModel.Service, never, OpenAiClient.OpenAiClient> =>
+  Effect.map(OpenAiLanguageModel.make({ model: config.model, config: modelConfig(config) }), (service) => {
+    const url = `${Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1")}/responses`
+    const streamText = (options: Parameters<LanguageModel.Service["streamText"]>[0]) =>
+      Stream.suspend(() => {
+        let finished = false
+        return service.streamText(options).pipe(
+          Stream.mapChunks((parts) => {
+            if (!finished) finished = Chunk.some(parts, (part) => part.type === "finish")
+            return parts
+          }),
+          Stream.concat(Stream.suspend(() => finished ? Stream.empty : Stream.fail(truncated(url))))
+        )
+      })
+    return { ...service, streamText: streamText as LanguageModel.Service["streamText"] }
+  })
+
+/**
+ * The configuration of {@link layerConfig}: as {@link Config}, with the base URL, the model and the API key read
+ * from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import type * as OpenAiResponses from "sluice/engines/OpenAiResponses"
+ *
+ * const config: OpenAiResponses.ConfigFrom = { model: "gpt-4.1-mini", apiKey: Config.redacted("OPENAI_API_KEY") }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigFrom extends Omit<Config, "baseUrl" | "model" | "apiKey"> {
+  readonly baseUrl?: string | Config_.Config<string> | undefined
+  readonly model: string | Config_.Config<string>
+  readonly apiKey?: Config_.Config<Redacted.Redacted | undefined> | Redacted.Redacted | undefined
+}
+
+/**
+ * The engine as a Layer whose base URL, model and API key come from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import * as OpenAiResponses from "sluice/engines/OpenAiResponses"
+ *
+ * const Engine = OpenAiResponses.layerConfig({ model: "gpt-4.1-mini", apiKey: Config.redacted("OPENAI_API_KEY") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: ConfigFrom
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Effect.all({
+        baseUrl: config.baseUrl === undefined ? Effect.succeed(undefined) : fromConfig(config.baseUrl),
+        model: fromConfig(config.model),
+        apiKey: config.apiKey === undefined ? Effect.succeed(undefined) : fromConfig(config.apiKey)
+      }),
+      ({ apiKey, baseUrl, model }) => layer({ ...config, baseUrl, model, apiKey })
+    )
+  )
+
+// =============================================================================
+// internal
+// =============================================================================
+
+const clientLayer = (config: Config): Layer.Layer<OpenAiClient.OpenAiClient, never, HttpClient.HttpClient> =>
+  OpenAiClient.layer({
+    apiUrl: Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1"),
+    apiKey: config.apiKey,
+    organizationId: config.organizationId,
+    projectId: config.projectId,
+    transformClient: (client) => {
+      const withHeaders = config.headers === undefined
+        ? client
+        : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(config.headers))
+      return HttpClient.mapRequestEffect(withHeaders, requestFormat(config.strict ?? true))
+    }
+  })
+
+const truncated = (url: string): AiError.AiError =>
+  EngineError.toAiError(
+    new EngineError.EngineError({
+      engine: "OpenAiResponses",
+      reason: "Transport",
+      description: "the stream ended before response.completed"
+    }),
+    { method: "streamText", request: { method: "POST", url, headers: {} } }
+  )
+
+const fromConfig = <A>(value: A | Config_.Config<A>): Effect.Effect<A, ConfigError.ConfigError> =>
+  Config_.isConfig(value) ? value : Effect.succeed(value as A)
+
+const modelConfig = (config: Config): Omit<OpenAiLanguageModel.Config.Service, "model"> => ({
+  ...(config.sampling?.temperature === undefined ? {} : { temperature: config.sampling.temperature }),
+  ...(config.sampling?.topP === undefined ? {} : { top_p: config.sampling.topP }),
+  ...(config.sampling?.maxTokens === undefined ? {} : { max_output_tokens: config.sampling.maxTokens }),
+  ...(config.strict === undefined ? {} : { strict: config.strict }),
+  ...config.config
+})
+
+const decoder = new TextDecoder()
+
+/** Sends the format requested with `StructuredOutput.withFormat` when the request asks for plain text. */
+const requestFormat = (strict: boolean) =>
+(
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
+  Effect.map(FiberRef.get(StructuredOutput.currentFormat), (format) => {
+    if (Option.isNone(format) || request.body._tag !== "Uint8Array" || !request.url.endsWith("/responses")) {
+      return request
+    }
+    const body = Http.tryParse(decoder.decode(request.body.body))
+    if (typeof body !== "object" || body === null) return request
+    const text = (body as { readonly text?: { readonly format?: { readonly type?: string } } }).text
+    if (text?.format !== undefined && text.format.type !== "text") return request
+    return HttpClientRequest.setBody(
+      request,
+      HttpBody.unsafeJson({
+        ...body,
+        text: {
+          ...text,
+          format: {
+            type: "json_schema",
+            name: format.value.objectName.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64) || "output",
+            schema: StructuredOutput.jsonSchema(format.value.schema),
+            strict
+          }
+        }
+      })
+    )
+  })
