@@ -39,6 +39,7 @@ export type Body = string | Uint8Array | ReadonlyArray<string | Uint8Array> | { 
  * - `status` (default 200) and `headers`;
  * - `body`: see {@link Body}; written as its own chunks unless `chunkSizes` re-splits its bytes (one size, or a list
  *   of sizes used in turn);
+ * - `headersDelay`: a pause before the status line and headers (a server slow to answer);
  * - `delay`: a pause before each chunk after the first (`firstDelay` before the first one, after the headers);
  * - `dropAfter`: destroy the connection after this many body bytes (a connection dropped mid-stream);
  * - `hang`: keep the reply open after the body until the client disconnects (for interruption tests).
@@ -63,6 +64,7 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly body?: Body | undefined
   readonly chunkSizes?: number | ReadonlyArray<number> | undefined
+  readonly headersDelay?: Duration.DurationInput | undefined
   readonly delay?: Duration.DurationInput | undefined
   readonly firstDelay?: Duration.DurationInput | undefined
   readonly dropAfter?: number | undefined
@@ -428,6 +430,8 @@ const serve = (reply: Reply, res: http.ServerResponse, record: MutableRequest): 
       return
     }
     const chunks = resplit(loaded.right, reply.chunkSizes)
+    if (reply.headersDelay !== undefined) yield* Effect.sleep(reply.headersDelay)
+    if (res.destroyed) return
     res.writeHead(reply.status ?? 200, { ...reply.headers })
     res.flushHeaders()
     const delay = reply.delay === undefined ? undefined : Duration.decode(reply.delay)

@@ -5,6 +5,7 @@
  */
 import { AiError, LanguageModel, Tool, Toolkit } from "@effect/ai"
 import { OpenAiClient, OpenAiTool } from "@effect/ai-openai"
+import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
@@ -95,7 +96,7 @@ const httpHarness = (
   dialect: Dialects.Dialect,
   engine: (
     url: string
-  ) => Layer.Layer<LanguageModel.LanguageModel, never, import("@effect/platform").HttpClient.HttpClient>,
+  ) => Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient>,
   sentSchema: (body: any) => boolean,
   transcripts: ReadonlyArray<Dialects.Transcript>
 ): Harness => {
@@ -230,13 +231,14 @@ const see = (parts: ReadonlyArray<any>): Seen => ({
 
 const streamed = (layer: Layer.Layer<LanguageModel.LanguageModel>, toolkit: Harness["toolkit"]) => {
   const parts: Array<unknown> = []
-  return LanguageModel.streamText({ prompt: "Go", toolkit: toolkit as typeof Kit, disableToolCallResolution: true }).pipe(
-    Stream.runForEach((part) => Effect.sync(() => parts.push(part))),
-    Effect.either,
-    Effect.map((result) => ({ result, seen: see(parts) })),
-    Effect.provide(layer),
-    Effect.provide(Handlers)
-  )
+  return LanguageModel.streamText({ prompt: "Go", toolkit: toolkit as typeof Kit, disableToolCallResolution: true })
+    .pipe(
+      Stream.runForEach((part) => Effect.sync(() => parts.push(part))),
+      Effect.either,
+      Effect.map((result) => ({ result, seen: see(parts) })),
+      Effect.provide(layer),
+      Effect.provide(Handlers)
+    )
 }
 
 /** Every text/reasoning/tool-params block is opened once, closed once, and `finish` is last and alone. */
