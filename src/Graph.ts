@@ -369,7 +369,10 @@ export declare namespace Graph {
    * @since 0.1.0
    * @category utility types
    */
-  export type Fresh<Name extends string, N extends string> = [Name] extends [N] ? "duplicate step name" : unknown
+  export type Fresh<Name extends string, N extends string> = string extends Name ? unknown
+    : string extends N ? unknown
+    : [Name] extends [N] ? "duplicate step name"
+    : unknown
   /**
    * Resolves to `unknown` when every step name the graph refers to is defined, and to an object type naming the
    * unknown steps otherwise (so that passing the graph is a compile error that names them).
@@ -808,7 +811,9 @@ export const toNode = <S, C, N extends string, T extends string, E, R>(
         runId: ctx.runId,
         prefix: ctx.path,
         handle,
-        emit: (event) => mailbox.offer(event)
+        tryEmit: (event) => mailbox.unsafeOffer(event),
+        emit: (event) => mailbox.offer(event),
+        emitAll: (events) => mailbox.offerAll(events)
       }
       yield* execute(compiled, runtime).pipe(
         Effect.zipRight(Effect.suspend(() => mailbox.offer(Node.output(handle.unsafeGet())))),
@@ -1109,7 +1114,11 @@ const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
       return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(name)")
     }
     if (roots.length > 1) {
-      return fail("AmbiguousEntry", roots, "several steps have no predecessor: choose one with .entry(name)")
+      return fail(
+        "AmbiguousEntry",
+        roots,
+        "several steps have no predecessor: choose one with .entry(name), or declare dynamic targets in `routes`"
+      )
     }
     entry = index.get(roots[0]!)!
   }
@@ -1238,8 +1247,18 @@ interface Runtime {
   readonly runId: string
   readonly prefix: ReadonlyArray<string>
   readonly handle: StateHandle<any>
+  /** Hands an event to the consumer without waiting; `false` when the buffer is full (then use `emit`). */
+  readonly tryEmit: (event: Event.Event) => boolean
   readonly emit: (event: Event.Event) => Effect.Effect<unknown>
+  readonly emitAll: (events: Iterable<Event.Event>) => Effect.Effect<unknown>
 }
+
+/** Emits `event`, then runs `next`: without an extra effect when the buffer has room. */
+const emitThen = <A, E, R>(
+  runtime: Runtime,
+  event: Event.Event,
+  next: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => runtime.tryEmit(event) ? next : Effect.zipRight(runtime.emit(event), next)
 
 class StepOutput {
   constructor(readonly value: unknown) {}
@@ -1267,15 +1286,22 @@ const execute = (graph: Compiled, runtime: Runtime): Effect.Effect<void, unknown
     )
   }))
 
+/**
+ * Runs a compiled graph. Ready activations wait in a FIFO; up to `concurrency` worker fibers take them one at a
+ * time, and the worker that finishes a step schedules its successors itself (no coordinator fiber, no fiber per
+ * step: a linear graph runs in one fiber). Bookkeeping is synchronous, so it is atomic.
+ */
 const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.Effect<void, unknown, unknown> =>
   Effect.flatMap(Deferred.make<void, unknown>(), (done) =>
     Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const steps = graph.steps
         const n = steps.length
-        const { emit, prefix, runId } = runtime
+        const { prefix, runId } = runtime
         const paths: Array<ReadonlyArray<string> | undefined> = new Array(n).fill(undefined)
         const pathOf = (i: number) => paths[i] ??= [...prefix, steps[i]!.name]
+        const bodies: Array<Effect.Effect<unknown, unknown, unknown> | undefined> = new Array(n).fill(undefined)
+        const bodyOf = (i: number) => bodies[i] ??= attempts(graph, steps[i]!, runtime, pathOf(i))
         const active = new Int32Array(n)
         const arrivals: Array<Set<number> | undefined> = new Array(n).fill(undefined)
         const pending = new Set<number>()
@@ -1326,6 +1352,7 @@ const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.E
               }
             }
             if (inflight === 0) {
+              // Joins waiting on each other (possible with cycles): release them all.
               for (const j of pending) {
                 arrivals[j] = undefined
                 enqueue(j)
@@ -1342,44 +1369,58 @@ const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.E
             Deferred.unsafeDone(done, Exit.failCause(cause))
           })
 
-        const spawn = (reserved: number): Effect.Effect<void, never, unknown> => {
+        const worker = (): Effect.Effect<void, never, unknown> => Effect.catchAllCause(Effect.suspend(loop), fail)
+
+        /** Forks workers for the queued activations beyond those `reserved` for the calling worker. */
+        const spawn = (reserved: number): Effect.Effect<void, never, unknown> | undefined => {
           const extra = Math.min(graph.concurrency - workers, ready.length - head - reserved)
-          if (extra <= 0) return Effect.void
+          if (extra <= 0) return undefined
           workers += extra
-          return Effect.forEach(
-            Array.from({ length: extra }),
-            () => Effect.forkIn(Effect.catchAllCause(loop, fail), scope),
-            { discard: true }
-          )
+          if (extra === 1) return Effect.asVoid(Effect.forkIn(worker(), scope))
+          return Effect.forEach(Array.from({ length: extra }), () => Effect.forkIn(worker(), scope), { discard: true })
         }
 
-        const resolve = (i: number, result: unknown): Either.Either<ReadonlyArray<number>, GraphError> => {
-          if (Predicate.hasProperty(result, "_tag")) {
-            if (result._tag === "End") return Either.right([])
+        const unknownTarget = (i: number, target: string) =>
+          new GraphError({
+            graph: graph.name,
+            reason: "UnknownTarget",
+            steps: [steps[i]!.name, target],
+            description: `step "${steps[i]!.name}" routed to unknown step "${target}"`
+          })
+
+        const resolve = (i: number, result: unknown): ReadonlyArray<number> | GraphError => {
+          if (result !== null && typeof result === "object" && "_tag" in result) {
+            if (result._tag === "End") return []
             if (result._tag === "Next") {
-              const targets = (result as Next<string>).targets
               const out: Array<number> = []
-              for (const target of targets) {
+              for (const target of (result as Next<string>).targets) {
                 const t = graph.index.get(target)
-                if (t === undefined) {
-                  return Either.left(
-                    new GraphError({
-                      graph: graph.name,
-                      reason: "UnknownTarget",
-                      steps: [steps[i]!.name, target],
-                      description: `step "${steps[i]!.name}" routed to unknown step "${target}"`
-                    })
-                  )
-                }
+                if (t === undefined) return unknownTarget(i, target)
                 out.push(t)
               }
-              return Either.right(out)
+              return out
             }
           }
-          return Either.right(steps[i]!.to)
+          return steps[i]!.to
         }
 
-        const activate = (i: number): Effect.Effect<ReadonlyArray<number>, unknown, unknown> => {
+        const origin = (path: ReadonlyArray<string>): Event.Origin => ({
+          runId,
+          path,
+          timestamp: clock.unsafeCurrentTimeMillis()
+        })
+
+        /** Takes the next ready activation and runs it, then the next, until the queue is empty. */
+        const loop = (): Effect.Effect<void, unknown, unknown> => {
+          if (stopped || head === ready.length) {
+            workers--
+            if (head === ready.length) {
+              ready = []
+              head = 0
+            }
+            return Effect.void
+          }
+          const i = ready[head++]!
           const step = steps[i]!
           if (++started > graph.maxSteps) {
             return Effect.fail(
@@ -1392,43 +1433,35 @@ const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.E
             )
           }
           const path = pathOf(i)
-          const origin = (): Event.Origin => ({ runId, path, timestamp: clock.unsafeCurrentTimeMillis() })
-          const begin = origin()
-          return emit(Event.make("StepStart", begin, {})).pipe(
-            Effect.zipRight(attempts(graph, step, runtime, path)),
-            Effect.flatMap((result) => {
+          const begin = origin(path)
+          return Effect.matchCauseEffect(emitThen(runtime, Event.make("StepStart", begin, {}), bodyOf(i)), {
+            onFailure: (cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.failCause(cause)
+                : emitThen(runtime, stepError(origin(path), cause), Effect.failCause(cause)),
+            onSuccess: (result) => {
+              const end = origin(path)
               const next = resolve(i, result)
-              if (Either.isLeft(next)) return Effect.fail(next.left)
-              const end = origin()
+              if (next instanceof GraphError) {
+                return emitThen(runtime, stepError(end, Cause.fail(next)), Effect.fail(next))
+              }
               const durationMs = end.timestamp - begin.timestamp
               const event = result instanceof StepOutput
                 ? Event.make("StepEnd", end, { durationMs, output: result.value })
                 : Event.make("StepEnd", end, { durationMs })
-              return Effect.as(emit(event), next.right)
-            }),
-            Effect.onError((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : emit(stepError(origin(), cause)))
-          )
+              const after = (): Effect.Effect<void, unknown, unknown> => {
+                if (stopped) return Effect.void
+                complete(i, next)
+                const forks = spawn(1)
+                return forks === undefined ? loop() : Effect.zipRight(forks, Effect.suspend(loop))
+              }
+              return runtime.tryEmit(event) ? after() : Effect.zipRight(runtime.emit(event), Effect.suspend(after))
+            }
+          })
         }
 
-        const loop: Effect.Effect<void, unknown, unknown> = Effect.suspend(() => {
-          if (stopped || head === ready.length) {
-            workers--
-            if (head === ready.length) {
-              ready = []
-              head = 0
-            }
-            return Effect.void
-          }
-          const i = ready[head++]!
-          return Effect.flatMap(activate(i), (successors) => {
-            if (stopped) return Effect.void
-            complete(i, successors)
-            return Effect.zipRight(spawn(1), loop)
-          })
-        })
-
         enqueue(graph.entry)
-        return Effect.zipRight(spawn(0), Deferred.await(done))
+        return Effect.zipRight(spawn(0) ?? Effect.void, Deferred.await(done))
       })
     ))
 
@@ -1505,10 +1538,12 @@ const bodyEffect = (
           return Effect.as(
             Stream.runForEachChunk(tokens, (chunk) => {
               const timestamp = clock.unsafeCurrentTimeMillis()
-              return Effect.forEach(chunk, (text) => {
+              const events: Array<Event.Event> = []
+              for (const text of chunk) {
                 parts.push(text)
-                return runtime.emit({ _tag: "Token", runId, path, timestamp, text })
-              }, { discard: true })
+                events.push({ _tag: "Token", runId, path, timestamp, text })
+              }
+              return runtime.emitAll(events)
             }),
             Effect.sync(() => new StepOutput(parts.join("")))
           ).pipe(Effect.flatten)
@@ -1526,9 +1561,11 @@ const bodyEffect = (
           runId: runtime.runId,
           path: nodePath
         })
-        return Stream.runForEach(events, (event) => {
-          if (event._tag === "StepEnd" && Event.samePath(event.path, nodePath)) result = Option.some(event.output)
-          return runtime.emit(event)
+        return Stream.runForEachChunk(events, (chunk) => {
+          for (const event of chunk) {
+            if (event._tag === "StepEnd" && Event.samePath(event.path, nodePath)) result = Option.some(event.output)
+          }
+          return runtime.emitAll(chunk)
         }).pipe(
           Effect.zipRight(Effect.suspend(() => {
             if (Option.isNone(result)) return Effect.dieMessage(`node "${body.node.name}" streamed no StepEnd`)
