@@ -183,7 +183,9 @@ const EnvName = Schema.String.pipe(
  * - `name`: how steps refer to it; `backend`: a {@link BuiltinBackend} or a backend registered in `backends`;
  * - `model` (required by every built-in backend but `dry-run`); `endpoint`: the server's base URL;
  * - `apiKeyEnv`: the environment variable holding the API key (read when the engine starts);
- * - `lazy` (default `true`): `false` starts the engine when the registry is built;
+ * - `lazy` (default `true`): `false` starts the engine when the registry is built (so a missing key or a bad
+ *   backend fails at startup); like any engine it is then released after its idle time-to-live (set
+ *   `idleTimeToLive: infinity` to keep it up);
  * - `idleTimeToLive`: how long the engine stays up unused (overrides the registry's);
  * - `timeout`: the longest wait for response headers (HTTP Chat Completions and Ollama backends);
  * - `headers`: extra HTTP headers; `sampling`: {@link Sampling} defaults; `options`: backend-specific settings
@@ -956,7 +958,8 @@ export const provide: {
 
 /**
  * Runs a node on the named engine: the node's body (and its observers) get the engine as their `LanguageModel`, held
- * for the whole of the node's stream. The node then needs the `EngineRegistry` instead of a `LanguageModel`.
+ * for the whole of the node's stream. The node then needs the `EngineRegistry` instead of a `LanguageModel`. An
+ * observer that cannot get the engine (an unknown name) is skipped: the node itself fails with the typed error.
  *
  * @example
  * ```ts
@@ -984,12 +987,18 @@ export const withEngine: {
   <I, O, E, R>(
     self: Node.Node<I, O, E, R>,
     name: string
-  ): Node.Node<I, O, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry> =>
-    self.observers.reduce(
-      (node, observer) =>
-        Node.observe(node, (event) => provideEffect(observer(event), name).pipe(Effect.catchAll(() => Effect.void))),
-      Node.make(self.name, (input: I, context) => provideStream(self.body(input, context), name))
+  ): Node.Node<I, O, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry> => {
+    const node = Node.make(self.name, (input: I, context) => provideStream(self.body(input, context), name))
+    const observers = self.observers
+    if (observers.length === 0) return node
+    return Node.observe(
+      node,
+      (event) =>
+        provideEffect(Effect.forEach(observers, (observe) => observe(event), { discard: true }), name).pipe(
+          Effect.catchAll(() => Effect.void)
+        )
     )
+  }
 )
 
 // =============================================================================
