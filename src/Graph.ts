@@ -65,12 +65,26 @@ import { NodeError } from "./NodeError.js"
 // =============================================================================
 
 /**
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ *
+ * const isGraph = (u: object) => Graph.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("sluice/Graph")
 
 /**
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ *
+ * const isGraph = (u: object) => Graph.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -83,6 +97,13 @@ export type TypeId = typeof TypeId
 /**
  * A routing decision returned by a step body: run these steps next instead of the step's `to` targets.
  *
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ *
+ * const route: Graph.Next<"review"> = Graph.next("review")
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -94,6 +115,13 @@ export interface Next<out T extends string> {
 /**
  * A routing decision returned by a step body: this branch stops here.
  *
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ *
+ * const stop: Graph.End = Graph.end
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -104,6 +132,14 @@ export interface End {
 /**
  * What an effect body may return: nothing (follow `to`), a {@link Next} or {@link End}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const decide: Effect.Effect<Graph.Route<"a" | "b">> = Effect.succeed(Graph.next("a"))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -112,6 +148,17 @@ export type Route<T extends string = string> = void | undefined | Next<T> | End
 /**
  * The handle on a run's state. Every call is atomic; see the module documentation for how parallel branches'
  * updates combine.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const bump = Effect.gen(function*() {
+ *   const state: Graph.StateHandle<{ count: number }> = yield* Graph.state<{ count: number }>()
+ *   yield* state.update((s) => ({ count: s.count + 1 }))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -137,6 +184,14 @@ declare const ContextServiceId: unique symbol
 /**
  * The service through which step bodies reach the state of type `S` (the requirement {@link state} adds).
  *
+ * @example
+ * ```ts
+ * import type { Effect } from "effect"
+ * import type * as Graph from "sluice/Graph"
+ *
+ * type NeedsState = Effect.Effect<void, never, Graph.StateService<{ count: number }>>
+ * ```
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -148,6 +203,14 @@ export interface StateService<in out S> {
  * The service through which step bodies reach the value of the graph's `onStartup` hook (the requirement
  * {@link context} adds).
  *
+ * @example
+ * ```ts
+ * import type { Effect } from "effect"
+ * import type * as Graph from "sluice/Graph"
+ *
+ * type NeedsDb = Effect.Effect<void, never, Graph.ContextService<{ url: string }>>
+ * ```
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -157,6 +220,15 @@ export interface ContextService<in out C> {
 
 /**
  * What middleware knows about the step attempt it wraps.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const tagged = Graph.middleware((step, info: Graph.StepInfo) =>
+ *   Effect.annotateLogs(step, { step: info.path.join("/"), attempt: info.attempt }))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -170,20 +242,104 @@ export interface StepInfo {
   readonly attempt: number
 }
 
+declare const StepResultId: unique symbol
+declare const StepFailureId: unique symbol
+declare const StepRequirementsId: unique symbol
+
 /**
- * Wraps every step attempt of a graph. It must return the attempt's result unchanged in type; it may add errors
- * (`E`) and requirements (`R`), e.g. to time, log or trace steps.
+ * The result of a step attempt as middleware sees it: opaque, so middleware can pass it on but not make one up.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const passThrough = Graph.middleware((step) => Effect.map(step, (result: Graph.StepResult) => result))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepResult {
+  readonly [StepResultId]: typeof StepResultId
+}
+
+/**
+ * The errors of a step attempt as middleware sees them (opaque: inspect them with `Node.errorTag` and friends).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ * import * as Node from "sluice/Node"
+ *
+ * const logErrors = Graph.middleware((step, info) =>
+ *   Effect.tapError(step, (error: Graph.StepFailure) => Effect.logWarning(`${info.step}: ${Node.errorTag(error)}`)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepFailure {
+  readonly [StepFailureId]: typeof StepFailureId
+}
+
+/**
+ * The requirements of a step attempt as middleware sees them (opaque).
+ *
+ * @example
+ * ```ts
+ * import type { Effect } from "effect"
+ * import type * as Graph from "sluice/Graph"
+ *
+ * type Attempt = Effect.Effect<Graph.StepResult, Graph.StepFailure, Graph.StepRequirements>
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepRequirements {
+  readonly [StepRequirementsId]: typeof StepRequirementsId
+}
+
+/**
+ * Wraps every step attempt of a graph: it receives the attempt and returns an effect that runs it (once, several
+ * times, or decorated). The attempt's result, errors and requirements are opaque, so middleware cannot change them;
+ * what it adds of its own (errors `E`, services `R`) is inferred and added to the graph's types.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const logging: Graph.Middleware = (step, info) =>
+ *   Effect.zipRight(Effect.logDebug(`entering ${info.step}`), step)
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
 export interface Middleware<out E = never, out R = never> {
-  <A, E1, R1>(step: Effect.Effect<A, E1, R1>, info: StepInfo): Effect.Effect<A, E1 | E, R1 | R>
+  (
+    step: Effect.Effect<StepResult, StepFailure, StepRequirements>,
+    info: StepInfo
+  ): Effect.Effect<StepResult, StepFailure | E, StepRequirements | R>
 }
 
 /**
  * Retry settings for a step: a `Schedule` fed with the errors, and which errors are worth retrying (by default those
  * whose `isRetryable` is not `false`).
+ *
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import type * as Graph from "sluice/Graph"
+ *
+ * const retry: Graph.RetryOptions<{ readonly status: number }, never> = {
+ *   schedule: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3))),
+ *   while: (error) => error.status >= 500
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -195,6 +351,16 @@ export interface RetryOptions<in E, out R> {
 
 /**
  * The options of one step.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{}>()
+ *   .step("fetch", { to: ["parse"], retry: Schedule.recurs(2), timeout: "10 seconds" }, Effect.void)
+ *   .step("parse", Effect.void)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -219,6 +385,19 @@ export interface StepOptions<
 /**
  * The options of a graph.
  *
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ *
+ * interface State { readonly log: ReadonlyArray<string> }
+ * const graph = Graph.make<State>({
+ *   name: "agent",
+ *   concurrency: 4,
+ *   maxSteps: 50,
+ *   reducers: { log: (current, update) => [...current, ...update] }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -238,6 +417,15 @@ export interface Options<S> {
 /**
  * The kind of a step's body.
  *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const kinds: ReadonlyArray<Graph.StepKind> = Graph.steps(Graph.make<{}>().step("say", Stream.make("hi")))
+ *   .map((step) => step.kind) // ["stream"]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -245,6 +433,14 @@ export type StepKind = "effect" | "stream" | "graph" | "node"
 
 /**
  * A step as declared, for introspection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const [first]: ReadonlyArray<Graph.StepDescription> = Graph.steps(Graph.make<{}>().step("only", Effect.void))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -264,6 +460,16 @@ export interface StepDescription {
  * A body that runs a sluice `Node` as a step: its input is read from the state, its output written back. Built with
  * {@link node}.
  *
+ * @example
+ * ```ts
+ * import * as Graph from "sluice/Graph"
+ * import * as Node from "sluice/Node"
+ *
+ * const body: Graph.NodeBody<{ text: string }> = Graph.node(Node.fromFunction("len", (s: string) => s.length), {
+ *   input: (state: { text: string }) => state.text
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -277,6 +483,16 @@ export interface NodeBody<in out S, out E = never, out R = never> {
 /**
  * A graph over state `S`, whose `onStartup` hook provides a `C`, with steps named `N`, referring to step names `T`,
  * failing with `E` and requiring `R`. It is also its own builder: every method returns a new graph.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph: Graph.Graph<{ n: number }, void, "a" | "b", "b"> = Graph.make<{ n: number }>()
+ *   .step("a", { to: "b" }, Effect.void)
+ *   .step("b", Effect.void)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -333,7 +549,9 @@ export interface Graph<
   >
 
   /** Adds middleware around every step attempt. The first added is the outermost. */
-  use<E2 = never, R2 = never>(middleware: Middleware<E2, R2>): Graph<S, C, N, T, E | E2, R | R2>
+  use<E2 = never, R2 = never>(
+    middleware: Middleware<E2, R2>
+  ): Graph<S, C, N, T, E | Exclude<E2, StepFailure>, R | Exclude<R2, StepRequirements>>
 
   /**
    * Sets the startup hook: a scoped resource acquired when a run starts (after the state is available) and released
@@ -355,7 +573,17 @@ export interface Graph<
 /**
  * Type helpers for graphs.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Graph from "sluice/Graph"
+ *
+ * const graph = Graph.make<{ n: number }>().step("a", Effect.void)
+ * type Names = Graph.Graph.Steps<typeof graph> // "a"
+ * ```
+ *
  * @since 0.1.0
+ * @category utility types
  */
 export declare namespace Graph {
   /**
@@ -408,7 +636,16 @@ export declare namespace Graph {
 /**
  * Type helpers for step bodies.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as Graph from "sluice/Graph"
+ *
+ * type Errors = Graph.Body.Error<Effect.Effect<void, "boom">> // "boom"
+ * ```
+ *
  * @since 0.1.0
+ * @category utility types
  */
 export declare namespace Body {
   /**
@@ -717,7 +954,9 @@ export const node = <S, I, O, E, R>(
  * @since 0.1.0
  * @category constructors
  */
-export const middleware = <E = never, R = never>(f: Middleware<E, R>): Middleware<E, R> => f
+export const middleware = <E = never, R = never>(
+  f: Middleware<E, R>
+): Middleware<Exclude<E, StepFailure>, Exclude<R, StepRequirements>> => f as any
 
 // =============================================================================
 // validation
@@ -831,11 +1070,11 @@ export const toNode = <S, C, N extends string, T extends string, E, R>(
  *
  * @example
  * ```ts
- * import { Effect, Stream } from "effect"
+ * import { Stream } from "effect"
  * import * as Graph from "sluice/Graph"
  *
- * const graph = Graph.make<{}>({ name: "hello" }).step("say", Stream.make("Hello", ", World!"))
- * const tokens = Graph.stream(graph, {}).pipe(Stream.filter((e) => e._tag === "Token"))
+ * const graph = Graph.make<{ lang: string }>({ name: "hello" }).step("say", Stream.make("Hello", ", World!"))
+ * const tokens = Graph.stream(graph, { lang: "en" }).pipe(Stream.filter((e) => e._tag === "Token"))
  * ```
  *
  * @since 0.1.0
@@ -920,7 +1159,7 @@ export const run: {
         onNone: () => Effect.dieMessage(`graph "${self.name}" streamed no final state`),
         onSome: (value) => Effect.succeed(value as S)
       })
-    )
+    ).pipe(Effect.withSpan("Graph.run", { attributes: { graph: self.name } }))
 )
 
 // =============================================================================
@@ -1487,7 +1726,9 @@ const attempts = (
     if (middleware.length === 0) return timed
     const info: StepInfo = { graph: graph.name, step: step.name, runId: runtime.runId, path, attempt: n }
     let wrapped = timed
-    for (let k = middleware.length - 1; k >= 0; k--) wrapped = middleware[k]!(wrapped, info)
+    for (let k = middleware.length - 1; k >= 0; k--) {
+      wrapped = middleware[k]!(wrapped as Effect.Effect<StepResult, StepFailure, StepRequirements>, info)
+    }
     return wrapped
   }
   const retry = definition.retry

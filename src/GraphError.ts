@@ -8,12 +8,26 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
 /**
+ * @example
+ * ```ts
+ * import { GraphError, TypeId } from "sluice/GraphError"
+ *
+ * TypeId in new GraphError({ graph: "g", reason: "NoEntry", steps: [] }) // true
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("sluice/GraphError")
 
 /**
+ * @example
+ * ```ts
+ * import type { TypeId } from "sluice/GraphError"
+ *
+ * type Branded = { readonly [K in TypeId]: TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Data, Deferred, Effect, Exit, Fiber, Option, Schedule, Stream, TestClock } from "effect"
+import { Chunk, Context, Data, Deferred, Effect, Exit, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import * as Event from "../src/Event.js"
 import * as Graph from "../src/Graph.js"
 import { GraphError } from "../src/GraphError.js"
@@ -16,6 +16,8 @@ class Fatal extends Data.TaggedError("Fatal")<{}> {
     return false
   }
 }
+
+class Audit extends Context.Tag("test/Audit")<Audit, { readonly record: (step: string) => Effect.Effect<void> }>() {}
 
 interface State {
   readonly trail: ReadonlyArray<string>
@@ -516,6 +518,23 @@ describe("Graph", () => {
           "inner<b",
           "outer<b"
         ])
+      }))
+
+    it.effect("may use services (provided by Layers) and add errors, which the graph's types record", () =>
+      Effect.gen(function*() {
+        const seen: Array<string> = []
+        const graph = g
+          .step("a", { to: "b" }, Effect.void)
+          .step("b", Effect.void)
+          .use((step, info) => Effect.zipRight(Effect.flatMap(Audit, (audit) => audit.record(info.step)), step))
+          .use((step, info) => info.step === "b" ? Effect.fail(new Fatal()) : step)
+        const checked: Graph.Graph<State, void, "a" | "b", "b", Fatal, Audit> = graph
+        const error = yield* Graph.run(checked, initial).pipe(
+          Effect.provideService(Audit, { record: (step) => Effect.sync(() => void seen.push(step)) }),
+          Effect.flip
+        )
+        assert.instanceOf(error, Fatal)
+        assert.deepStrictEqual(seen, ["a", "b"])
       }))
 
     it.effect("sees timeouts as errors of the attempt", () =>
