@@ -40,25 +40,31 @@ const check = (expected: number) => (state: State) => {
   if (state.count !== expected) throw new Error(`expected ${expected} steps, counted ${state.count}`)
 }
 
+const REPEAT = 10
+
+const repeat = <A, E>(effect: Effect.Effect<A, E>, verify: (a: A) => void) =>
+  Effect.runPromise(Effect.repeatN(Effect.map(effect, verify), REPEAT - 1))
+
 const linearSuite: Suite = {
   name: "Graph: 1,000-step linear graph",
-  description: `${LINEAR.toLocaleString()} steps in a chain, each updating the state once; per-step cost`,
-  units: { count: LINEAR, label: "step" },
+  description:
+    `${LINEAR.toLocaleString()} steps in a chain, each updating the state once, run ${REPEAT} times; per-step cost`,
+  units: { count: LINEAR * REPEAT, label: "step" },
   rounds: 5,
   variants: [
     {
       name: "hand-written Effect sequence (floor)",
-      run: () => Effect.runPromise(linearBaseline).then(check(LINEAR))
+      run: () => repeat(linearBaseline, check(LINEAR))
     },
     {
       name: "Graph.run",
       baseline: "hand-written Effect sequence (floor)",
-      run: () => Effect.runPromise(Graph.run(linear, { count: 0 })).then(check(LINEAR))
+      run: () => repeat(Graph.run(linear, { count: 0 }), check(LINEAR))
     },
     {
       name: "Graph.stream → runDrain",
       baseline: "hand-written Effect sequence (floor)",
-      run: () => Effect.runPromise(Stream.runDrain(Graph.stream(linear, { count: 0 })))
+      run: () => repeat(Stream.runDrain(Graph.stream(linear, { count: 0 })), () => {})
     }
   ]
 }
@@ -88,7 +94,6 @@ const fanBaseline = (concurrency: number) =>
 
 const fan16 = fanOut(16)
 const fan100 = fanOut(100)
-const REPEAT = 10
 
 const fanSuite: Suite = {
   name: "Graph: 100-way fan-out with barrier",
@@ -98,7 +103,7 @@ const fanSuite: Suite = {
   variants: [
     {
       name: "Effect.forEach c=16 (floor)",
-      run: () => Effect.runPromise(Effect.repeatN(Effect.map(fanBaseline(16), check(FAN + 2)), REPEAT - 1))
+      run: () => repeat(fanBaseline(16), check(FAN + 2))
     },
     {
       name: "Graph.run c=16",
@@ -109,13 +114,12 @@ const fanSuite: Suite = {
     {
       name: "Effect.forEach c=100",
       baseline: "Effect.forEach c=16 (floor)",
-      run: () => Effect.runPromise(Effect.repeatN(Effect.map(fanBaseline(100), check(FAN + 2)), REPEAT - 1))
+      run: () => repeat(fanBaseline(100), check(FAN + 2))
     },
     {
       name: "Graph.run c=100",
       baseline: "Effect.forEach c=100",
-      run: () =>
-        Effect.runPromise(Effect.repeatN(Effect.map(Graph.run(fan100, { count: 0 }), check(FAN + 2)), REPEAT - 1))
+      run: () => repeat(Graph.run(fan100, { count: 0 }), check(FAN + 2))
     }
   ]
 }

@@ -1608,8 +1608,6 @@ const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.E
             Deferred.unsafeDone(done, Exit.failCause(cause))
           })
 
-        const worker = (): Effect.Effect<void, never, unknown> => Effect.catchAllCause(Effect.suspend(loop), fail)
-
         /** Forks workers for the queued activations beyond those `reserved` for the calling worker. */
         const spawn = (reserved: number): Effect.Effect<void, never, unknown> | undefined => {
           const extra = Math.min(graph.concurrency - workers, ready.length - head - reserved)
@@ -1643,59 +1641,66 @@ const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.E
           return steps[i]!.to
         }
 
-        const origin = (path: ReadonlyArray<string>): Event.Origin => ({
-          runId,
-          path,
-          timestamp: clock.unsafeCurrentTimeMillis()
-        })
+        /**
+         * A worker takes the next ready activation and runs it, then the next, until the queue is empty. It runs one
+         * step at a time, so it knows which step a failure comes from.
+         */
+        const worker = (): Effect.Effect<void, never, unknown> => {
+          let current = -1
+          let begin = 0
 
-        /** Takes the next ready activation and runs it, then the next, until the queue is empty. */
-        const loop = (): Effect.Effect<void, unknown, unknown> => {
-          if (stopped || head === ready.length) {
-            workers--
-            if (head === ready.length) {
-              ready = []
-              head = 0
-            }
-            return Effect.void
-          }
-          const i = ready[head++]!
-          const step = steps[i]!
-          if (++started > graph.maxSteps) {
-            return Effect.fail(
-              new GraphError({
-                graph: graph.name,
-                reason: "MaxStepsExceeded",
-                steps: [step.name],
-                description: `more than ${graph.maxSteps} step runs`
-              })
-            )
-          }
-          const path = pathOf(i)
-          const begin = origin(path)
-          return Effect.matchCauseEffect(emitThen(runtime, Event.make("StepStart", begin, {}), bodyOf(i)), {
-            onFailure: (cause) =>
-              Cause.isInterruptedOnly(cause)
-                ? Effect.failCause(cause)
-                : emitThen(runtime, stepError(origin(path), cause), Effect.failCause(cause)),
-            onSuccess: (result) => {
-              const end = origin(path)
-              const next = resolve(i, result)
-              if (next instanceof GraphError) {
-                return emitThen(runtime, stepError(end, Cause.fail(next)), Effect.fail(next))
+          const loop = (): Effect.Effect<void, unknown, unknown> => {
+            current = -1
+            if (stopped || head === ready.length) {
+              workers--
+              if (head === ready.length) {
+                ready = []
+                head = 0
               }
-              const durationMs = end.timestamp - begin.timestamp
-              const event = result instanceof StepOutput
-                ? Event.make("StepEnd", end, { durationMs, output: result.value })
-                : Event.make("StepEnd", end, { durationMs })
-              const after = (): Effect.Effect<void, unknown, unknown> => {
-                if (stopped) return Effect.void
-                complete(i, next)
-                const forks = spawn(1)
-                return forks === undefined ? loop() : Effect.zipRight(forks, Effect.suspend(loop))
-              }
-              return runtime.tryEmit(event) ? after() : Effect.zipRight(runtime.emit(event), Effect.suspend(after))
+              return Effect.void
             }
+            const i = ready[head++]!
+            if (++started > graph.maxSteps) {
+              return Effect.fail(
+                new GraphError({
+                  graph: graph.name,
+                  reason: "MaxStepsExceeded",
+                  steps: [steps[i]!.name],
+                  description: `more than ${graph.maxSteps} step runs`
+                })
+              )
+            }
+            current = i
+            begin = clock.unsafeCurrentTimeMillis()
+            const start: Event.Event = { _tag: "StepStart", runId, path: pathOf(i), timestamp: begin }
+            return Effect.flatMap(emitThen(runtime, start, bodyOf(i)), finish)
+          }
+
+          const finish = (result: unknown): Effect.Effect<void, unknown, unknown> => {
+            const i = current
+            const next = resolve(i, result)
+            if (next instanceof GraphError) return Effect.fail(next)
+            const timestamp = clock.unsafeCurrentTimeMillis()
+            const path = pathOf(i)
+            const durationMs = timestamp - begin
+            const event: Event.Event = result instanceof StepOutput
+              ? { _tag: "StepEnd", runId, path, timestamp, durationMs, output: result.value }
+              : { _tag: "StepEnd", runId, path, timestamp, durationMs }
+            if (runtime.tryEmit(event)) return proceed(i, next)
+            return Effect.zipRight(runtime.emit(event), Effect.suspend(() => proceed(i, next)))
+          }
+
+          const proceed = (i: number, next: ReadonlyArray<number>): Effect.Effect<void, unknown, unknown> => {
+            if (stopped) return Effect.void
+            complete(i, next)
+            const forks = spawn(1)
+            return forks === undefined ? loop() : Effect.zipRight(forks, Effect.suspend(loop))
+          }
+
+          return Effect.catchAllCause(Effect.suspend(loop), (cause) => {
+            if (current < 0 || Cause.isInterruptedOnly(cause)) return fail(cause)
+            const event = stepError({ runId, path: pathOf(current), timestamp: clock.unsafeCurrentTimeMillis() }, cause)
+            return emitThen(runtime, event, fail(cause))
           })
         }
 
