@@ -733,6 +733,49 @@ describe("Graph", () => {
         }
       }))
 
+    it.scoped("a slow consumer slows the steps down (bounded buffer)", () =>
+      Effect.gen(function*() {
+        let ran = 0
+        const small = Graph.make<State>({ name: "g", bufferSize: 4 })
+        const names = Array.from({ length: 50 }, (_, i) => `s${i}`)
+        let graph: Graph.Graph<State, void, string, string> = small
+        names.forEach((name, i) => {
+          const body = Effect.sync(() => void ran++)
+          graph = i < names.length - 1 ? graph.step(name, { to: names[i + 1]! }, body) : graph.step(name, body)
+        })
+        const pull = yield* Stream.toPull(Graph.stream(graph, initial))
+        let seen: ReadonlyArray<Event.Event> = []
+        while (!seen.some((e) => e._tag === "StepStart" && e.path.length === 2)) {
+          seen = Chunk.toReadonlyArray(yield* pull)
+        }
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        assert.isAtMost(ran, 8)
+        let events = 0
+        while (events >= 0) {
+          const chunk = yield* Effect.option(pull)
+          if (Option.isNone(chunk)) break
+          events += Chunk.size(chunk.value)
+        }
+        assert.strictEqual(ran, 50)
+      }))
+
+    it.effect("a defect in a step is reported as a StepError and fails the run", () =>
+      Effect.gen(function*() {
+        const graph = g.step("a", { to: "b" }, Effect.void).step("b", Effect.dieMessage("bug in b"))
+        const events: Array<Event.Event> = []
+        const exit = yield* Graph.stream(graph, initial).pipe(
+          Stream.runForEach((e) => Effect.sync(() => events.push(e))),
+          Effect.exit
+        )
+        assert.isTrue(Exit.isFailure(exit))
+        const errors = events.filter((e) => e._tag === "StepError")
+        assert.deepStrictEqual(errors.map((e) => [e.path.join("/"), e.error, e.retryable]), [
+          ["g/b", "Defect", false],
+          ["g", "Defect", false]
+        ])
+        assert.include(errors[0]?._tag === "StepError" ? errors[0].message : "", "bug in b")
+      }))
+
     it.effect("StepEnd carries the duration read from the clock", () =>
       Effect.gen(function*() {
         const graph = g.step("wait", Effect.sleep("250 millis"))
