@@ -916,6 +916,7 @@ class ParserImpl implements Parser {
       if (node === null || typeof node !== "object" || !Object.hasOwn(node, key)) return false
       node = node[key]
     }
+    if (node === undefined) return false
     if (this.done) return true
     const len = path.length
     const scalar = this.state === S_NUMBER || this.state === S_LITERAL ||

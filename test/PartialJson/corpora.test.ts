@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import * as zlib from "node:zlib"
 import { afterAll } from "vitest"
 import * as PartialJson from "../../src/PartialJson.js"
+import { same } from "./helpers.js"
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "partial-json")
 
@@ -41,18 +42,6 @@ const decode = (value: unknown): unknown => {
     return out
   }
   return value
-}
-
-/** Strict structural equality: `Object.is` on scalars (so -0 ≠ 0), own keys compared (so `{a: undefined}` ≠ `{}`). */
-const same = (a: unknown, b: unknown): boolean => {
-  if (Object.is(a, b)) return true
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]))
-  if (a === null || b === null || typeof a !== "object" || typeof b !== "object" || Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  const ra = a as Record<string, unknown>
-  const rb = b as Record<string, unknown>
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(rb, k) && same(ra[k], rb[k]))
 }
 
 const strictValue = (input: string, options?: Omit<PartialJson.Options, "strict">) =>
