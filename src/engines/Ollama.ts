@@ -72,6 +72,8 @@ export interface Sampling {
  * - `options`: Ollama's model options, sent as is (`num_ctx`, `temperature`, …); `sampling`: the portable subset;
  * - `think`: ask for thinking (`true`/`false`, or a level); `keepAlive`: how long the model stays loaded;
  * - `structuredOutput`: `"format"` (default), `"json"` or `"prompt"`;
+ * - `coalesceDeltas`: join the deltas of one block that arrive in one network chunk (default `true`, as in
+ *   `OpenAiCompat`);
  * - `apiKey` (a bearer token, for hosted Ollama) and `headers`;
  * - `timeout`, `idleTimeout`: as in `OpenAiCompat` (a retryable `Timeout`); `name`: the engine name in errors.
  *
@@ -93,6 +95,7 @@ export interface Config {
   readonly think?: boolean | "low" | "medium" | "high" | undefined
   readonly keepAlive?: string | number | undefined
   readonly structuredOutput?: "format" | "json" | "prompt" | undefined
+  readonly coalesceDeltas?: boolean | undefined
   readonly apiKey?: Redacted.Redacted | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly timeout?: Duration.DurationInput | undefined
@@ -131,9 +134,11 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
         )
         const context: Http.CallContext = { engine, method, request }
         return Stream.unwrap(Effect.map(Http.execute(client, context, timeout), (response) =>
-          Stream.pipeThroughChannel(
-            Http.body(response, context, idleTimeout),
-            Http.decodeWith(new Decoder(context, new Set(options.tools.map((tool) => tool.name))))
+          Http.decodeBody(
+            response,
+            context,
+            idleTimeout,
+            new Decoder(context, new Set(options.tools.map((tool) => tool.name)), config.coalesceDeltas !== false)
           )))
       }))
 
@@ -338,21 +343,27 @@ class Decoder implements Http.ChunkDecoder {
   private done = false
   private finish: Part | undefined = undefined
 
-  constructor(readonly context: Http.CallContext, readonly toolNames: ReadonlySet<string>) {}
+  readonly deltas: Http.Deltas
+
+  constructor(readonly context: Http.CallContext, readonly toolNames: ReadonlySet<string>, coalesce: boolean) {
+    this.deltas = new Http.Deltas(coalesce)
+  }
 
   feed(bytes: Uint8Array, out: Array<Part>): void {
     this.lines(this.parser.feed(bytes), out)
+    this.deltas.flush(out)
   }
 
   end(out: Array<Part>): void {
     if (this.error !== undefined) return
     this.lines(this.parser.end(), out)
+    this.deltas.flush(out)
     if (this.error !== undefined) return
     if (!this.done || this.finish === undefined) {
       this.error = Http.truncated(this.context)
       return
     }
-    out.push(this.finish)
+    this.deltas.push(out, this.finish)
   }
 
   private lines(values: ReadonlyArray<unknown>, out: Array<Part>): void {
@@ -382,7 +393,7 @@ class Decoder implements Http.ChunkDecoder {
     }
     if (!this.metadata) {
       this.metadata = true
-      out.push({
+      this.deltas.push(out, {
         type: "response-metadata",
         ...(typeof json.model === "string" ? { modelId: json.model } : {}),
         ...(typeof json.created_at === "string" && !Number.isNaN(Date.parse(json.created_at))
@@ -396,18 +407,18 @@ class Decoder implements Http.ChunkDecoder {
       if (this.reasoningId === undefined) {
         this.closeText(out)
         this.reasoningId = `reasoning-${this.blocks++}`
-        out.push({ type: "reasoning-start", id: this.reasoningId })
+        this.deltas.push(out, { type: "reasoning-start", id: this.reasoningId })
       }
-      out.push({ type: "reasoning-delta", id: this.reasoningId, delta: thinking })
+      this.deltas.delta(out, "reasoning-delta", this.reasoningId, thinking)
     }
     const content = isObject(json.message) ? message.content : json.response
     if (typeof content === "string" && content.length > 0) {
       if (this.textId === undefined) {
         this.closeReasoning(out)
         this.textId = `text-${this.blocks++}`
-        out.push({ type: "text-start", id: this.textId })
+        this.deltas.push(out, { type: "text-start", id: this.textId })
       }
-      out.push({ type: "text-delta", id: this.textId, delta: content })
+      this.deltas.delta(out, "text-delta", this.textId, content)
     }
     if (Array.isArray(message.tool_calls)) {
       for (const call of message.tool_calls) {
@@ -459,9 +470,9 @@ class Decoder implements Http.ChunkDecoder {
     }
     this.closeReasoning(out)
     this.closeText(out)
-    out.push({ type: "tool-params-start", id, name })
-    out.push({ type: "tool-params-delta", id, delta: raw })
-    out.push({ type: "tool-params-end", id })
+    this.deltas.push(out, { type: "tool-params-start", id, name })
+    this.deltas.push(out, { type: "tool-params-delta", id, delta: raw })
+    this.deltas.push(out, { type: "tool-params-end", id })
     if (!this.toolNames.has(name)) {
       this.error = Http.malformed(
         this.context,
@@ -470,19 +481,19 @@ class Decoder implements Http.ChunkDecoder {
       )
       return
     }
-    out.push({ type: "tool-call", id, name, params })
+    this.deltas.push(out, { type: "tool-call", id, name, params })
   }
 
   private closeText(out: Array<Part>): void {
     if (this.textId !== undefined) {
-      out.push({ type: "text-end", id: this.textId })
+      this.deltas.push(out, { type: "text-end", id: this.textId })
       this.textId = undefined
     }
   }
 
   private closeReasoning(out: Array<Part>): void {
     if (this.reasoningId !== undefined) {
-      out.push({ type: "reasoning-end", id: this.reasoningId })
+      this.deltas.push(out, { type: "reasoning-end", id: this.reasoningId })
       this.reasoningId = undefined
     }
   }

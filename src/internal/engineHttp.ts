@@ -9,7 +9,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -102,14 +102,18 @@ const statusError = (
     }
   )
 
-/** The body of a streaming response; a failure while reading it (a dropped connection) is a `Transport` error. */
-export const body = (
+/**
+ * The parts of a streaming response: its body through a decoder, one step per network chunk. A failure while
+ * reading the body (a dropped connection) is a `Transport` error, no chunk within `idleTimeout` a `Timeout`.
+ */
+export const decodeBody = (
   response: HttpClientResponse.HttpClientResponse,
   context: CallContext,
-  idleTimeout: Duration.Duration | undefined
-): Stream.Stream<Uint8Array, AiError.AiError> => {
-  const stream = Stream.mapError(response.stream, (error) =>
-    fail(
+  idleTimeout: Duration.Duration | undefined,
+  decoder: ChunkDecoder
+): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> => {
+  const transport = (error: unknown): AiError.AiError =>
+    AiErrors.isAiError(error) ? error : fail(
       context,
       new EngineError.EngineError({
         engine: context.engine,
@@ -118,9 +122,9 @@ export const body = (
         description: `the connection failed while streaming the response: ${describe(error)}`,
         cause: error
       })
-    ))
-  return idleTimeout === undefined ? stream : Stream.timeoutFail(
-    stream,
+    )
+  const bytes: Stream.Stream<Uint8Array, unknown> = idleTimeout === undefined ? response.stream : Stream.timeoutFail(
+    response.stream,
     () =>
       fail(
         context,
@@ -132,6 +136,7 @@ export const body = (
       ),
     idleTimeout
   )
+  return Stream.pipeThroughChannel(bytes, decodeWith(decoder, transport))
 }
 
 /** The error for a stream that ended before the model finished. */
@@ -237,7 +242,7 @@ type DecodeChannel = Channel.Channel<
   Chunk.Chunk<Response.StreamPartEncoded>,
   Chunk.Chunk<Uint8Array>,
   AiError.AiError,
-  AiError.AiError,
+  unknown,
   unknown,
   unknown
 >
@@ -245,8 +250,11 @@ type DecodeChannel = Channel.Channel<
 const emit = (out: Array<Response.StreamPartEncoded>, next: DecodeChannel): DecodeChannel =>
   out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
 
-/** The channel that runs a decoder over a response body: one step per network chunk, its parts as one `Chunk`. */
-export const decodeWith = (decoder: ChunkDecoder): DecodeChannel => {
+/**
+ * The channel that runs a decoder over a response body: one step per network chunk, its parts as one `Chunk`;
+ * upstream failures are mapped with `mapError` in the same step.
+ */
+export const decodeWith = (decoder: ChunkDecoder, mapError: (error: unknown) => AiError.AiError): DecodeChannel => {
   const loop: DecodeChannel = Channel.readWithCause({
     onInput: (input: Chunk.Chunk<Uint8Array>) => {
       const out: Array<Response.StreamPartEncoded> = []
@@ -254,7 +262,7 @@ export const decodeWith = (decoder: ChunkDecoder): DecodeChannel => {
       for (let i = 0; i < pieces.length && decoder.error === undefined; i++) decoder.feed(pieces[i]!, out)
       return emit(out, decoder.error === undefined ? loop : Channel.fail(decoder.error))
     },
-    onFailure: (cause: Cause.Cause<AiError.AiError>) => Channel.failCause(cause),
+    onFailure: (cause: Cause.Cause<unknown>) => Channel.failCause(Cause.map(cause, mapError)),
     onDone: () => {
       const out: Array<Response.StreamPartEncoded> = []
       decoder.end(out)
@@ -273,5 +281,45 @@ export const tryParse = (text: string): unknown => {
     return JSON.parse(text)
   } catch {
     return Malformed
+  }
+}
+
+/**
+ * Coalesces the text (or reasoning) deltas of one block that arrive in the same network chunk into one part: the
+ * consumer sees the same text at the same time, and `LanguageModel`'s per-part schema decoding runs once per chunk
+ * rather than once per token. With `coalesce: false`, every delta leaves as its own part.
+ */
+export class Deltas {
+  private id: string | undefined = undefined
+  private type: "text-delta" | "reasoning-delta" = "text-delta"
+  private text = ""
+
+  constructor(readonly coalesce: boolean) {}
+
+  delta(out: Array<Response.StreamPartEncoded>, type: "text-delta" | "reasoning-delta", id: string, delta: string) {
+    if (!this.coalesce) {
+      out.push({ type, id, delta })
+    } else if (this.id === id) {
+      this.text += delta
+    } else {
+      this.flush(out)
+      this.id = id
+      this.type = type
+      this.text = delta
+    }
+  }
+
+  /** Pushes a part after the pending delta. */
+  push(out: Array<Response.StreamPartEncoded>, part: Response.StreamPartEncoded): void {
+    this.flush(out)
+    out.push(part)
+  }
+
+  flush(out: Array<Response.StreamPartEncoded>): void {
+    if (this.id !== undefined) {
+      out.push({ type: this.type, id: this.id, delta: this.text })
+      this.id = undefined
+      this.text = ""
+    }
   }
 }

@@ -214,6 +214,8 @@ export const make = (options: Options): Effect.Effect<ScriptedServer, never, Sco
         fiber.addObserver(() => fibers.delete(fiber))
       })
     })
+    // longer than clients' keep-alive (undici: 4 s), so that a client never reuses a socket the server is closing
+    server.keepAliveTimeout = 60_000
     server.on("connection", (socket) => {
       sockets.add(socket)
       socket.on("close", () => sockets.delete(socket))

@@ -162,7 +162,7 @@ describe("Ollama over HTTP", () => {
           line({}, true, { done_reason: "stop", prompt_eval_count: 10, eval_count: 4 })
         ], { chunkSizes: 5 })
       })
-      const ps = yield* parts(engine(server))
+      const ps = yield* parts(engine(server, { coalesceDeltas: false }))
       assert.deepStrictEqual(ps.map((p) => p.type), [
         "response-metadata",
         "reasoning-start",

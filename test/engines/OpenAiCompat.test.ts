@@ -301,6 +301,19 @@ describe("OpenAiCompat over HTTP", () => {
       assert.deepStrictEqual(ps[0].modelId, Option.some("m"))
     }).pipe(Effect.scoped))
 
+  it.live("deltas that arrive in one network chunk leave as one part, unless coalesceDeltas is false", () =>
+    Effect.gen(function*() {
+      const events = [chunk({ content: "a" }), chunk({ content: "b" }), chunk({ content: "c" }, "stop")]
+      const body = events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("") + "data: [DONE]\n\n"
+      const reply = { headers: { "content-type": "text/event-stream" }, body }
+      const coalesced = yield* ScriptedServer.make({ reply })
+      const one = (yield* parts(engine(coalesced))).filter((p) => p.type === "text-delta")
+      assert.deepStrictEqual(one.map((p) => p.delta), ["abc"])
+      const separate = yield* ScriptedServer.make({ reply })
+      const three = (yield* parts(engine(separate, { coalesceDeltas: false }))).filter((p) => p.type === "text-delta")
+      assert.deepStrictEqual(three.map((p) => p.delta), ["a", "b", "c"])
+    }).pipe(Effect.scoped))
+
   it.live("a refusal ends with content-filter and its text in the finish metadata", () =>
     Effect.gen(function*() {
       const server = yield* ScriptedServer.make({

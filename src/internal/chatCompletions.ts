@@ -1,0 +1,278 @@
+/**
+ * The hot path of the Chat Completions engine: SSE bytes in, `@effect/ai` stream parts out, one call per network
+ * chunk. Plain synchronous code (see `OpenAiCompat` for the behaviour it implements).
+ */
+import type * as AiError from "@effect/ai/AiError"
+import type * as Response from "@effect/ai/Response"
+import * as EngineError from "../EngineError.js"
+import * as Sse from "../Sse.js"
+import * as Http from "./engineHttp.js"
+
+type Part = Response.StreamPartEncoded
+
+interface ToolState {
+  readonly index: number
+  id: string
+  name: string
+  args: string
+  started: boolean
+}
+
+const FINISH: Record<string, Response.FinishReason> = {
+  stop: "stop",
+  end_turn: "stop",
+  eos: "stop",
+  length: "length",
+  max_tokens: "length",
+  tool_calls: "tool-calls",
+  function_call: "tool-calls",
+  tool_use: "tool-calls",
+  content_filter: "content-filter",
+  error: "error"
+}
+
+const isObject = (u: unknown): u is Record<string, any> => typeof u === "object" && u !== null
+
+/**
+ * The per-stream decoding state. Plain synchronous code: it runs once per network chunk, for every SSE event in it.
+ */
+export class ChatDecoder implements Http.ChunkDecoder {
+  readonly parser = Sse.makeParser()
+  error: AiError.AiError | undefined = undefined
+  private blocks = 0
+  private textId: string | undefined = undefined
+  private reasoningId: string | undefined = undefined
+  private readonly tools = new Map<number, ToolState>()
+  private toolsDone = false
+  private metadata = false
+  private finishReason: string | undefined = undefined
+  private finished = false
+  private done = false
+  private refusal = ""
+  private usage: Record<string, any> | undefined = undefined
+
+  readonly deltas: Http.Deltas
+
+  constructor(
+    readonly context: Http.CallContext,
+    readonly toolNames: ReadonlySet<string>,
+    readonly skipMalformed: boolean,
+    coalesce: boolean
+  ) {
+    this.deltas = new Http.Deltas(coalesce)
+  }
+
+  feed(bytes: Uint8Array, out: Array<Part>): void {
+    const events = this.parser.feed(bytes)
+    for (let i = 0; i < events.length && this.error === undefined; i++) {
+      const event = events[i]!
+      const data = event.data
+      if (data === "[DONE]") {
+        this.done = true
+        continue
+      }
+      const json = Http.tryParse(data)
+      if (json === Http.Malformed) {
+        if (!this.skipMalformed) {
+          this.error = Http.malformed(this.context, data, "a stream chunk is not valid JSON")
+        }
+        continue
+      }
+      if (event.event === "error" || (isObject(json) && isObject(json.error) && json.choices === undefined)) {
+        this.error = streamError(this.context, isObject(json) && json.error !== undefined ? json.error : json)
+        continue
+      }
+      if (isObject(json)) this.chunk(json, out)
+    }
+    if (this.parser.error !== undefined && this.error === undefined) {
+      this.error = Http.malformed(this.context, "", this.parser.error.message)
+    }
+    this.deltas.flush(out)
+  }
+
+  end(out: Array<Part>): void {
+    if (this.error !== undefined) return
+    if (this.finishReason === undefined && !this.done) {
+      this.error = Http.truncated(this.context)
+      return
+    }
+    this.finish(out)
+    if (this.error !== undefined) return
+    const usage = this.usage
+    const details = usage?.completion_tokens_details
+    const cached = usage?.prompt_tokens_details?.cached_tokens
+    let reason: Response.FinishReason = this.finishReason === undefined
+      ? this.tools.size > 0 ? "tool-calls" : "unknown"
+      : FINISH[this.finishReason] ?? "other"
+    if (this.refusal.length > 0) reason = "content-filter"
+    this.deltas.push(out, {
+      type: "finish",
+      reason,
+      usage: {
+        inputTokens: numberOr(usage?.prompt_tokens),
+        outputTokens: numberOr(usage?.completion_tokens),
+        totalTokens: numberOr(usage?.total_tokens),
+        ...(typeof details?.reasoning_tokens === "number" ? { reasoningTokens: details.reasoning_tokens } : {}),
+        ...(typeof cached === "number" ? { cachedInputTokens: cached } : {})
+      },
+      ...(this.refusal.length > 0 ? { metadata: { openaiCompat: { refusal: this.refusal } } } : {})
+    })
+  }
+
+  private chunk(json: Record<string, any>, out: Array<Part>): void {
+    if (!this.metadata) {
+      this.metadata = true
+      const timestamp = Http.isoFromSeconds(json.created)
+      this.deltas.push(out, {
+        type: "response-metadata",
+        ...(typeof json.id === "string" ? { id: json.id } : {}),
+        ...(typeof json.model === "string" ? { modelId: json.model } : {}),
+        ...(timestamp === undefined ? {} : { timestamp })
+      })
+    }
+    if (isObject(json.usage)) this.usage = json.usage
+    const choices = json.choices
+    if (!Array.isArray(choices) || choices.length === 0 || this.finished) return
+    let choice = choices[0]
+    if (choices.length > 1) {
+      for (const c of choices) {
+        if (isObject(c) && c.index === 0) {
+          choice = c
+          break
+        }
+      }
+    }
+    if (!isObject(choice)) return
+    const delta = isObject(choice.delta) ? choice.delta : isObject(choice.message) ? choice.message : undefined
+    if (delta !== undefined) {
+      const reasoning = typeof delta.reasoning_content === "string" ? delta.reasoning_content : delta.reasoning
+      if (typeof reasoning === "string" && reasoning.length > 0) {
+        if (this.reasoningId === undefined) {
+          this.closeText(out)
+          this.reasoningId = `reasoning-${this.blocks++}`
+          this.deltas.push(out, { type: "reasoning-start", id: this.reasoningId })
+        }
+        this.deltas.delta(out, "reasoning-delta", this.reasoningId, reasoning)
+      }
+      const content = delta.content
+      if (typeof content === "string" && content.length > 0) {
+        if (this.textId === undefined) {
+          this.closeReasoning(out)
+          this.textId = `text-${this.blocks++}`
+          this.deltas.push(out, { type: "text-start", id: this.textId })
+        }
+        this.deltas.delta(out, "text-delta", this.textId, content)
+      }
+      if (typeof delta.refusal === "string") this.refusal += delta.refusal
+      if (Array.isArray(delta.tool_calls)) this.toolDeltas(delta.tool_calls, out)
+    }
+    const finish = choice.finish_reason
+    if (typeof finish === "string" && finish.length > 0) {
+      this.finishReason = finish
+      this.finished = true
+      this.finish(out)
+    }
+  }
+
+  private toolDeltas(calls: ReadonlyArray<unknown>, out: Array<Part>): void {
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]
+      if (!isObject(call)) continue
+      const index = typeof call.index === "number" ? call.index : i
+      const fn = isObject(call.function) ? call.function : undefined
+      let tool = this.tools.get(index)
+      if (tool === undefined) {
+        this.closeText(out)
+        this.closeReasoning(out)
+        tool = {
+          index,
+          id: typeof call.id === "string" && call.id.length > 0 ? call.id : `call_${index}`,
+          name: "",
+          args: "",
+          started: false
+        }
+        this.tools.set(index, tool)
+      } else if (typeof call.id === "string" && call.id.length > 0 && !tool.started) {
+        tool.id = call.id
+      }
+      if (tool.name.length === 0 && typeof fn?.name === "string" && fn.name.length > 0) tool.name = fn.name
+      const args = fn?.arguments
+      const fragment = typeof args === "string" ? args : isObject(args) ? JSON.stringify(args) : ""
+      if (!tool.started && tool.name.length > 0) {
+        tool.started = true
+        this.deltas.push(out, { type: "tool-params-start", id: tool.id, name: tool.name })
+        if (tool.args.length > 0) this.deltas.push(out, { type: "tool-params-delta", id: tool.id, delta: tool.args })
+      }
+      if (fragment.length > 0) {
+        tool.args += fragment
+        if (tool.started) this.deltas.push(out, { type: "tool-params-delta", id: tool.id, delta: fragment })
+      }
+    }
+  }
+
+  private closeText(out: Array<Part>): void {
+    if (this.textId !== undefined) {
+      this.deltas.push(out, { type: "text-end", id: this.textId })
+      this.textId = undefined
+    }
+  }
+
+  private closeReasoning(out: Array<Part>): void {
+    if (this.reasoningId !== undefined) {
+      this.deltas.push(out, { type: "reasoning-end", id: this.reasoningId })
+      this.reasoningId = undefined
+    }
+  }
+
+  private finish(out: Array<Part>): void {
+    this.closeReasoning(out)
+    this.closeText(out)
+    if (this.toolsDone) return
+    this.toolsDone = true
+    const tools = [...this.tools.values()].sort((a, b) => a.index - b.index)
+    for (const tool of tools) {
+      if (!tool.started) {
+        tool.started = true
+        this.deltas.push(out, { type: "tool-params-start", id: tool.id, name: tool.name })
+        if (tool.args.length > 0) this.deltas.push(out, { type: "tool-params-delta", id: tool.id, delta: tool.args })
+      }
+      this.deltas.push(out, { type: "tool-params-end", id: tool.id })
+      if (!this.toolNames.has(tool.name)) {
+        this.error = Http.malformed(
+          this.context,
+          tool.args,
+          `the model called the tool "${tool.name}", which the request did not offer`
+        )
+        return
+      }
+      const text = tool.args.trim()
+      const params = text.length === 0 ? {} : Http.tryParse(text)
+      if (params === Http.Malformed) {
+        this.error = Http.malformed(
+          this.context,
+          tool.args,
+          `the arguments of tool call ${tool.id} (${tool.name}) are not valid JSON`
+        )
+        return
+      }
+      this.deltas.push(out, { type: "tool-call", id: tool.id, name: tool.name, params })
+    }
+  }
+}
+
+const numberOr = (u: unknown): number | undefined => (typeof u === "number" ? u : undefined)
+
+const streamError = (context: Http.CallContext, error: unknown): AiError.AiError => {
+  const message = isObject(error) && typeof error.message === "string"
+    ? error.message
+    : typeof error === "string"
+    ? error
+    : JSON.stringify(error)
+  const code = isObject(error) ? Number(error.code ?? error.status) : Number.NaN
+  const status = Number.isInteger(code) && code >= 400 && code < 600 ? code : 500
+  const { reason } = EngineError.fromResponse(context.engine, { status, headers: {} })
+  return Http.fail(
+    context,
+    new EngineError.EngineError({ engine: context.engine, reason, description: `error in the stream: ${message}` })
+  )
+}
