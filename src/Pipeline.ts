@@ -1,0 +1,2058 @@
+/**
+ * The streaming pipeline builder: a typed, thin layer over `Stream` for item-wise AI pipelines.
+ *
+ * ```ts
+ * const p = Pipeline.start<Doc>()
+ *   .map("read", (doc) => readFile(doc.path), { concurrency: 10, errorStrategy: "SKIP_FAILED" })
+ *   .flatMap("chunks", (text) => splitIntoChunks(text))
+ *   .filter("long", (chunk) => chunk.length > 20)
+ *   .batch("batches", 50)
+ *   .map("embed", (batch) => embed(batch), { concurrency: 4, retry: { maxAttempts: 3 } })
+ * ```
+ *
+ * - Every step has a key; keys are tracked in the type (a duplicate key does not compile), and values materialised
+ *   by {@link Pipeline.checkpoint} are typed on `state.accumulated`.
+ * - Item-wise steps (`map`, `flatMap`, `filter`) run on sluice's concurrency core (see `Concurrency`): a fixed set
+ *   of worker fibers, a bounded window of items in flight, ordered or unordered output.
+ * - Each item-wise step has an error strategy (`FAIL_FAST`, `SKIP_FAILED`, `COLLECT_ERRORS`, `SPLIT_ERRORS`) and
+ *   an optional retry policy; every item error is a {@link PipelineError.PipelineError} naming the step, the item
+ *   index, its input, whether it is retryable, the cause and the trace/span ids.
+ * - Every run records per-step metadata (counts, errors, retries, throughput, p50/p95/p99 durations from a
+ *   bounded reservoir) as data ({@link Pipeline.metadata}) and as Effect `Metric`s ({@link metrics}), and can be
+ *   observed as a stream of {@link Event.Event}s ({@link Pipeline.events}).
+ *
+ * A batch-mode pipeline over whole arrays ({@link startBatch}) sits alongside, with adapters both ways
+ * ({@link toStreaming}, {@link toBatch}).
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import * as Predicate from "effect/Predicate"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Take from "effect/Take"
+import * as Concurrency from "./Concurrency.js"
+import * as Event from "./Event.js"
+import * as Pool from "./internal/pool.js"
+import * as Node from "./Node.js"
+import { isPipelineError, PipelineError } from "./PipelineError.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("sluice/Pipeline")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+// =============================================================================
+// models
+// =============================================================================
+
+/**
+ * What a failed item does to the run:
+ *
+ * - `FAIL_FAST` (default): the run fails with the item's {@link PipelineError.PipelineError};
+ * - `SKIP_FAILED`: the item is dropped (counted in the metadata, reported as a `StepError` event);
+ * - `COLLECT_ERRORS`: the item is dropped and its error kept in the metadata (`errors`);
+ * - `SPLIT_ERRORS`: the item is dropped from the output and its error goes to the second stream of
+ *   {@link Pipeline.executeSplit} (or the `Left`s of {@link Pipeline.executeEither}); with the other ways of running
+ *   it behaves like `COLLECT_ERRORS`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorStrategy = "FAIL_FAST" | "SKIP_FAILED" | "COLLECT_ERRORS" | "SPLIT_ERRORS"
+
+/**
+ * A retry policy: `maxAttempts` counts the first attempt; `backoff` is the base of an exponential backoff (default
+ * 100 milliseconds, doubling) or a `Schedule` of delays; `retryable` lists the error tags worth retrying or decides
+ * per error (by default, errors whose `isRetryable` is not `false`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions<E = unknown> {
+  readonly maxAttempts: number
+  readonly backoff?: Duration.DurationInput | Schedule.Schedule<unknown, E> | undefined
+  readonly retryable?: ReadonlyArray<string> | ((error: E) => boolean) | undefined
+}
+
+/**
+ * A retry policy: a `Schedule` fed with the errors (retrying errors whose `isRetryable` is not `false`), or
+ * {@link RetryOptions}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Retry<E = unknown> = Schedule.Schedule<unknown, E> | RetryOptions<E>
+
+/**
+ * Options of the item-wise steps (`map`, `flatMap`, `filter`).
+ *
+ * - `concurrency` (default 1), `ordered` (default `true`) and `bufferSize` (default 64): see `Concurrency.Options`;
+ *   at most `concurrency + bufferSize` items of the step are started and not yet passed on;
+ * - `errorStrategy` (default `FAIL_FAST`) and `retry` (default none).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ItemOptions<E = unknown> {
+  readonly concurrency?: number | undefined
+  readonly ordered?: boolean | undefined
+  readonly bufferSize?: number | undefined
+  readonly errorStrategy?: ErrorStrategy | undefined
+  readonly retry?: Retry<E> | undefined
+}
+
+/**
+ * Read access to what earlier steps materialised with {@link Pipeline.checkpoint}: `accumulated.key` is the
+ * snapshot (available to every step after the checkpoint once its items flow, since a checkpoint is a barrier);
+ * `stream(key)` and `materialize(key)` wait for the snapshot.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface State<Acc> {
+  readonly accumulated: Readonly<Acc>
+  readonly stream: <K extends keyof Acc & string>(key: K) => Stream.Stream<ElementOf<Acc[K]>>
+  readonly materialize: <K extends keyof Acc & string>(key: K) => Effect.Effect<Acc[K]>
+}
+
+/**
+ * What a step's function receives besides its input: the step key, the run id, the typed state and the pipeline's
+ * context value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepContext<Acc, C> {
+  readonly step: string
+  readonly runId: string
+  readonly state: State<Acc>
+  readonly context: C
+}
+
+/**
+ * What an item-wise step's function receives with the item: its index in the step's input, and the
+ * {@link StepContext}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ItemContext<Acc, C> extends StepContext<Acc, C> {
+  readonly index: number
+}
+
+/**
+ * The argument of a whole-stream step ({@link Pipeline.add}): the input stream and the {@link StepContext}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamContext<O, E, Acc, C> extends StepContext<Acc, C> {
+  readonly input: Stream.Stream<O, PipelineError<E>>
+}
+
+/**
+ * A group emitted by {@link Pipeline.groupBy}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Group<K, A> {
+  readonly key: K
+  readonly items: ReadonlyArray<A>
+}
+
+/**
+ * What a pipeline runs over: a `Stream`, an `Iterable` or an `AsyncIterable`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Inputs<A, E = never, R = never> = Stream.Stream<A, E, R> | Iterable<A> | AsyncIterable<A>
+
+/**
+ * Options of a run: its id (one is made when omitted) and the context value the steps receive (when the pipeline
+ * has no {@link Pipeline.withContext} source).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecuteOptions<C = unknown> {
+  readonly runId?: string | undefined
+  readonly context?: C | undefined
+}
+
+/**
+ * The kinds of steps.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StepKind =
+  | "add"
+  | "map"
+  | "flatMap"
+  | "filter"
+  | "batch"
+  | "unbatch"
+  | "take"
+  | "skip"
+  | "checkpoint"
+  | "window"
+  | "groupBy"
+  | "merge"
+  | "join"
+  | "addBatch"
+
+/**
+ * The statistics of one step in one run. Durations are per item (item-wise steps only), in milliseconds on Effect's
+ * `Clock`, from a bounded reservoir of sampled items; `durationMs` spans the step's first item to its last, and
+ * `throughput` is `items / durationMs` per second.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepMetadata {
+  readonly step: string
+  readonly kind: StepKind
+  readonly items: number
+  readonly outputs: number
+  readonly errors: number
+  readonly retries: number
+  readonly durationMs: number
+  readonly throughput: number
+  readonly samples: number
+  readonly p50: number | undefined
+  readonly p95: number | undefined
+  readonly p99: number | undefined
+}
+
+/**
+ * The metadata of a run: its status, duration, per-step statistics and the errors collected by
+ * `COLLECT_ERRORS` steps (at most `maxCollectedErrors` of them; `errorCount` counts them all).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Metadata {
+  readonly pipeline: string
+  readonly runId: string | undefined
+  readonly status: "idle" | "running" | "success" | "failure" | "interrupted"
+  readonly durationMs: number
+  readonly steps: ReadonlyArray<StepMetadata>
+  readonly errors: ReadonlyArray<PipelineError>
+  readonly errorCount: number
+}
+
+/**
+ * Options of {@link start}: the pipeline's name (the first segment of its event paths and its metric label), and
+ * how metadata is recorded: `sampleRate` (share of items whose duration is measured, default 1), `reservoirSize`
+ * (durations kept for the percentiles, default 1024) and `maxCollectedErrors` (default 1000).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartOptions {
+  readonly name?: string | undefined
+  readonly sampleRate?: number | undefined
+  readonly reservoirSize?: number | undefined
+  readonly maxCollectedErrors?: number | undefined
+}
+
+/**
+ * A step key, or a readable compile error when the key is already used.
+ *
+ * @since 0.1.0
+ * @category utility types
+ */
+export type Key<K extends string, Keys extends string> = [K] extends [Keys] ? `Duplicate step key "${K}"` : K
+
+/**
+ * The element type of a checkpointed snapshot.
+ *
+ * @since 0.1.0
+ * @category utility types
+ */
+export type ElementOf<A> = A extends ReadonlyArray<infer X> ? X : never
+
+type Checkpointed<Acc, K extends string, O> = {
+  readonly [k in keyof Acc | K]: k extends K ? ReadonlyArray<O> : Acc[k & keyof Acc]
+}
+
+type Flattened<O> = O extends Iterable<infer X> ? X : never
+
+/**
+ * A streaming pipeline from `I` to `O`. `E` is the union of its steps' error types (runs fail with a
+ * {@link PipelineError.PipelineError} whose `cause` has that type), `R` its requirements, `Keys` the step keys used so
+ * far, `Acc` the checkpointed snapshots and `C` the context value its steps receive.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Pipeline<I, O, E = never, R = never, Keys extends string = never, Acc = {}, C = void>
+  extends Pipeable
+{
+  readonly [TypeId]: TypeId
+  readonly name: string
+  /** The steps, in order. */
+  readonly steps: ReadonlyArray<{ readonly key: string; readonly kind: StepKind }>
+
+  /** A whole-stream step: `f` receives the input stream (and the step context) and returns the output stream. */
+  add<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: (args: StreamContext<O, E, Acc, C>) => Stream.Stream<O2, E2, R2>
+  ): Pipeline<I, O2, E | Exclude<E2, PipelineError<any>>, R | R2, Keys | K, Acc, C>
+
+  /** Runs an effect (or a `Node`) for every item. */
+  map<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: ((item: O, ctx: ItemContext<Acc, C>) => Effect.Effect<O2, E2, R2>) | Node.Node<O, O2, E2, R2>,
+    options?: ItemOptions<E2> | undefined
+  ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
+
+  /**
+   * Expands every item into a stream or an iterable. With `concurrency: 1` the streams are consumed lazily (so an
+   * endless one works with a later `take`); with more, each item's output is collected before it is passed on.
+   */
+  flatMap<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: (item: O, ctx: ItemContext<Acc, C>) => Stream.Stream<O2, E2, R2> | Iterable<O2>,
+    options?: ItemOptions<E2> | undefined
+  ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
+
+  /** Keeps the items for which the predicate (a boolean or an effect of one) holds. */
+  filter<K extends string, O2 extends O>(
+    key: Key<K, Keys>,
+    refinement: (item: O, ctx: ItemContext<Acc, C>) => item is O2,
+    options?: ItemOptions<never> | undefined
+  ): Pipeline<I, O2, E, R, Keys | K, Acc, C>
+  filter<K extends string, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    predicate: (item: O, ctx: ItemContext<Acc, C>) => boolean | Effect.Effect<boolean, E2, R2>,
+    options?: ItemOptions<E2> | undefined
+  ): Pipeline<I, O, E | E2, R | R2, Keys | K, Acc, C>
+
+  /** Groups items into arrays of `size` (the last one may be shorter); with `within`, a batch is also emitted
+   * when that much time has passed since its first item. */
+  batch<K extends string>(
+    key: Key<K, Keys>,
+    size: number,
+    options?: { readonly within?: Duration.DurationInput | undefined } | undefined
+  ): Pipeline<I, ReadonlyArray<O>, E, R, Keys | K, Acc, C>
+
+  /** Flattens iterable items (the inverse of `batch`). */
+  unbatch<K extends string>(key: Key<K, Keys>): Pipeline<I, Flattened<O>, E, R, Keys | K, Acc, C>
+
+  /** Passes on the first `n` items and stops pulling upstream. */
+  take<K extends string>(key: Key<K, Keys>, n: number): Pipeline<I, O, E, R, Keys | K, Acc, C>
+
+  /** Drops the first `n` items. */
+  skip<K extends string>(key: Key<K, Keys>, n: number): Pipeline<I, O, E, R, Keys | K, Acc, C>
+
+  /**
+   * Materialises every item that reaches this point into `state.accumulated[key]` before passing them on (a
+   * barrier: later steps start once upstream is exhausted, and memory holds the whole snapshot).
+   */
+  checkpoint<K extends string>(key: Key<K, Keys>): Pipeline<I, O, E, R, Keys | K, Checkpointed<Acc, K, O>, C>
+
+  /** Emits windows of `size` consecutive items, every `slide` items (default `size`: tumbling windows). */
+  window<K extends string>(
+    key: Key<K, Keys>,
+    size: number,
+    options?: { readonly slide?: number | undefined } | undefined
+  ): Pipeline<I, ReadonlyArray<O>, E, R, Keys | K, Acc, C>
+
+  /** Groups items by a key: a group is emitted when it holds `size` items (if set), and every group at the end. */
+  groupBy<K extends string, G>(
+    key: Key<K, Keys>,
+    by: (item: O) => G,
+    options?: { readonly size?: number | undefined } | undefined
+  ): Pipeline<I, Group<G, O>, E, R, Keys | K, Acc, C>
+
+  /** Merges another source into the stream, interleaving items as they come. */
+  merge<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    other: Inputs<O2, E2, R2> | ((ctx: StepContext<Acc, C>) => Inputs<O2, E2, R2>)
+  ): Pipeline<I, O | O2, E | E2, R | R2, Keys | K, Acc, C>
+
+  /**
+   * Joins every item with the items of another (finite) source that have the same join key: `inner` (default)
+   * emits a pair per match and drops unmatched items, `left` emits `[item, undefined]` for them. The other source
+   * is materialised into a hash table first.
+   */
+  join<K extends string, B, J, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    other: Inputs<B, E2, R2>,
+    options: { readonly left: (item: O) => J; readonly right: (item: B) => J; readonly mode?: "inner" | undefined }
+  ): Pipeline<I, readonly [O, B], E | E2, R | R2, Keys | K, Acc, C>
+  join<K extends string, B, J, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    other: Inputs<B, E2, R2>,
+    options: { readonly left: (item: O) => J; readonly right: (item: B) => J; readonly mode: "left" }
+  ): Pipeline<I, readonly [O, B | undefined], E | E2, R | R2, Keys | K, Acc, C>
+
+  /**
+   * A step over arrays inside a streaming pipeline: `f` gets batches of `size` items (the whole stream when `size`
+   * is omitted) and its results are passed on one by one.
+   */
+  addBatch<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: (items: ReadonlyArray<O>, ctx: StepContext<Acc, C>) => Effect.Effect<Iterable<O2>, E2, R2>,
+    options?: { readonly size?: number | undefined } | undefined
+  ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
+
+  /** Takes the context value the steps receive from an effect (e.g. a service Tag) at the start of each run. */
+  withContext<C2, E2 = never, R2 = never>(
+    context: Effect.Effect<C2, E2, R2>
+  ): Pipeline<I, O, E | E2, R | R2, Keys, Acc, C2>
+
+  /** Runs the pipeline over `inputs`, streaming its outputs. */
+  execute<EIn = never, RIn = never>(
+    inputs: Inputs<I, EIn, RIn>,
+    options?: ExecuteOptions<C> | undefined
+  ): Stream.Stream<O, PipelineError<E | EIn>, R | RIn>
+
+  /** Runs the pipeline and collects its outputs. */
+  executeToArray<EIn = never, RIn = never>(
+    inputs: Inputs<I, EIn, RIn>,
+    options?: ExecuteOptions<C> | undefined
+  ): Effect.Effect<Array<O>, PipelineError<E | EIn>, R | RIn>
+
+  /** Runs the pipeline and folds its outputs. */
+  executeReduce<T, EIn = never, RIn = never>(
+    inputs: Inputs<I, EIn, RIn>,
+    reducer: (accumulator: T, item: O) => T,
+    initial: T,
+    options?: ExecuteOptions<C> | undefined
+  ): Effect.Effect<T, PipelineError<E | EIn>, R | RIn>
+
+  /** Runs the pipeline, streaming its outputs as `Right`s and the items failed in `SPLIT_ERRORS` steps as `Left`s. */
+  executeEither<EIn = never, RIn = never>(
+    inputs: Inputs<I, EIn, RIn>,
+    options?: ExecuteOptions<C> | undefined
+  ): Stream.Stream<Either.Either<O, PipelineError<E>>, PipelineError<E | EIn>, R | RIn>
+
+  /**
+   * Runs the pipeline as two streams: the outputs, and the items failed in `SPLIT_ERRORS` steps (with their inputs
+   * and causes). Consume both concurrently: each buffers up to `bufferSize` (default 64) elements.
+   */
+  executeSplit<EIn = never, RIn = never>(
+    inputs: Inputs<I, EIn, RIn>,
+    options?: (ExecuteOptions<C> & { readonly bufferSize?: number | undefined }) | undefined
+  ): Effect.Effect<
+    readonly [
+      outputs: Stream.Stream<O, PipelineError<E | EIn>>,
+      errors: Stream.Stream<PipelineError<E>, PipelineError<E | EIn>>
+    ],
+    never,
+    Scope.Scope | R | RIn
+  >
+
+  /**
+   * Runs the pipeline and streams its events: `RunStart`; per item and item-wise step `StepStart`, `StepEnd` (with
+   * the output of `map` steps), `StepError` and `Retry` (at path `[pipeline, step, item]`); the events of `Node`s run
+   * by `map` steps (at `[pipeline, step, item, node]`); `StepStart`/`StepEnd` of whole-stream steps; `RunEnd`.
+   * The stream fails with the run's error after `RunEnd`.
+   */
+  events<EIn = never, RIn = never>(
+    inputs: Inputs<I, EIn, RIn>,
+    options?: (ExecuteOptions<C> & { readonly bufferSize?: number | undefined }) | undefined
+  ): Stream.Stream<Event.Event, PipelineError<E | EIn>, R | RIn>
+
+  /** The metadata of the last run of this pipeline value (live while it runs). */
+  readonly metadata: Effect.Effect<Metadata>
+}
+
+/**
+ * Type helpers for pipelines.
+ *
+ * @since 0.1.0
+ */
+export declare namespace Pipeline {
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Any = Pipeline<any, any, any, any, any, any, any>
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Input<P> = P extends Pipeline<infer I, any, any, any, any, any, any> ? I : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Output<P> = P extends Pipeline<any, infer O, any, any, any, any, any> ? O : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Error<P> = P extends Pipeline<any, any, infer E, any, any, any, any> ? E : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Context<P> = P extends Pipeline<any, any, any, infer R, any, any, any> ? R : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Keys<P> = P extends Pipeline<any, any, any, any, infer K, any, any> ? K : never
+  /**
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Accumulated<P> = P extends Pipeline<any, any, any, any, any, infer A, any> ? A : never
+}
+
+// =============================================================================
+// metrics
+// =============================================================================
+
+/**
+ * The Effect `Metric`s every run updates, labelled with `pipeline` and `step`: items started, items passed on,
+ * failed items, retries, and a summary (p50/p95/p99 over the last 10 minutes) of sampled item durations in
+ * milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric, MetricLabel } from "effect"
+ * import * as Pipeline from "sluice/Pipeline"
+ *
+ * const read = Metric.value(
+ *   Pipeline.metrics.items.pipe(Metric.taggedWithLabels([MetricLabel.make("pipeline", "docs"), MetricLabel.make("step", "read")]))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  items: Metric.counter("sluice_pipeline_items", {
+    description: "Items started by a pipeline step",
+    incremental: true
+  }),
+  outputs: Metric.counter("sluice_pipeline_outputs", {
+    description: "Items passed on by a pipeline step",
+    incremental: true
+  }),
+  errors: Metric.counter("sluice_pipeline_errors", {
+    description: "Items failed in a pipeline step",
+    incremental: true
+  }),
+  retries: Metric.counter("sluice_pipeline_retries", {
+    description: "Item retries in a pipeline step",
+    incremental: true
+  }),
+  duration: Metric.summary({
+    name: "sluice_pipeline_item_duration_ms",
+    description: "Duration of sampled items of a pipeline step, in milliseconds",
+    maxAge: "10 minutes",
+    maxSize: 1024,
+    error: 0.01,
+    quantiles: [0.5, 0.95, 0.99]
+  })
+} as const
+
+// =============================================================================
+// constructors
+// =============================================================================
+
+/**
+ * Starts a pipeline over inputs of type `I`. `C` is the type of the context value the steps receive (from
+ * `execute`'s `context` option or from {@link Pipeline.withContext}).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Pipeline from "sluice/Pipeline"
+ *
+ * const lengths = Pipeline.start<string>({ name: "lengths" })
+ *   .map("length", (s) => Effect.succeed(s.length))
+ *   .filter("long", (n) => n > 3)
+ * const program = lengths.executeToArray(["a", "abcd", "abcdef"]) // Effect<Array<number>, PipelineError>
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const start = <I, C = void>(options?: StartOptions | undefined): Pipeline<I, I, never, never, never, {}, C> =>
+  makePipeline(normalizeStart(options), [], undefined)
+
+/**
+ * @example
+ * ```ts
+ * import * as Pipeline from "sluice/Pipeline"
+ *
+ * Pipeline.isPipeline(Pipeline.start<number>()) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isPipeline = (u: unknown): u is Pipeline<unknown, unknown, unknown, unknown, string, unknown, unknown> =>
+  Predicate.hasProperty(u, TypeId)
+
+// =============================================================================
+// batch mode
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const BatchTypeId: unique symbol = Symbol.for("sluice/Pipeline/Batch")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type BatchTypeId = typeof BatchTypeId
+
+/**
+ * A batch-mode pipeline: every step receives the whole array of the previous step's outputs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchPipeline<I, O, E = never, R = never, Keys extends string = never, C = void> extends Pipeable {
+  readonly [BatchTypeId]: BatchTypeId
+  readonly name: string
+  readonly steps: ReadonlyArray<{ readonly key: string; readonly kind: string }>
+
+  /** A step over the whole array. */
+  step<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: (items: ReadonlyArray<O>, ctx: StepContext<{}, C>) => Effect.Effect<ReadonlyArray<O2>, E2, R2>
+  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C>
+
+  /** Runs an effect for every item, `concurrency` at a time (default 1), keeping the order. */
+  map<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: (item: O, ctx: ItemContext<{}, C>) => Effect.Effect<O2, E2, R2>,
+    options?: { readonly concurrency?: number | undefined } | undefined
+  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C>
+
+  /** Keeps the items for which the predicate holds. */
+  filter<K extends string>(
+    key: Key<K, Keys>,
+    predicate: (item: O, index: number) => boolean
+  ): BatchPipeline<I, O, E, R, Keys | K, C>
+
+  /** A step-level adapter: runs a stream transformation over the array. */
+  stream<K extends string, O2, E2 = never, R2 = never>(
+    key: Key<K, Keys>,
+    f: (input: Stream.Stream<O>) => Stream.Stream<O2, E2, R2>
+  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C>
+
+  /** Runs the pipeline over the inputs. */
+  run(inputs: Iterable<I>, options?: ExecuteOptions<C> | undefined): Effect.Effect<Array<O>, PipelineError<E>, R>
+}
+
+/**
+ * Starts a batch-mode pipeline over arrays of `I`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Pipeline from "sluice/Pipeline"
+ *
+ * const dedupe = Pipeline.startBatch<string>({ name: "dedupe" })
+ *   .step("unique", (items) => Effect.succeed([...new Set(items)]))
+ *   .map("upper", (s) => Effect.succeed(s.toUpperCase()), { concurrency: 4 })
+ * const program = dedupe.run(["a", "b", "a"]) // Effect<Array<string>, PipelineError>
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const startBatch = <I, C = void>(
+  options?: { readonly name?: string | undefined } | undefined
+): BatchPipeline<I, I, never, never, never, C> => makeBatch(options?.name ?? "batch", [])
+
+/**
+ * Adapts a batch-mode pipeline into a streaming one (a single whole-stream step that collects the input, runs the
+ * batch pipeline and streams its outputs).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Pipeline from "sluice/Pipeline"
+ *
+ * const sort = Pipeline.startBatch<number>().step("sort", (xs) => Effect.succeed([...xs].sort((a, b) => a - b)))
+ * const streaming = Pipeline.toStreaming(sort).take("first", 2)
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toStreaming = <I, O, E, R, Keys extends string, C>(
+  self: BatchPipeline<I, O, E, R, Keys, C>
+): Pipeline<I, O, E, R, Keys, {}, C> => {
+  const impl = self as unknown as BatchImpl
+  const def: StepDef = {
+    key: impl.name,
+    kind: "add",
+    invalid: impl.invalid,
+    build: (input, run, stats) =>
+      Stream.unwrap(
+        Effect.flatMap(Stream.runCollect(countIn(input, stats)), (chunk) =>
+          Effect.map(
+            runBatchSteps(impl, Chunk.toReadonlyArray(chunk), run.runId, run.context),
+            (out) => countOut(Stream.fromIterable(out), stats)
+          ))
+      )
+  }
+  return makePipeline({ ...normalizeStart(undefined), name: impl.name }, [def], undefined) as any
+}
+
+/**
+ * Adapts a streaming pipeline into a batch-mode one (its `run` is the streaming pipeline's `executeToArray`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Pipeline from "sluice/Pipeline"
+ *
+ * const doubled = Pipeline.start<number>().map("double", (n) => Effect.succeed(n * 2))
+ * const batch = Pipeline.toBatch(doubled).step("sum", (xs) => Effect.succeed([xs.reduce((a, b) => a + b, 0)]))
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toBatch = <I, O, E, R, Keys extends string, Acc, C>(
+  self: Pipeline<I, O, E, R, Keys, Acc, C>
+): BatchPipeline<I, O, E, R, Keys, C> =>
+  makeBatch(self.name, [{
+    key: self.name,
+    kind: "pipeline",
+    run: (items, runId, context) =>
+      self.executeToArray(items as ReadonlyArray<I>, { runId, context: context as C }) as Effect.Effect<
+        Array<unknown>,
+        PipelineError,
+        any
+      >
+  }])
+
+// =============================================================================
+// internal: definitions
+// =============================================================================
+
+interface Settings {
+  readonly name: string
+  readonly sampleRate: number
+  readonly reservoirSize: number
+  readonly maxCollectedErrors: number
+  readonly invalid: string | undefined
+}
+
+interface StepDef {
+  readonly key: string
+  readonly kind: StepKind
+  readonly invalid: string | undefined
+  readonly build: (input: AnyStream, run: Run, stats: StepStats) => AnyStream
+}
+
+type AnyStream = Stream.Stream<unknown, PipelineError, any>
+
+interface PipelineImpl {
+  readonly settings: Settings
+  readonly defs: ReadonlyArray<StepDef>
+  readonly contextSource: Effect.Effect<unknown, unknown, unknown> | undefined
+  readonly cell: { current: Run | undefined }
+}
+
+const normalizeStart = (options: StartOptions | undefined): Settings => {
+  const name = options?.name ?? "pipeline"
+  const sampleRate = options?.sampleRate ?? 1
+  const reservoirSize = options?.reservoirSize ?? 1024
+  const maxCollectedErrors = options?.maxCollectedErrors ?? 1000
+  const invalid = !(sampleRate >= 0 && sampleRate <= 1)
+    ? `sampleRate must be between 0 and 1, got ${sampleRate}`
+    : !isPositiveInteger(reservoirSize)
+    ? `reservoirSize must be a positive integer, got ${reservoirSize}`
+    : !(Number.isInteger(maxCollectedErrors) && maxCollectedErrors >= 0)
+    ? `maxCollectedErrors must be a non-negative integer, got ${maxCollectedErrors}`
+    : undefined
+  return { name, sampleRate, reservoirSize, maxCollectedErrors, invalid }
+}
+
+const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
+const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
+
+const checkItemOptions = (options: ItemOptions<any> | undefined): string | undefined => {
+  if (options === undefined) return undefined
+  if (options.concurrency !== undefined && !isPositiveInteger(options.concurrency)) {
+    return `concurrency must be a positive integer, got ${options.concurrency}`
+  }
+  if (options.bufferSize !== undefined && !isPositiveInteger(options.bufferSize)) {
+    return `bufferSize must be a positive integer, got ${options.bufferSize}`
+  }
+  if (
+    options.errorStrategy !== undefined &&
+    !["FAIL_FAST", "SKIP_FAILED", "COLLECT_ERRORS", "SPLIT_ERRORS"].includes(options.errorStrategy)
+  ) {
+    return `unknown errorStrategy ${JSON.stringify(options.errorStrategy)}`
+  }
+  const retry = options.retry
+  if (retry !== undefined && !Schedule.isSchedule(retry) && !isPositiveInteger(retry.maxAttempts)) {
+    return `retry.maxAttempts must be a positive integer, got ${retry.maxAttempts}`
+  }
+  return undefined
+}
+
+const Proto = {
+  [TypeId]: TypeId,
+  pipe() {
+    return pipeArguments(this, arguments)
+  },
+  get name(): string {
+    return (this as unknown as PipelineImpl).settings.name
+  },
+  get steps() {
+    return (this as unknown as PipelineImpl).defs.map(({ key, kind }) => ({ key, kind }))
+  },
+  get metadata(): Effect.Effect<Metadata> {
+    const self = this as unknown as PipelineImpl
+    return Effect.sync(() => snapshot(self.settings.name, self.cell.current))
+  },
+  add(this: PipelineImpl, key: string, f: (args: StreamContext<unknown, unknown, unknown, unknown>) => AnyStream) {
+    return append(this, key, "add", undefined, (input, run, stats) =>
+      Stream.suspend(() => {
+        const output = f({
+          input: countIn(input, stats) as Stream.Stream<unknown, PipelineError>,
+          ...stepContext(run, stats)
+        })
+        const wrapped = countOut(Stream.mapError(output, (e) => toStepError(run, stats, e)), stats)
+        return run.emit === undefined ? wrapped : withStepEvents(wrapped, run, stats)
+      }))
+  },
+  map(this: PipelineImpl, key: string, f: unknown, options?: ItemOptions<any>) {
+    const call: MakeCall = Node.isNode(f)
+      ? nodeCall(f as Node.Node<unknown, unknown, unknown, unknown>)
+      : () => f as Call
+    return append(
+      this,
+      key,
+      "map",
+      checkItemOptions(options),
+      (input, run, stats) =>
+        Pool.run(input, itemStep(run, stats, call(run, stats), options, true), poolOptions(options))
+    )
+  },
+  flatMap(this: PipelineImpl, key: string, f: Call, options?: ItemOptions<any>) {
+    return append(
+      this,
+      key,
+      "flatMap",
+      checkItemOptions(options),
+      (input, run, stats) =>
+        (options?.concurrency ?? 1) === 1
+          ? lazyFlatMap(input, run, stats, f, options)
+          : Stream.flattenIterables(Pool.run(
+            input,
+            itemStep(run, stats, (item, ctx) => collectAll(f(item, ctx)), options, false),
+            poolOptions(options)
+          ) as Stream.Stream<Iterable<unknown>, PipelineError, any>)
+    )
+  },
+  filter(this: PipelineImpl, key: string, predicate: Call, options?: ItemOptions<any>) {
+    const call: Call = (item, ctx) => {
+      const result = predicate(item, ctx) as boolean | Effect.Effect<boolean, unknown, unknown>
+      if (typeof result === "boolean") return result ? Exit.succeed(item) : exitSkip
+      return Effect.map(result, (keep) => keep ? item : Pool.Skip)
+    }
+    return append(
+      this,
+      key,
+      "filter",
+      checkItemOptions(options),
+      (input, run, stats) => Pool.run(input, itemStep(run, stats, call, options, false), poolOptions(options))
+    )
+  },
+  batch(this: PipelineImpl, key: string, size: number, options?: { readonly within?: Duration.DurationInput }) {
+    const invalid = !isPositiveInteger(size) ? `batch size must be a positive integer, got ${size}` : undefined
+    return append(this, key, "batch", invalid, (input, _run, stats) => {
+      const grouped = options?.within === undefined
+        ? Stream.grouped(countIn(input, stats), size)
+        : Stream.groupedWithin(countIn(input, stats), size, options.within)
+      return countOut(Stream.map(grouped, Chunk.toReadonlyArray), stats)
+    })
+  },
+  unbatch(this: PipelineImpl, key: string) {
+    return append(
+      this,
+      key,
+      "unbatch",
+      undefined,
+      (input, _run, stats) =>
+        countOut(
+          Stream.flattenIterables(countIn(input, stats) as Stream.Stream<Iterable<unknown>, PipelineError>),
+          stats
+        )
+    )
+  },
+  take(this: PipelineImpl, key: string, n: number) {
+    const invalid = !isCount(n) ? `take count must be a non-negative integer, got ${n}` : undefined
+    return append(
+      this,
+      key,
+      "take",
+      invalid,
+      (input, _run, stats) => countOut(Stream.take(countIn(input, stats), n), stats)
+    )
+  },
+  skip(this: PipelineImpl, key: string, n: number) {
+    const invalid = !isCount(n) ? `skip count must be a non-negative integer, got ${n}` : undefined
+    return append(
+      this,
+      key,
+      "skip",
+      invalid,
+      (input, _run, stats) => countOut(Stream.drop(countIn(input, stats), n), stats)
+    )
+  },
+  checkpoint(this: PipelineImpl, key: string) {
+    return append(
+      this,
+      key,
+      "checkpoint",
+      undefined,
+      (input, run, stats) =>
+        Stream.unwrap(Effect.flatMap(Stream.runCollect(countIn(input, stats)), (chunk) => {
+          const items = Chunk.toReadonlyArray(chunk)
+          run.checkpoints[key] = items
+          return Effect.as(
+            Deferred.succeed(run.deferred(key), items),
+            countOut(Stream.fromChunk(chunk), stats)
+          )
+        }))
+    )
+  },
+  window(this: PipelineImpl, key: string, size: number, options?: { readonly slide?: number }) {
+    const slide = options?.slide ?? size
+    const invalid = !isPositiveInteger(size)
+      ? `window size must be a positive integer, got ${size}`
+      : !isPositiveInteger(slide)
+      ? `window slide must be a positive integer, got ${slide}`
+      : undefined
+    return append(
+      this,
+      key,
+      "window",
+      invalid,
+      (input, _run, stats) =>
+        countOut(Stream.map(Stream.slidingSize(countIn(input, stats), size, slide), Chunk.toReadonlyArray), stats)
+    )
+  },
+  groupBy(this: PipelineImpl, key: string, by: (item: unknown) => unknown, options?: { readonly size?: number }) {
+    const size = options?.size
+    const invalid = size !== undefined && !isPositiveInteger(size)
+      ? `group size must be a positive integer, got ${size}`
+      : undefined
+    return append(this, key, "groupBy", invalid, (input, _run, stats) =>
+      Stream.suspend(() => {
+        const groups = new Map<unknown, Array<unknown>>()
+        const full = Stream.mapChunks(countIn(input, stats), (chunk) => {
+          const out: Array<Group<unknown, unknown>> = []
+          for (const item of chunk) {
+            const k = by(item)
+            let items = groups.get(k)
+            if (items === undefined) {
+              items = []
+              groups.set(k, items)
+            }
+            items.push(item)
+            if (size !== undefined && items.length >= size) {
+              groups.delete(k)
+              out.push({ key: k, items })
+            }
+          }
+          return Chunk.unsafeFromArray(out)
+        })
+        const rest = Stream.suspend(() =>
+          Stream.fromIterable(Array.from(groups, ([k, items]): Group<unknown, unknown> => ({ key: k, items })))
+        )
+        return countOut(Stream.concat(full, rest), stats)
+      }))
+  },
+  merge(this: PipelineImpl, key: string, other: unknown) {
+    return append(this, key, "merge", undefined, (input, run, stats) =>
+      Stream.suspend(() => {
+        const source = typeof other === "function"
+          ? (other as (ctx: StepContext<unknown, unknown>) => Inputs<unknown, unknown, unknown>)(
+            stepContext(run, stats)
+          )
+          : other as Inputs<unknown, unknown, unknown>
+        const right = Stream.mapError(fromInputs(source), (e) => toStepError(run, stats, e))
+        return countOut(Stream.merge(countIn(input, stats), right), stats)
+      }))
+  },
+  join(
+    this: PipelineImpl,
+    key: string,
+    other: Inputs<unknown, unknown, unknown>,
+    options: {
+      readonly left: (item: unknown) => unknown
+      readonly right: (item: unknown) => unknown
+      readonly mode?: "inner" | "left"
+    }
+  ) {
+    return append(this, key, "join", undefined, (input, run, stats) =>
+      Stream.unwrap(
+        Effect.map(
+          Effect.mapError(Stream.runCollect(fromInputs(other)), (e) => toStepError(run, stats, e)),
+          (rows) => {
+            const table = new Map<unknown, Array<unknown>>()
+            for (const row of rows) {
+              const k = options.right(row)
+              const matches = table.get(k)
+              if (matches === undefined) table.set(k, [row])
+              else matches.push(row)
+            }
+            const left = options.mode === "left"
+            return countOut(
+              Stream.mapConcat(countIn(input, stats), (item): ReadonlyArray<readonly [unknown, unknown]> => {
+                const matches = table.get(options.left(item))
+                if (matches === undefined) return left ? [[item, undefined]] : []
+                return matches.map((row) => [item, row] as const)
+              }),
+              stats
+            )
+          }
+        )
+      ))
+  },
+  addBatch(
+    this: PipelineImpl,
+    key: string,
+    f: (items: ReadonlyArray<unknown>, ctx: StepContext<unknown, unknown>) => Effect.Effect<Iterable<unknown>>,
+    options?: { readonly size?: number }
+  ) {
+    const size = options?.size
+    const invalid = size !== undefined && !isPositiveInteger(size)
+      ? `batch size must be a positive integer, got ${size}`
+      : undefined
+    return append(this, key, "addBatch", invalid, (input, run, stats) => {
+      const ctx = stepContext(run, stats)
+      const apply = (items: ReadonlyArray<unknown>) =>
+        Effect.mapError(Effect.suspend(() => f(items, ctx)), (e) => toStepError(run, stats, e))
+      const counted = countIn(input, stats)
+      const out = size === undefined
+        ? Stream.flattenIterables(Stream.fromEffect(
+          Effect.flatMap(Stream.runCollect(counted), (chunk) => apply(Chunk.toReadonlyArray(chunk)))
+        ))
+        : Stream.flattenIterables(
+          Stream.mapEffect(Stream.grouped(counted, size), (chunk) => apply(Chunk.toReadonlyArray(chunk)))
+        )
+      return countOut(out, stats)
+    })
+  },
+  withContext(this: PipelineImpl, context: Effect.Effect<unknown, unknown, unknown>) {
+    return makePipeline(this.settings, this.defs, context)
+  },
+  execute(this: PipelineImpl, inputs: Inputs<unknown, unknown, unknown>, options?: ExecuteOptions<unknown>) {
+    return execute(this, inputs, options, undefined, false)
+  },
+  executeToArray(this: PipelineImpl, inputs: Inputs<unknown, unknown, unknown>, options?: ExecuteOptions<unknown>) {
+    return Effect.map(Stream.runCollect(execute(this, inputs, options, undefined, false)), Chunk.toArray)
+  },
+  executeReduce(
+    this: PipelineImpl,
+    inputs: Inputs<unknown, unknown, unknown>,
+    reducer: (accumulator: unknown, item: unknown) => unknown,
+    initial: unknown,
+    options?: ExecuteOptions<unknown>
+  ) {
+    return Effect.suspend(() => {
+      let accumulator = initial
+      return Effect.as(
+        Stream.runForEachChunk(execute(this, inputs, options, undefined, false), (chunk) =>
+          Effect.sync(() => {
+            for (const item of chunk) accumulator = reducer(accumulator, item)
+          })),
+        Effect.sync(() => accumulator)
+      ).pipe(Effect.flatten)
+    })
+  },
+  executeEither(this: PipelineImpl, inputs: Inputs<unknown, unknown, unknown>, options?: ExecuteOptions<unknown>) {
+    return execute(this, inputs, options, undefined, true)
+  },
+  executeSplit(
+    this: PipelineImpl,
+    inputs: Inputs<unknown, unknown, unknown>,
+    options?: ExecuteOptions<unknown> & { readonly bufferSize?: number }
+  ) {
+    return Effect.map(
+      Stream.partitionEither(
+        execute(this, inputs, options, undefined, true) as Stream.Stream<
+          Either.Either<unknown, PipelineError>,
+          PipelineError
+        >,
+        Effect.succeed,
+        { bufferSize: options?.bufferSize ?? Concurrency.defaultBufferSize }
+      ),
+      ([errors, outputs]) => [outputs, errors] as const
+    )
+  },
+  events(
+    this: PipelineImpl,
+    inputs: Inputs<unknown, unknown, unknown>,
+    options?: ExecuteOptions<unknown> & { readonly bufferSize?: number }
+  ) {
+    return events(this, inputs, options)
+  }
+}
+
+const events = (
+  self: PipelineImpl,
+  inputs: Inputs<unknown, unknown, unknown>,
+  options: (ExecuteOptions<unknown> & { readonly bufferSize?: number }) | undefined
+) =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const queue = yield* Queue.bounded<Take.Take<Event.Event, PipelineError>>(
+      options?.bufferSize ?? Concurrency.defaultBufferSize
+    )
+    const emit = (event: Event.Event) => Queue.offer(queue, Take.of(event))
+    const runId = options?.runId ?? (yield* Node.makeRunId)
+    const origin = (timestamp: number): Event.Origin => ({ runId, path: [self.settings.name], timestamp })
+    const started = yield* Event.now
+    yield* emit(Event.make("RunStart", origin(started), { name: self.settings.name }))
+    yield* Stream.runDrain(execute(self, inputs, { ...options, runId }, emit, false)).pipe(
+      Effect.onExit((exit) =>
+        Effect.flatMap(Event.now, (ended) => {
+          const status = Exit.isSuccess(exit)
+            ? "success"
+            : Cause.isInterruptedOnly(exit.cause)
+            ? "interrupted"
+            : "failure"
+          return Effect.zipRight(
+            emit(Event.make("RunEnd", origin(ended), { status, durationMs: ended - started })),
+            Queue.offer(
+              queue,
+              Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause as Cause.Cause<PipelineError>)
+            )
+          )
+        })
+      ),
+      Effect.forkScoped
+    )
+    return Stream.flattenTake(Stream.fromQueue(queue))
+  }))
+
+const makePipeline = (
+  settings: Settings,
+  defs: ReadonlyArray<StepDef>,
+  contextSource: Effect.Effect<unknown, unknown, unknown> | undefined
+): any => {
+  const self = Object.create(Proto)
+  self.settings = settings
+  self.defs = defs
+  self.contextSource = contextSource
+  self.cell = { current: undefined }
+  return self
+}
+
+const append = (
+  self: PipelineImpl,
+  key: string,
+  kind: StepKind,
+  invalid: string | undefined,
+  build: StepDef["build"]
+): any => {
+  const duplicate = self.defs.some((def) => def.key === key)
+  const problem = typeof key !== "string" || key.length === 0
+    ? `step keys must be non-empty strings, got ${JSON.stringify(key)}`
+    : duplicate
+    ? `duplicate step key "${key}"`
+    : invalid
+  return makePipeline(self.settings, [...self.defs, { key, kind, invalid: problem, build }], self.contextSource)
+}
+
+// =============================================================================
+// internal: runs
+// =============================================================================
+
+type Call = (item: unknown, ctx: ItemContext<any, any>) => any
+type MakeCall = (run: Run, stats: StepStats) => Call
+
+class Run {
+  readonly checkpoints: Record<string, ReadonlyArray<unknown>> = {}
+  readonly deferreds = new Map<string, Deferred.Deferred<ReadonlyArray<unknown>>>()
+  readonly stats: Array<StepStats>
+  readonly collected: Array<PipelineError> = []
+  collectedTotal = 0
+  readonly split: Array<PipelineError> | undefined
+  status: Metadata["status"] = "running"
+  endedAt: number | undefined = undefined
+  readonly state: State<any>
+
+  constructor(
+    readonly settings: Settings,
+    readonly defs: ReadonlyArray<StepDef>,
+    readonly runId: string,
+    readonly context: unknown,
+    readonly clock: Clock.Clock,
+    readonly emit: ((event: Event.Event) => Effect.Effect<unknown>) | undefined,
+    readonly traceId: string | undefined,
+    readonly spanId: string | undefined,
+    splitting: boolean,
+    readonly startedAt: number
+  ) {
+    this.split = splitting ? [] : undefined
+    this.stats = defs.map((def) => new StepStats(settings, def, clock))
+    const deferred = (key: string) => this.deferred(key)
+    this.state = {
+      accumulated: this.checkpoints,
+      stream: (key) => Stream.flattenIterables(Stream.fromEffect(Deferred.await(deferred(key)))) as any,
+      materialize: (key) => Deferred.await(deferred(key)) as any
+    }
+  }
+
+  deferred(key: string): Deferred.Deferred<ReadonlyArray<unknown>> {
+    let deferred = this.deferreds.get(key)
+    if (deferred === undefined) {
+      deferred = Deferred.unsafeMake(this.runId as never)
+      this.deferreds.set(key, deferred)
+    }
+    return deferred
+  }
+
+  now(): number {
+    return this.clock.unsafeCurrentTimeMillis()
+  }
+
+  origin(path: ReadonlyArray<string>): Event.Origin {
+    return { runId: this.runId, path, timestamp: this.now() }
+  }
+
+  collect(error: PipelineError): void {
+    this.collectedTotal++
+    if (this.collected.length < this.settings.maxCollectedErrors) this.collected.push(error)
+  }
+}
+
+class StepStats {
+  readonly key: string
+  readonly kind: StepKind
+  readonly path: ReadonlyArray<string>
+  readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
+  items = 0
+  outputs = 0
+  errors = 0
+  retries = 0
+  firstAt = -1
+  lastAt = -1
+  /** Counts not yet added to the `Metric` counters (flushed every 256 items, after slow items and at the end). */
+  pendingItems = 0
+  pendingOutputs = 0
+  readonly reservoir: Reservoir
+  readonly rate: number
+
+  constructor(settings: Settings, def: StepDef, readonly clock: Clock.Clock) {
+    this.key = def.key
+    this.kind = def.kind
+    this.path = [settings.name, def.key]
+    this.labels = [MetricLabel.make("pipeline", settings.name), MetricLabel.make("step", def.key)]
+    this.reservoir = new Reservoir(settings.reservoirSize)
+    this.rate = settings.sampleRate
+  }
+
+  /** Whether the duration of the item at `index` is measured (per `sampleRate`). */
+  sampled(index: number): boolean {
+    const rate = this.rate
+    return rate >= 1 || (rate > 0 && Math.floor((index + 1) * rate) > Math.floor(index * rate))
+  }
+
+  started(n: number): void {
+    this.items += n
+    this.pendingItems += n
+    if (this.firstAt < 0) this.firstAt = this.clock.unsafeCurrentTimeMillis()
+    if (this.pendingItems >= 256) this.flush()
+  }
+
+  passed(n: number): void {
+    this.outputs += n
+    this.pendingOutputs += n
+    if (this.pendingOutputs >= 256) this.flush()
+  }
+
+  /** Records the time of the step's latest activity. */
+  touch(now: number): void {
+    if (now > this.lastAt) this.lastAt = now
+  }
+
+  record(durationMs: number, now: number): void {
+    this.touch(now)
+    this.reservoir.add(durationMs)
+    metrics.duration.unsafeUpdate(durationMs, this.labels)
+  }
+
+  failed(now: number): void {
+    this.errors++
+    this.touch(now)
+    metrics.errors.unsafeUpdate(1, this.labels)
+  }
+
+  retried(): void {
+    this.retries++
+    metrics.retries.unsafeUpdate(1, this.labels)
+  }
+
+  flush(): void {
+    if (this.pendingItems > 0) {
+      metrics.items.unsafeUpdate(this.pendingItems, this.labels)
+      this.pendingItems = 0
+    }
+    if (this.pendingOutputs > 0) {
+      metrics.outputs.unsafeUpdate(this.pendingOutputs, this.labels)
+      this.pendingOutputs = 0
+    }
+  }
+
+  metadata(): StepMetadata {
+    const durationMs = this.firstAt < 0 || this.lastAt < 0 ? 0 : Math.max(0, this.lastAt - this.firstAt)
+    const sorted = this.reservoir.sorted()
+    return {
+      step: this.key,
+      kind: this.kind,
+      items: this.items,
+      outputs: this.outputs,
+      errors: this.errors,
+      retries: this.retries,
+      durationMs,
+      throughput: durationMs > 0 ? (this.items * 1000) / durationMs : 0,
+      samples: this.reservoir.seen,
+      p50: quantile(sorted, 0.5),
+      p95: quantile(sorted, 0.95),
+      p99: quantile(sorted, 0.99)
+    }
+  }
+}
+
+/**
+ * A fixed-size uniform sample of the values seen (Vitter's algorithm R with a seeded generator): exact percentiles
+ * while fewer than `capacity` values were seen, unbiased estimates after, in constant memory.
+ */
+class Reservoir {
+  readonly values: Array<number> = []
+  seen = 0
+  private seed = 0x9e3779b9
+
+  constructor(readonly capacity: number) {}
+
+  add(value: number): void {
+    this.seen++
+    if (this.values.length < this.capacity) {
+      this.values.push(value)
+      return
+    }
+    const j = Math.floor(this.random() * this.seen)
+    if (j < this.capacity) this.values[j] = value
+  }
+
+  sorted(): Array<number> {
+    return [...this.values].sort((a, b) => a - b)
+  }
+
+  private random(): number {
+    let t = (this.seed = (this.seed + 0x6d2b79f5) | 0)
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const quantile = (sorted: ReadonlyArray<number>, q: number): number | undefined =>
+  sorted.length === 0 ? undefined : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+
+const snapshot = (name: string, run: Run | undefined): Metadata => {
+  if (run === undefined) {
+    return { pipeline: name, runId: undefined, status: "idle", durationMs: 0, steps: [], errors: [], errorCount: 0 }
+  }
+  return {
+    pipeline: name,
+    runId: run.runId,
+    status: run.status,
+    durationMs: (run.endedAt ?? run.now()) - run.startedAt,
+    steps: run.stats.map((stats) => stats.metadata()),
+    errors: [...run.collected],
+    errorCount: run.collectedTotal
+  }
+}
+
+const execute = (
+  self: PipelineImpl,
+  inputs: Inputs<unknown, unknown, unknown>,
+  options: ExecuteOptions<unknown> | undefined,
+  emit: ((event: Event.Event) => Effect.Effect<unknown>) | undefined,
+  splitting: boolean
+): any => {
+  const { settings } = self
+  const stream: Stream.Stream<unknown, PipelineError, unknown> = Stream.unwrap(Effect.gen(function*() {
+    const invalid = settings.invalid !== undefined
+      ? { step: "start", description: settings.invalid }
+      : self.defs.find((def) => def.invalid !== undefined)
+    if (invalid !== undefined) {
+      const description = "description" in invalid ? invalid.description : (invalid as StepDef).invalid
+      return Stream.fail(
+        new PipelineError({
+          pipeline: settings.name,
+          step: "step" in invalid ? invalid.step : (invalid as StepDef).key,
+          reason: "InvalidDefinition",
+          description
+        })
+      )
+    }
+    const runId = options?.runId ?? (yield* Node.makeRunId)
+    const context = self.contextSource === undefined
+      ? options?.context
+      : yield* Effect.mapError(
+        self.contextSource,
+        (cause) => new PipelineError({ pipeline: settings.name, step: "context", reason: "StepFailed", cause })
+      )
+    const span = yield* Effect.option(Effect.currentSpan)
+    const clock = yield* Effect.clock
+    const run = new Run(
+      settings,
+      self.defs,
+      runId,
+      context,
+      clock,
+      emit,
+      Option.isSome(span) ? span.value.traceId : undefined,
+      Option.isSome(span) ? span.value.spanId : undefined,
+      splitting,
+      clock.unsafeCurrentTimeMillis()
+    )
+    self.cell.current = run
+    let output: AnyStream = Stream.mapError(
+      fromInputs(inputs),
+      (cause) => new PipelineError({ pipeline: settings.name, step: "input", reason: "InputFailed", cause })
+    )
+    self.defs.forEach((def, i) => {
+      output = def.build(output, run, run.stats[i]!)
+    })
+    if (run.split !== undefined) output = withSplit(output, run.split)
+    return Stream.ensuringWith(output, (exit) =>
+      Effect.sync(() => {
+        run.endedAt = run.now()
+        for (const stats of run.stats) stats.flush()
+        run.status = Exit.isSuccess(exit)
+          ? "success"
+          : Cause.isInterruptedOnly(exit.cause)
+          ? "interrupted"
+          : "failure"
+      }))
+  }))
+  return Stream.withSpan(stream, "Pipeline.execute", { attributes: { pipeline: settings.name } })
+}
+
+const withSplit = (output: AnyStream, split: Array<PipelineError>): AnyStream => {
+  const lefts = () => Chunk.unsafeFromArray(split.splice(0, split.length).map((e) => Either.left(e)))
+  return Stream.concat(
+    Stream.mapChunks(output, (chunk) => {
+      const rights = Chunk.map(chunk, (a) => Either.right(a))
+      return split.length === 0 ? rights : Chunk.appendAll(lefts(), rights)
+    }),
+    Stream.suspend(() => Stream.fromChunk(lefts()))
+  )
+}
+
+const fromInputs = <A, E, R>(inputs: Inputs<A, E, R>): Stream.Stream<A, E | unknown, R> => {
+  if (Predicate.hasProperty(inputs, Stream.StreamTypeId)) return inputs as Stream.Stream<A, E, R>
+  if (Predicate.hasProperty(inputs, Symbol.asyncIterator)) {
+    return Stream.fromAsyncIterable(inputs as AsyncIterable<A>, (cause) => cause)
+  }
+  return Stream.fromIterable(inputs as Iterable<A>)
+}
+
+const stepContext = (run: Run, stats: StepStats): StepContext<any, any> => ({
+  step: stats.key,
+  runId: run.runId,
+  state: run.state,
+  context: run.context
+})
+
+const countIn = <A, E, R>(input: Stream.Stream<A, E, R>, stats: StepStats): Stream.Stream<A, E, R> =>
+  Stream.mapChunks(input, (chunk) => {
+    stats.started(chunk.length)
+    stats.flush()
+    return chunk
+  })
+
+const countOut = <A, E, R>(output: Stream.Stream<A, E, R>, stats: StepStats): Stream.Stream<A, E, R> =>
+  Stream.mapChunks(output, (chunk) => {
+    stats.passed(chunk.length)
+    stats.touch(stats.clock.unsafeCurrentTimeMillis())
+    stats.flush()
+    return chunk
+  })
+
+const toStepError = (run: Run, stats: StepStats, cause: unknown): PipelineError =>
+  isPipelineError(cause) ? cause : new PipelineError({
+    pipeline: run.settings.name,
+    step: stats.key,
+    reason: "StepFailed",
+    retryable: Node.isRetryable(cause),
+    cause,
+    traceId: run.traceId,
+    spanId: run.spanId
+  })
+
+const withStepEvents = (output: AnyStream, run: Run, stats: StepStats): AnyStream =>
+  Stream.suspend(() => {
+    const emit = run.emit!
+    const start = run.now()
+    return Stream.concat(
+      Stream.drain(Stream.fromEffect(emit(Event.make("StepStart", run.origin(stats.path), {})))),
+      Stream.concat(
+        output,
+        Stream.drain(Stream.fromEffect(Effect.suspend(() => {
+          const origin = run.origin(stats.path)
+          return emit(Event.make("StepEnd", origin, { durationMs: origin.timestamp - start }))
+        })))
+      )
+    )
+  })
+
+const poolOptions = (options: ItemOptions<any> | undefined): Pool.Options => ({
+  concurrency: options?.concurrency ?? 1,
+  ordered: options?.ordered ?? true,
+  bufferSize: options?.bufferSize ?? Concurrency.defaultBufferSize
+})
+
+const exitSkip: Exit.Exit<Pool.Skip> = Exit.succeed(Pool.Skip)
+
+const collectAll = (result: unknown): Effect.Effect<ReadonlyArray<unknown>, unknown, unknown> =>
+  Predicate.hasProperty(result, Stream.StreamTypeId)
+    ? Effect.map(Stream.runCollect(result as Stream.Stream<unknown, unknown, unknown>), Chunk.toReadonlyArray)
+    : Exit.succeed(Array.from(result as Iterable<unknown>))
+
+const toStream = (result: unknown): Stream.Stream<unknown, unknown, unknown> =>
+  Predicate.hasProperty(result, Stream.StreamTypeId)
+    ? result as Stream.Stream<unknown, unknown, unknown>
+    : Stream.fromIterable(result as Iterable<unknown>)
+
+// =============================================================================
+// internal: item-wise steps
+// =============================================================================
+
+interface RetryPolicy {
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  readonly retryable: (error: unknown) => boolean
+}
+
+const retryPolicy = (retry: Retry<any> | undefined): RetryPolicy | undefined => {
+  if (retry === undefined) return undefined
+  if (Schedule.isSchedule(retry)) {
+    return { schedule: retry as Schedule.Schedule<unknown, unknown>, retryable: Node.isRetryable }
+  }
+  const options = retry as RetryOptions<unknown>
+  const backoff = options.backoff === undefined
+    ? Schedule.exponential("100 millis", 2)
+    : Schedule.isSchedule(options.backoff)
+    ? options.backoff as Schedule.Schedule<unknown, unknown>
+    : Schedule.exponential(options.backoff, 2)
+  const tags = options.retryable
+  return {
+    schedule: Schedule.intersect(backoff, Schedule.recurs(options.maxAttempts - 1)),
+    retryable: tags === undefined
+      ? Node.isRetryable
+      : typeof tags === "function"
+      ? tags
+      : (error) => tags.includes(Node.errorTag(error))
+  }
+}
+
+const itemContext = (run: Run, stats: StepStats, index: number): ItemContext<any, any> => ({
+  index,
+  step: stats.key,
+  runId: run.runId,
+  state: run.state,
+  context: run.context
+})
+
+const invoke = (call: Call, item: unknown, ctx: ItemContext<any, any>): Effect.Effect<unknown, unknown, unknown> => {
+  const result = Either.try(() => call(item, ctx))
+  return Either.isRight(result) ? result.right : Exit.die(result.left)
+}
+
+const count = (value: unknown, flat: boolean): number =>
+  value === Pool.Skip ? 0 : flat ? (value as ReadonlyArray<unknown>).length : 1
+
+/**
+ * Wraps a step's function for the concurrency core: counts, samples durations, applies the retry policy and the
+ * error strategy, and emits the per-item events when the run is observed. Without events and retries, a function
+ * whose effect is already complete stays on the core's synchronous path.
+ */
+const itemStep = (
+  run: Run,
+  stats: StepStats,
+  call: Call,
+  options: ItemOptions<any> | undefined,
+  isMap: boolean
+): Pool.Step<unknown, unknown, PipelineError, unknown> => {
+  const strategy = options?.errorStrategy ?? "FAIL_FAST"
+  const retry = retryPolicy(options?.retry)
+  const flat = stats.kind === "flatMap"
+  const emit = run.emit
+
+  const completed = (value: unknown, t0: number): void => {
+    if (t0 >= 0) {
+      const now = run.now()
+      stats.record(now - t0, now)
+    }
+    stats.passed(count(value, flat))
+  }
+
+  const toError = (item: unknown, index: number, cause: Cause.Cause<unknown>, attempts: number): PipelineError => {
+    const failure = Cause.failureOption(cause)
+    const typed = Option.isSome(failure)
+    return new PipelineError({
+      pipeline: run.settings.name,
+      step: stats.key,
+      reason: typed ? "ItemFailed" : "ItemDefect",
+      item: index,
+      input: item,
+      attempts,
+      retryable: typed ? Node.isRetryable(failure.value) : false,
+      cause: typed ? failure.value : Cause.squash(cause),
+      traceId: run.traceId,
+      spanId: run.spanId
+    })
+  }
+
+  const failed = (error: PipelineError): Exit.Exit<Pool.Skip, PipelineError> => {
+    stats.failed(run.now())
+    switch (strategy) {
+      case "FAIL_FAST":
+        return Exit.fail(error)
+      case "SKIP_FAILED":
+        return exitSkip
+      case "COLLECT_ERRORS":
+        run.collect(error)
+        return exitSkip
+      case "SPLIT_ERRORS":
+        if (run.split !== undefined) run.split.push(error)
+        else run.collect(error)
+        return exitSkip
+    }
+  }
+
+  if (emit === undefined && retry === undefined) {
+    return (item, index) => {
+      stats.started(1)
+      // Reading the clock costs about as much as a trivial item: items whose effect is already complete are timed
+      // one in 64; the others from when their effect starts running.
+      const sampled = stats.sampled(index)
+      const t0 = sampled && (index & 63) === 0 ? run.now() : -1
+      const effect = invoke(call, item, itemContext(run, stats, index))
+      if (Exit.isExit(effect)) {
+        if (Exit.isSuccess(effect)) {
+          completed(effect.value, t0)
+          return effect as Exit.Exit<unknown>
+        }
+        if (Cause.isInterruptedOnly(effect.cause)) return effect as Exit.Exit<never>
+        return failed(toError(item, index, effect.cause, 1))
+      }
+      const start = sampled && t0 < 0 ? run.now() : t0
+      return Effect.matchCauseEffect(effect, {
+        onSuccess: (value) => {
+          completed(value, start)
+          stats.flush()
+          return Exit.succeed(value)
+        },
+        onFailure: (cause): Exit.Exit<unknown, PipelineError> =>
+          Cause.isInterruptedOnly(cause)
+            ? Exit.failCause(cause as Cause.Cause<never>)
+            : failed(toError(item, index, cause, 1))
+      })
+    }
+  }
+
+  return (item, index) =>
+    Effect.suspend(() => {
+      const start = run.now()
+      stats.started(1)
+      const t0 = stats.sampled(index) ? start : -1
+      const ctx = itemContext(run, stats, index)
+      let state = retry?.schedule.initial
+      const attempt = (n: number): Effect.Effect<unknown, PipelineError, unknown> =>
+        Effect.matchCauseEffect(invoke(call, item, ctx), {
+          onSuccess: (value) => {
+            completed(value, t0)
+            stats.flush()
+            if (emit === undefined) return Exit.succeed(value)
+            const origin = run.origin(stats.path)
+            const fields = isMap
+              ? { durationMs: origin.timestamp - start, item: index, output: value }
+              : { durationMs: origin.timestamp - start, item: index }
+            return Effect.as(emit(Event.make("StepEnd", origin, fields)), value)
+          },
+          onFailure: (cause): Effect.Effect<unknown, PipelineError, unknown> => {
+            if (Cause.isInterruptedOnly(cause)) return Exit.failCause(cause as Cause.Cause<never>)
+            const failure = Cause.failureOption(cause)
+            if (retry !== undefined && Option.isSome(failure) && retry.retryable(failure.value)) {
+              const error = failure.value
+              return Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
+                Effect.flatMap(retry.schedule.step(now, error, state), ([next, _, decision]) => {
+                  if (ScheduleDecision.isDone(decision)) {
+                    return giveUp(cause, n)
+                  }
+                  state = next
+                  stats.retried()
+                  const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
+                  const announce = emit === undefined ? Effect.void : emit(Event.make(
+                    "Retry",
+                    run.origin([...stats.path, String(index)]),
+                    { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+                  ))
+                  return Effect.zipRight(Effect.zipRight(announce, Effect.sleep(delayMs)), attempt(n + 1))
+                }))
+            }
+            return giveUp(cause, n)
+          }
+        })
+      const giveUp = (cause: Cause.Cause<unknown>, attempts: number): Effect.Effect<unknown, PipelineError> => {
+        const error = toError(item, index, cause, attempts)
+        if (emit === undefined) {
+          return failed(error)
+        }
+        return Effect.zipRight(
+          emit(Event.make("StepError", run.origin(stats.path), {
+            error: Node.errorTag(error.cause),
+            message: error.message,
+            retryable: error.retryable,
+            item: index
+          })),
+          failed(error)
+        )
+      }
+      const body = attempt(1)
+      return emit === undefined
+        ? body
+        : Effect.zipRight(emit(Event.make("StepStart", run.origin(stats.path), { item: index })), body)
+    })
+}
+
+const nodeCall = (node: Node.Node<unknown, unknown, unknown, unknown>): MakeCall => (run, stats) => (item, ctx) => {
+  const path = [...stats.path, String(ctx.index), node.name]
+  const events = Node.streamIn(node, item, { runId: run.runId, path })
+  const emit = run.emit
+  if (emit === undefined) {
+    return Effect.flatMap(
+      Node.finalResult(events),
+      (result) =>
+        Option.isSome(result)
+          ? Effect.succeed(result.value)
+          : Effect.dieMessage(`node "${node.name}" ended without an output`)
+    )
+  }
+  return Effect.suspend(() => {
+    let output: Option.Option<unknown> = Option.none()
+    return Effect.zipRight(
+      Stream.runForEach(events, (event) => {
+        if (event._tag === "StepEnd" && Event.samePath(event.path, path)) output = Option.some(event.output)
+        return emit(event)
+      }),
+      Effect.suspend(() =>
+        Option.isSome(output)
+          ? Effect.succeed(output.value)
+          : Effect.dieMessage(`node "${node.name}" ended without an output`)
+      )
+    )
+  })
+}
+
+/**
+ * `flatMap` with concurrency 1: each item's stream is consumed lazily. A retry re-runs the item's stream and skips
+ * the elements already passed on.
+ */
+const lazyFlatMap = (
+  input: AnyStream,
+  run: Run,
+  stats: StepStats,
+  call: Call,
+  options: ItemOptions<any> | undefined
+): AnyStream =>
+  Stream.suspend(() => {
+    let counter = 0
+    const strategy = options?.errorStrategy ?? "FAIL_FAST"
+    const retry = retryPolicy(options?.retry)
+    const emit = run.emit
+    return Stream.flatMap(input, (item) =>
+      Stream.suspend(() => {
+        const index = counter++
+        const start = run.now()
+        stats.started(1)
+        const t0 = stats.sampled(index) ? start : -1
+        const ctx = itemContext(run, stats, index)
+        let passed = 0
+        let state = retry?.schedule.initial
+        const giveUp = (cause: Cause.Cause<unknown>, attempts: number): AnyStream => {
+          const failure = Cause.failureOption(cause)
+          const typed = Option.isSome(failure)
+          const error = new PipelineError({
+            pipeline: run.settings.name,
+            step: stats.key,
+            reason: typed ? "ItemFailed" : "ItemDefect",
+            item: index,
+            input: item,
+            attempts,
+            retryable: typed ? Node.isRetryable(failure.value) : false,
+            cause: typed ? failure.value : Cause.squash(cause),
+            traceId: run.traceId,
+            spanId: run.spanId
+          })
+          stats.failed(run.now())
+          const outcome: AnyStream = strategy === "FAIL_FAST"
+            ? Stream.fail(error)
+            : Stream.sync(() => {
+              if (strategy === "COLLECT_ERRORS" || (strategy === "SPLIT_ERRORS" && run.split === undefined)) {
+                run.collect(error)
+              } else if (strategy === "SPLIT_ERRORS") {
+                run.split!.push(error)
+              }
+            }).pipe(Stream.drain)
+          if (emit === undefined) return outcome
+          return Stream.concat(
+            Stream.drain(Stream.fromEffect(emit(Event.make("StepError", run.origin(stats.path), {
+              error: Node.errorTag(error.cause),
+              message: error.message,
+              retryable: error.retryable,
+              item: index
+            })))),
+            outcome
+          )
+        }
+        const attempt = (n: number): AnyStream => {
+          const result = Either.try(() => call(item, ctx))
+          const source = Either.isRight(result) ? toStream(result.right) : Stream.die(result.left)
+          const already = passed
+          const fresh = already > 0 ? Stream.drop(source, already) : source
+          return Stream.catchAllCause(
+            Stream.mapChunks(fresh, (chunk) => {
+              passed += chunk.length
+              stats.passed(chunk.length)
+              return chunk
+            }) as AnyStream,
+            (cause) => {
+              if (Cause.isInterruptedOnly(cause)) return Stream.failCause(cause)
+              const failure = Cause.failureOption(cause)
+              if (retry === undefined || Option.isNone(failure) || !retry.retryable(failure.value)) {
+                return giveUp(cause, n)
+              }
+              const error = failure.value
+              return Stream.unwrap(Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
+                Effect.map(retry.schedule.step(now, error, state), ([next, _, decision]): AnyStream => {
+                  if (ScheduleDecision.isDone(decision)) {
+                    return giveUp(cause, n)
+                  }
+                  state = next
+                  stats.retried()
+                  const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
+                  const announce = emit === undefined ? Effect.void : emit(Event.make(
+                    "Retry",
+                    run.origin([...stats.path, String(index)]),
+                    { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+                  ))
+                  return Stream.concat(
+                    Stream.drain(Stream.fromEffect(Effect.zipRight(announce, Effect.sleep(delayMs)))),
+                    attempt(n + 1)
+                  )
+                })))
+            }
+          )
+        }
+        const finish = Stream.drain(Stream.fromEffect(Effect.suspend(() => {
+          const now = run.now()
+          if (t0 >= 0) {
+            stats.record(now - t0, now)
+          }
+          stats.touch(now)
+          stats.flush()
+          if (emit === undefined) {
+            return Effect.void
+          }
+          const origin = run.origin(stats.path)
+          return emit(Event.make("StepEnd", origin, { durationMs: origin.timestamp - start, item: index }))
+        })))
+        const body = Stream.concat(attempt(1), finish)
+        return emit === undefined
+          ? body
+          : Stream.concat(
+            Stream.drain(Stream.fromEffect(emit(Event.make("StepStart", run.origin(stats.path), { item: index })))),
+            body
+          )
+      }))
+  })
+
+// =============================================================================
+// internal: batch mode
+// =============================================================================
+
+interface BatchStep {
+  readonly key: string
+  readonly kind: string
+  readonly invalid?: string | undefined
+  readonly run: (
+    items: ReadonlyArray<unknown>,
+    runId: string,
+    context: unknown
+  ) => Effect.Effect<ReadonlyArray<unknown>, unknown, unknown>
+}
+
+interface BatchImpl {
+  readonly name: string
+  readonly batchSteps: ReadonlyArray<BatchStep>
+  readonly invalid: string | undefined
+}
+
+const BatchProto = {
+  [BatchTypeId]: BatchTypeId,
+  pipe() {
+    return pipeArguments(this, arguments)
+  },
+  get steps() {
+    return (this as unknown as BatchImpl).batchSteps.map(({ key, kind }) => ({ key, kind }))
+  },
+  step(
+    this: BatchImpl,
+    key: string,
+    f: (items: ReadonlyArray<unknown>, ctx: StepContext<{}, unknown>) => Effect.Effect<ReadonlyArray<unknown>>
+  ) {
+    return appendBatch(this, {
+      key,
+      kind: "step",
+      run: (items, runId, context) => Effect.suspend(() => f(items, batchContext(key, runId, context)))
+    })
+  },
+  map(
+    this: BatchImpl,
+    key: string,
+    f: (item: unknown, ctx: ItemContext<{}, unknown>) => Effect.Effect<unknown>,
+    options?: { readonly concurrency?: number }
+  ) {
+    const concurrency = options?.concurrency ?? 1
+    return appendBatch(this, {
+      key,
+      kind: "map",
+      invalid: isPositiveInteger(concurrency)
+        ? undefined
+        : `concurrency must be a positive integer, got ${concurrency}`,
+      run: (items, runId, context) => {
+        const ctx = batchContext(key, runId, context)
+        return Concurrency.forEach(items, (item, index) => f(item, { ...ctx, index }), { concurrency })
+      }
+    })
+  },
+  filter(this: BatchImpl, key: string, predicate: (item: unknown, index: number) => boolean) {
+    return appendBatch(this, {
+      key,
+      kind: "filter",
+      run: (items) => Effect.sync(() => items.filter(predicate))
+    })
+  },
+  stream(
+    this: BatchImpl,
+    key: string,
+    f: (input: Stream.Stream<unknown>) => Stream.Stream<unknown, unknown, unknown>
+  ) {
+    return appendBatch(this, {
+      key,
+      kind: "stream",
+      run: (items) => Effect.map(Stream.runCollect(Stream.suspend(() => f(Stream.fromIterable(items)))), Chunk.toArray)
+    })
+  },
+  run(this: BatchImpl, inputs: Iterable<unknown>, options?: ExecuteOptions<unknown>) {
+    return Effect.flatMap(
+      options?.runId === undefined ? Node.makeRunId : Effect.succeed(options.runId),
+      (runId) => runBatchSteps(this, Array.from(inputs), runId, options?.context)
+    ).pipe(Effect.withSpan("Pipeline.run", { attributes: { pipeline: this.name } }))
+  }
+}
+
+const batchContext = (step: string, runId: string, context: unknown): StepContext<{}, unknown> => ({
+  step,
+  runId,
+  context,
+  state: {
+    accumulated: {},
+    stream: () => Stream.empty as any,
+    materialize: () => Effect.succeed([]) as any
+  }
+})
+
+const runBatchSteps = (
+  self: BatchImpl,
+  inputs: ReadonlyArray<unknown>,
+  runId: string,
+  context: unknown
+): Effect.Effect<ReadonlyArray<unknown>, PipelineError, any> =>
+  Effect.gen(function*() {
+    if (self.invalid !== undefined) {
+      const [step, description] = self.invalid.split("\u0000") as [string, string]
+      return yield* new PipelineError({ pipeline: self.name, step, reason: "InvalidDefinition", description })
+    }
+    let items: ReadonlyArray<unknown> = inputs
+    for (const step of self.batchSteps) {
+      items = yield* Effect.catchAllCause(step.run(items, runId, context), (cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure) && isPipelineError(failure.value)) return Effect.fail(failure.value)
+        return Effect.fail(
+          new PipelineError({
+            pipeline: self.name,
+            step: step.key,
+            reason: "StepFailed",
+            retryable: Option.isSome(failure) ? Node.isRetryable(failure.value) : false,
+            cause: Option.isSome(failure) ? failure.value : Cause.squash(cause)
+          })
+        )
+      })
+    }
+    return items
+  })
+
+const makeBatch = (name: string, batchSteps: ReadonlyArray<BatchStep>): any => {
+  const self = Object.create(BatchProto)
+  self.name = name
+  self.batchSteps = batchSteps
+  const keys = new Set<string>()
+  let invalid: string | undefined
+  for (const step of batchSteps) {
+    if (invalid !== undefined) break
+    if (keys.has(step.key)) invalid = `${step.key}\u0000duplicate step key "${step.key}"`
+    else if (step.invalid !== undefined) invalid = `${step.key}\u0000${step.invalid}`
+    keys.add(step.key)
+  }
+  self.invalid = invalid
+  return self
+}
+
+const appendBatch = (self: BatchImpl, step: BatchStep): any => makeBatch(self.name, [...self.batchSteps, step])

@@ -1,0 +1,401 @@
+/**
+ * The concurrency core: runs an effectful function over the elements of a stream with a fixed set of long-lived
+ * worker fibers (no fiber per element), a bounded window of elements in flight, and chunk-level hand-offs.
+ *
+ * - `concurrency <= 1`: a channel loop that runs the function in the consumer's fiber. Elements whose effect is
+ *   already complete (`Effect.succeed`, `Effect.void`: they are `Exit` values) are handled without entering the
+ *   runtime, and consecutive results are emitted as one chunk of at most `bufferSize` elements; an element whose
+ *   effect suspends is emitted as soon as it completes.
+ * - `concurrency > 1`: `concurrency` worker fibers forked in the stream's scope take elements from the current
+ *   upstream chunk (the worker that finds the input empty pulls the next chunk), run the function and put the result
+ *   in a ring buffer indexed by sequence number (ordered) or a ready list (unordered). The consumer takes every
+ *   ready result in one chunk. At most `concurrency + bufferSize` elements are started and not yet emitted.
+ *
+ * Wake-ups are plain callbacks registered with `Effect.async` (no `Deferred` or `Queue` per element).
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+
+/** The result that drops an element from the output (a filter, a skipped failure). */
+export const Skip: unique symbol = Symbol.for("sluice/internal/pool/Skip")
+export type Skip = typeof Skip
+
+export interface Options {
+  readonly concurrency: number
+  readonly ordered: boolean
+  readonly bufferSize: number
+}
+
+export type Step<A, B, E, R> = (a: A, index: number) => Effect.Effect<B | Skip, E, R>
+
+/**
+ * Runs `f` over every element of `self` (see the module note).
+ */
+export const run = <A, E, R, B, E2, R2>(
+  self: Stream.Stream<A, E, R>,
+  f: Step<A, B, E2, R2>,
+  options: Options
+): Stream.Stream<B, E | E2, R | R2> =>
+  options.concurrency <= 1
+    ? sequential(self, f, Math.max(1, options.bufferSize))
+    : pooled(self, f, options)
+
+// =============================================================================
+// sequential
+// =============================================================================
+
+interface Batch<E> {
+  readonly next: number
+  readonly failure: Cause.Cause<E> | undefined
+}
+
+const sequential = <A, E, R, B, E2, R2>(
+  self: Stream.Stream<A, E, R>,
+  f: Step<A, B, E2, R2>,
+  batch: number
+): Stream.Stream<B, E | E2, R | R2> => {
+  type Loop = Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<A>, E | E2, E, unknown, unknown, R2>
+  const make = (): Loop => {
+    let index = 0
+    const read: Loop = Channel.readWithCause({
+      onInput: (chunk: Chunk.Chunk<A>) => process(Chunk.toReadonlyArray(chunk), 0),
+      onFailure: Channel.failCause,
+      onDone: () => Channel.void
+    })
+    const emit = (out: Array<B>, next: Loop): Loop =>
+      out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
+    const after = (items: ReadonlyArray<A>, out: Array<B>, batch: Batch<E2>): Loop =>
+      emit(
+        out,
+        batch.failure !== undefined
+          ? Channel.failCause(batch.failure)
+          : batch.next < items.length
+          ? Channel.suspend(() => process(items, batch.next))
+          : read
+      )
+
+    /**
+     * Runs the elements `[i, end)` of `items` once the first of them (`first`) suspended: each completed element is
+     * added to `out`, and the batch ends early when the clock has moved since it started (so slow elements are
+     * emitted as they complete, and fast ones in chunks).
+     */
+    const resume = (
+      items: ReadonlyArray<A>,
+      start: number,
+      end: number,
+      out: Array<B>,
+      first: Effect.Effect<B | Skip, E2, R2>
+    ): Effect.Effect<Batch<E2>, never, R2> =>
+      Effect.clockWith((clock) => {
+        const t0 = clock.unsafeCurrentTimeMillis()
+        let i = start
+        const next = (): Effect.Effect<Batch<E2>, never, R2> => {
+          i++
+          while (i < end && clock.unsafeCurrentTimeMillis() === t0) {
+            const effect = f(items[i]!, index++)
+            if (!Exit.isExit(effect)) return Effect.matchCauseEffect(effect, handlers)
+            const exit = effect as Exit.Exit<B | Skip, E2>
+            if (Exit.isFailure(exit)) return Effect.succeed({ next: i + 1, failure: exit.cause })
+            if (exit.value !== Skip) out.push(exit.value)
+            i++
+          }
+          return Effect.succeed({ next: i, failure: undefined })
+        }
+        const handlers = {
+          onFailure: (cause: Cause.Cause<E2>) => Effect.succeed({ next: i + 1, failure: cause }),
+          onSuccess: (value: B | Skip) => {
+            if (value !== Skip) out.push(value)
+            return next()
+          }
+        }
+        return Effect.matchCauseEffect(first, handlers)
+      })
+
+    const process = (items: ReadonlyArray<A>, from: number): Loop => {
+      const out: Array<B> = []
+      const end = Math.min(items.length, from + batch)
+      for (let i = from; i < end; i++) {
+        const effect = f(items[i]!, index++)
+        if (Exit.isExit(effect)) {
+          const exit = effect as Exit.Exit<B | Skip, E2>
+          if (Exit.isFailure(exit)) return emit(out, Channel.failCause(exit.cause))
+          if (exit.value !== Skip) out.push(exit.value)
+          continue
+        }
+        return Channel.flatMap(
+          Channel.fromEffect(resume(items, i, end, out, effect)),
+          (batch) => after(items, out, batch)
+        )
+      }
+      return emit(out, end < items.length ? Channel.suspend(() => process(items, end)) : read)
+    }
+    return read
+  }
+  return Stream.pipeThroughChannel(self, Channel.suspend(make))
+}
+
+// =============================================================================
+// pooled
+// =============================================================================
+
+const Empty: unique symbol = Symbol.for("sluice/internal/pool/Empty")
+
+type Resume = () => void
+
+class Pool<A, B> {
+  /** The current upstream chunk and the position of its next element. */
+  input: ReadonlyArray<A> = []
+  pos = 0
+  pulling = false
+  upstreamDone = false
+  /** Elements started, completed (result stored) and consumed (handed downstream, skips included). */
+  started = 0
+  completed = 0
+  consumed = 0
+  failure: Cause.Cause<unknown> | undefined = undefined
+  /** Ordered mode: results by sequence number modulo `window`. */
+  readonly ring: Array<B | Skip | typeof Empty>
+  /** Unordered mode: results in completion order. */
+  ready: Array<B | Skip> = []
+  readonly idle: Array<Resume> = []
+  consumer: Resume | undefined = undefined
+  scheduled = false
+  kickScheduled = false
+
+  constructor(readonly window: number, readonly ordered: boolean) {
+    this.ring = ordered ? new Array(window).fill(Empty) : []
+  }
+
+  get pending(): number {
+    return this.input.length - this.pos
+  }
+
+  get canStart(): boolean {
+    return this.started - this.consumed < this.window
+  }
+
+  /**
+   * Wakes one idle worker when there is work it could start (or an upstream chunk to pull); a worker that starts an
+   * element which suspends wakes the next one, so synchronous elements never wake workers that would find nothing
+   * to do. When upstream is exhausted every idle worker is woken to exit.
+   */
+  kick(): void {
+    if (this.failure !== undefined || this.idle.length === 0) return
+    if (this.upstreamDone) {
+      const idle = this.idle.splice(0, this.idle.length)
+      for (const resume of idle) resume()
+      return
+    }
+    if (this.canStart && (this.pending > 0 || !this.pulling)) this.idle.pop()!()
+  }
+
+  /**
+   * Kicks once the current worker has suspended (or yielded): an element that completes synchronously lets its
+   * worker go on with the next one, and no other worker is woken for nothing.
+   */
+  kickSoon(): void {
+    if (!this.kickScheduled && this.idle.length > 0) {
+      this.kickScheduled = true
+      queueMicrotask(this.kickTask)
+    }
+  }
+
+  readonly kickTask = (): void => {
+    this.kickScheduled = false
+    this.kick()
+  }
+
+  /**
+   * Wakes the consumer on the next macrotask, so that every result completed in the current one (e.g. by all the
+   * timers that fired together) reaches it in one chunk.
+   */
+  wakeConsumer(): void {
+    if (this.consumer !== undefined && !this.scheduled) {
+      this.scheduled = true
+      defer(this.flush)
+    }
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false
+    const consumer = this.consumer
+    if (consumer !== undefined) {
+      this.consumer = undefined
+      consumer()
+    }
+  }
+
+  deliver(seq: number, value: B | Skip): void {
+    this.completed++
+    if (this.ordered) {
+      this.ring[seq % this.window] = value
+      if (seq === this.consumed) this.wakeConsumer()
+    } else {
+      this.ready.push(value)
+      this.wakeConsumer()
+    }
+  }
+
+  fail(cause: Cause.Cause<unknown>): void {
+    if (this.failure === undefined) this.failure = cause
+    this.wakeConsumer()
+  }
+
+  get done(): boolean {
+    return this.upstreamDone && this.pending === 0 && this.completed === this.started
+  }
+
+  /** Takes every result that can be handed downstream now. */
+  drain(): Array<B> | undefined {
+    let taken = 0
+    const out: Array<B> = []
+    if (this.ordered) {
+      const ring = this.ring
+      const window = this.window
+      let slot = this.consumed % window
+      let value = ring[slot]!
+      while (value !== Empty) {
+        ring[slot] = Empty
+        if (value !== Skip) out.push(value)
+        taken++
+        slot = slot + 1 === window ? 0 : slot + 1
+        value = ring[slot]!
+      }
+    } else {
+      const ready = this.ready
+      if (ready.length > 0) {
+        this.ready = []
+        for (let i = 0; i < ready.length; i++) {
+          const value = ready[i]!
+          if (value !== Skip) out.push(value)
+        }
+        taken = ready.length
+      }
+    }
+    if (taken === 0) return undefined
+    this.consumed += taken
+    this.kick()
+    return out
+  }
+}
+
+const defer: (f: () => void) => void = typeof globalThis.setImmediate === "function"
+  ? (f) => globalThis.setImmediate(f)
+  : (f) => globalThis.setTimeout(f, 0)
+
+const waitIn = (list: Array<Resume>): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const callback = () => resume(Effect.void)
+    list.push(callback)
+    return Effect.sync(() => {
+      const i = list.indexOf(callback)
+      if (i >= 0) list.splice(i, 1)
+    })
+  })
+
+const pooled = <A, E, R, B, E2, R2>(
+  self: Stream.Stream<A, E, R>,
+  f: Step<A, B, E2, R2>,
+  options: Options
+): Stream.Stream<B, E | E2, R | R2> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const pull = yield* Stream.toPull(self)
+    const pool = new Pool<A, B>(options.concurrency + Math.max(0, options.bufferSize), options.ordered)
+
+    const waitConsumer: Effect.Effect<void> = Effect.async<void>((resume) => {
+      pool.consumer = () => resume(Effect.void)
+      return Effect.sync(() => {
+        pool.consumer = undefined
+      })
+    })
+    const waitWorker = waitIn(pool.idle)
+
+    const onPulled = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
+      pool.pulling = false
+      pool.input = Chunk.toReadonlyArray(chunk)
+      pool.pos = 0
+      pool.kick()
+      return Effect.void
+    }
+    const onPullFailed = (cause: Cause.Cause<Option.Option<E>>): Effect.Effect<void> => {
+      pool.pulling = false
+      const failure = Cause.flipCauseOption(cause)
+      if (Option.isNone(failure)) {
+        pool.upstreamDone = true
+        pool.kick()
+        if (pool.done) pool.wakeConsumer()
+      } else {
+        pool.fail(failure.value)
+      }
+      return Effect.void
+    }
+    const pullNext = Effect.matchCauseEffect(pull, { onFailure: onPullFailed, onSuccess: onPulled })
+
+    const makeWorker = (): Effect.Effect<void, never, R | R2> => {
+      let seq = 0
+      const loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
+        while (pool.failure === undefined) {
+          if (pool.pending > 0 && pool.canStart) {
+            seq = pool.started++
+            const effect = f(pool.input[pool.pos++]!, seq)
+            if (!Exit.isExit(effect)) {
+              if (pool.pending > 0) pool.kickSoon()
+              return Effect.matchCauseEffect(effect, handlers)
+            }
+            const exit = effect as Exit.Exit<B | Skip, E2>
+            if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
+            else pool.fail(exit.cause)
+            if (pool.done) pool.wakeConsumer()
+            continue
+          }
+          if (pool.pending === 0 && pool.upstreamDone) return Effect.void
+          if (pool.pending === 0 && !pool.pulling && pool.canStart) {
+            pool.pulling = true
+            return Effect.zipRight(pullNext, loop)
+          }
+          return Effect.zipRight(waitWorker, loop)
+        }
+        return Effect.void
+      })
+      const handlers = {
+        onFailure: (cause: Cause.Cause<E2>): Effect.Effect<void> => {
+          pool.fail(cause)
+          return Effect.void
+        },
+        onSuccess: (value: B | Skip): Effect.Effect<void, never, R | R2> => {
+          pool.deliver(seq, value)
+          if (pool.done) pool.wakeConsumer()
+          return loop
+        }
+      }
+      return Effect.onExit(loop, (exit) =>
+        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+          ? Effect.sync(() => pool.fail(exit.cause))
+          : Effect.void)
+    }
+
+    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(makeWorker())
+
+    const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.suspend(() => {
+      for (;;) {
+        if (pool.failure !== undefined) {
+          return Effect.failCause(Cause.map(pool.failure as Cause.Cause<E | E2>, Option.some))
+        }
+        const out = pool.drain()
+        if (out !== undefined) {
+          if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+          continue
+        }
+        if (pool.done) return Effect.fail(Option.none())
+        return Effect.zipRight(waitConsumer, next)
+      }
+    })
+    return Stream.repeatEffectChunkOption(next)
+  }))
