@@ -24,6 +24,7 @@ import * as DryRun from "../src/engines/DryRun.js"
 import * as Event from "../src/Event.js"
 import * as Graph from "../src/Graph.js"
 import * as Node from "../src/Node.js"
+import * as Pipeline from "../src/Pipeline.js"
 import * as ScriptedEngine from "../src/testing/ScriptedEngine.js"
 
 // =============================================================================
@@ -862,6 +863,33 @@ describe("Agent", () => {
       }).pipe(Effect.provide(ScriptedEngine.layer({
         latency: "10 millis",
         reply: (request) => `short ${request.text.split("user: ")[1]}`
+      }))))
+
+    it.effect("is a Pipeline step: one fresh agent per item, its events nested under the item", () =>
+      Effect.gen(function*() {
+        const pipeline = Pipeline.start<string>({ name: "p" }).map(
+          "ask",
+          Agent.node("bot", Agent.make({ tools: Kit, handlers })),
+          { concurrency: 2 }
+        )
+        const events = yield* collect(pipeline.events(["Oslo", "Rome"]))
+        const ends = events.filter((e) => e._tag === "StepEnd" && e.path.length === 4 && e.path[3] === "bot")
+        assert.deepStrictEqual(
+          ends.map((e) => [e.path[2], (e as Event.Of<"StepEnd">).output]).sort(),
+          [["0", "It is 4°C in Oslo."], ["1", "It is 4°C in Rome."]]
+        )
+        const toolResults = events.filter(Event.is("ToolResult"))
+        assert.deepStrictEqual(toolResults.map((e) => e.path).sort(), [
+          ["p", "ask", "0", "bot", "turn-1"],
+          ["p", "ask", "1", "bot", "turn-1"]
+        ])
+      }).pipe(Effect.provide(ScriptedEngine.layer({
+        reply: (request) => {
+          const city = /user: (\w+)/.exec(request.text)![1]!
+          return request.text.includes("tool:")
+            ? `It is 4°C in ${city}.`
+            : { toolCalls: [{ name: "weather", params: { city: "Oslo" } }] }
+        }
       }))))
 
     it.scoped("is a Graph step", () =>
