@@ -374,13 +374,12 @@ export const presets: {
  * @example
  * ```ts
  * import { Prompt } from "@effect/ai"
- * import { Option, Tracer } from "effect"
+ * import { Option } from "effect"
  * import * as OpenAiCompat from "sluice/engines/OpenAiCompat"
  *
- * declare const span: Tracer.Span
  * const body = OpenAiCompat.encodeRequest(
  *   { baseUrl: "http://localhost:8000/v1", model: "m" },
- *   { prompt: Prompt.make("Hi"), tools: [], toolChoice: "auto", responseFormat: { type: "text" }, span },
+ *   { prompt: Prompt.make("Hi"), tools: [], toolChoice: "auto" },
  *   Option.none()
  * )
  * ```
