@@ -39,9 +39,10 @@
  * **Text around the JSON** (`extract`, on by default in lenient mode, off in strict mode): text before the document
  * is skipped up to the first `{` or `[`, or up to a Markdown fence (```` ```json ```` or ```` ``` ````; the fence may
  * arrive one character per chunk); a document whose first non-blank character can start a JSON value is parsed as
- * JSON from there (a leading `t` that turns out to be prose, as in `the answer: {…}`, is dropped when the next
- * character does not fit `true`). Everything after the root value (a closing fence, prose, a second code block) is
- * ignored.
+ * JSON from there. A false start is dropped as soon as it proves to be prose, and the search goes on: a root number or
+ * literal that breaks off (`the answer: {…}`, `1. First…`), or a bracket whose first token is malformed
+ * (`[see below]`, `{name}`); until then the false start may show as a value (`true`, `[]`). Everything after the root
+ * value (a closing fence, prose, a second code block) is ignored.
  *
  * **Completed values.** `parser.isComplete(path)` tells whether the value at a path is final (its closing quote,
  * bracket or delimiter has been read), and the `onComplete` option is called with the path and value of every
@@ -1090,6 +1091,17 @@ class ParserImpl implements Parser {
     }
   }
 
+  /** Whether nothing but a root scalar or the first token of an empty root container has been read. */
+  private isProse(): boolean {
+    const state = this.state
+    if (this.depth === 0) return state === S_NUMBER || state === S_LITERAL
+    if (this.depth > 1 || !(state === S_VALUE || state === S_KEY || state === S_NUMBER || state === S_LITERAL)) {
+      return false
+    }
+    const root = this.containers[0]
+    return this.isArray[0] ? root.length === 0 : Object.keys(root).length === 0 && this.keys[0] === ""
+  }
+
   /** Shows the value in progress (at the end of a chunk, or before stopping at an error). */
   private flushPartial(): void {
     switch (this.state) {
@@ -1114,15 +1126,19 @@ class ParserImpl implements Parser {
   }
 
   /**
-   * Handles malformed input at index `at` of the current chunk: a root number or literal that turns out to be prose
-   * is dropped (extract mode) and scanning resumes at `at`; otherwise the parser stops with `error` set.
+   * Handles malformed input at index `at` of the current chunk. In extract mode, a start that turns out to be prose
+   * (a root number or literal, or a bracket whose first token is malformed, as in `[see below]` or `{name}`) is
+   * dropped and scanning for the document resumes at `at`: the characters skipped hold no `{`, `[` or backtick.
+   * Otherwise the parser stops with `error` set.
    */
   private fail(reason: PartialJsonError["reason"], at: number, description: string): number {
-    if (this.extract && this.depth === 0 && (this.state === S_NUMBER || this.state === S_LITERAL)) {
+    if (this.extract && this.isProse()) {
       if (this.value !== undefined) {
         this.value = undefined
         this.version++
       }
+      this.containers[0] = undefined
+      this.depth = 0
       this.numText = ""
       this.placed = false
       this.ticks = 0

@@ -139,6 +139,19 @@ describe("PartialJson: text around the document", () => {
       assert.deepStrictEqual(parser.feed("he answer is {\"x\": 1}"), { x: 1 })
       assert.deepStrictEqual(PartialJson.parse("nothing to see: [1]"), [1])
       assert.deepStrictEqual(PartialJson.parse("- item {\"a\": 1}"), { a: 1 })
+      assert.deepStrictEqual(PartialJson.parse("1. First, {\"a\": 1}"), { a: 1 })
+    }))
+
+  it.effect("drops a bracket in prose whose first token is not JSON", () =>
+    Effect.sync(() => {
+      const text = "The results [see below] use {name} keys:\n```json\n{\"a\": [1]}\n```"
+      assert.deepStrictEqual(PartialJson.parse(text), { a: [1] })
+      const values = new Set(text.split("").map((_, i) => JSON.stringify(fed(text.slice(0, i + 1).split("")).value)))
+      assert.deepStrictEqual([...values], [undefined, "[]", "{}", "{\"a\":[]}", "{\"a\":[1]}"])
+      // once the document has content, a malformation stops the parser as usual
+      const parser = fed(["{\"a\": x}"])
+      assert.deepStrictEqual(parser.value, {})
+      assert.strictEqual(parser.error?.reason, "UnexpectedCharacter")
     }))
 
   it.effect("reads only the JSON in strict mode unless extract is set", () =>
