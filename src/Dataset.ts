@@ -32,7 +32,7 @@ import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet"
+import { type AsyncBuffer, type ColumnData, parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet"
 import { DatasetError } from "./DatasetError.js"
 
 /**
@@ -321,6 +321,39 @@ export const stream = (
     return settings.limit === undefined ? items : Stream.take(items, settings.limit)
   }))
 
+/**
+ * Counts the items {@link stream} would emit with the same options (rows and malformed rows, at most `limit`),
+ * cheaply where the format allows: Parquet from its metadata, Arrow from its batch lengths, JSONL by counting its
+ * non-blank lines (without parsing them); JSON arrays and CSV are parsed. Useful for a progress total.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Dataset from "sluice/Dataset"
+ *
+ * const total = Dataset.count("data/products.parquet", { limit: 10_000 }) // Effect<number>
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const count = (
+  path: string,
+  options?: Options | undefined
+): Effect.Effect<number, DatasetError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const files = yield* sources(path, options)
+    const settings = resolveOptions(options)
+    const limit = settings.limit ?? Infinity
+    let total = 0
+    for (const source of files) {
+      if (total >= limit) break
+      total += yield* countSource(fs, source, settings)
+    }
+    return Math.max(0, Math.min(total, limit))
+  })
+
 // =============================================================================
 // options and items
 // =============================================================================
@@ -538,6 +571,61 @@ const read = (fs: FileSystem.FileSystem, source: Source, settings: Settings): St
 
 const bytesOf = (fs: FileSystem.FileSystem, path: string, settings: Settings) =>
   fs.stream(path, { chunkSize: settings.chunkSize }).pipe(Stream.mapError((e) => fromPlatformError(path, e)))
+
+const countSource = (
+  fs: FileSystem.FileSystem,
+  source: Source,
+  settings: Settings
+): Effect.Effect<number, DatasetError> => {
+  switch (source.format) {
+    case "jsonl":
+      return Stream.runFold(bytesOf(fs, source.path, settings), new LineCounter(), (counter, bytes) => {
+        counter.feed(bytes)
+        return counter
+      }).pipe(Effect.map((counter) => counter.end()))
+    case "parquet":
+      return Effect.scoped(Effect.gen(function*() {
+        const { metadata } = yield* openParquet(fs, source.path)
+        return Number(metadata.num_rows)
+      }))
+    case "arrow":
+      return readArrowBatches(fs, source.path, settings).pipe(
+        Effect.map(({ batches }) => batches),
+        Stream.unwrapScoped,
+        Stream.runFold(0, (n, batch) => n + batch.numRows)
+      )
+    default:
+      return Stream.runCount(read(fs, source, settings))
+  }
+}
+
+/** Counts the lines holding something other than spaces, tabs and a carriage return, as the JSONL reader sees them. */
+class LineCounter {
+  private lines = 0
+  private content = false
+  private start = true
+
+  feed(bytes: Uint8Array): void {
+    let i = 0
+    if (this.start && bytes.length > 0) {
+      this.start = false
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3
+    }
+    for (; i < bytes.length; i++) {
+      const b = bytes[i]!
+      if (b === 0x0a) {
+        if (this.content) this.lines++
+        this.content = false
+      } else if (!this.content && b !== 0x20 && b !== 0x09 && b !== 0x0d) {
+        this.content = true
+      }
+    }
+  }
+
+  end(): number {
+    return this.lines + (this.content ? 1 : 0)
+  }
+}
 
 // -----------------------------------------------------------------------------
 // JSONL and JSON arrays: synchronous incremental parsers over byte chunks
@@ -805,8 +893,8 @@ const unknownColumn = (path: string, column: string, available: ReadonlyArray<st
 // Parquet
 // -----------------------------------------------------------------------------
 
-const readParquet = (fs: FileSystem.FileSystem, path: string, settings: Settings): Stream.Stream<Raw, DatasetError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
+const openParquet = (fs: FileSystem.FileSystem, path: string) =>
+  Effect.gen(function*() {
     const file = yield* fs.open(path).pipe(Effect.mapError((e) => fromPlatformError(path, e)))
     const size = Number((yield* file.stat.pipe(Effect.mapError((e) => fromPlatformError(path, e)))).size)
     const runtime = yield* Effect.runtime<never>()
@@ -820,6 +908,12 @@ const readParquet = (fs: FileSystem.FileSystem, path: string, settings: Settings
         ? new DatasetError({ reason: "ReadFailed", path, description: String(e), cause: e })
         : new DatasetError({ reason: "InvalidFile", path, description: (e as Error)?.message ?? String(e), cause: e })
     const metadata = yield* Effect.tryPromise({ try: () => parquetMetadataAsync(buffer), catch: decodeFailure })
+    return { buffer, metadata, decodeFailure }
+  })
+
+const readParquet = (fs: FileSystem.FileSystem, path: string, settings: Settings): Stream.Stream<Raw, DatasetError> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const { buffer, decodeFailure, metadata } = yield* openParquet(fs, path)
     const available = parquetSchema(metadata).children.map((child) => child.element.name)
     const columns = wanted(settings)
     const missing = unknownColumns(columns, available)
@@ -831,27 +925,59 @@ const readParquet = (fs: FileSystem.FileSystem, path: string, settings: Settings
       if (rows > 0) groups.push([start, start + rows])
       start += rows
     }
+    const names = columns ?? available
+    const readGroup = ([rowStart, rowEnd]: readonly [number, number]) =>
+      Effect.tryPromise({
+        try: async () => {
+          const chunks = new Map<string, Array<ColumnData>>()
+          await parquetRead({
+            file: buffer,
+            metadata,
+            rowStart,
+            rowEnd,
+            ...(columns === undefined ? {} : { columns: [...columns] }),
+            onChunk: (chunk) => {
+              const list = chunks.get(chunk.columnName)
+              if (list === undefined) chunks.set(chunk.columnName, [chunk])
+              else list.push(chunk)
+            }
+          })
+          return { rowStart, rowEnd, chunks }
+        },
+        catch: decodeFailure
+      })
+    // a row group is decoded column by column (compact arrays); its rows are built a slice at a time
     return Stream.fromIterable(groups).pipe(
-      Stream.mapEffect(([rowStart, rowEnd]) =>
-        Effect.tryPromise({
-          try: () =>
-            parquetReadObjects({
-              file: buffer,
-              metadata,
-              rowStart,
-              rowEnd,
-              ...(columns === undefined ? {} : { columns: [...columns] })
-            }),
-          catch: decodeFailure
-        })
-      ),
-      Stream.mapConcatChunk((rows) =>
-        Chunk.unsafeFromArray(
-          rows.map((row): Raw => ({ _tag: "Row", line: undefined, data: normalizeRecord(row) }))
+      Stream.mapEffect(readGroup),
+      Stream.flatMap(({ chunks, rowEnd, rowStart }) => {
+        const slices: Array<readonly [number, number]> = []
+        for (let at = rowStart; at < rowEnd; at += parquetSlice) slices.push([at, Math.min(rowEnd, at + parquetSlice)])
+        return Stream.fromIterable(slices).pipe(
+          Stream.rechunk(1),
+          Stream.mapConcatChunk(([from, to]) => {
+            const out: Array<Raw> = new Array(to - from)
+            const readers = names.map((name) => columnReader(chunks.get(name) ?? []))
+            for (let row = from; row < to; row++) {
+              const data: Record<string, unknown> = {}
+              for (let c = 0; c < names.length; c++) data[names[c]!] = normalize(readers[c]!(row))
+              out[row - from] = { _tag: "Row", line: undefined, data }
+            }
+            return Chunk.unsafeFromArray(out)
+          })
         )
-      )
+      })
     )
   }))
+
+const parquetSlice = 4096
+
+/** Reads a column's value at an absolute row from the column chunks of a row group. */
+const columnReader = (chunks: ReadonlyArray<ColumnData>) => (row: number): unknown => {
+  for (const chunk of chunks) {
+    if (row >= chunk.rowStart && row < chunk.rowEnd) return chunk.columnData[row - chunk.rowStart]
+  }
+  return null
+}
 
 const readRange = (file: FileSystem.File, start: number, end: number) =>
   Effect.gen(function*() {
@@ -889,8 +1015,9 @@ const normalizeRecord = (record: Record<string, unknown>): Record<string, unknow
 
 type ArrowModule = typeof Arrow
 
-const readArrow = (fs: FileSystem.FileSystem, path: string, settings: Settings): Stream.Stream<Raw, DatasetError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
+/** Opens an Arrow IPC stream: its reader (record batches, read on demand) and the columns to read. */
+const readArrowBatches = (fs: FileSystem.FileSystem, path: string, settings: Settings) =>
+  Effect.gen(function*() {
     const arrow: ArrowModule = yield* Effect.promise(() => import("apache-arrow"))
     const invalid = (e: unknown) =>
       isDatasetErrorLike(e)
@@ -921,8 +1048,13 @@ const readArrow = (fs: FileSystem.FileSystem, path: string, settings: Settings):
     const columns = wanted(settings)
     const missing = unknownColumns(columns, available)
     if (missing !== undefined) return yield* unknownColumn(path, missing, available)
-    const names = columns ?? available
-    return Stream.fromAsyncIterable(reader, invalid).pipe(
+    return { batches: Stream.fromAsyncIterable(reader, invalid), arrow, names: columns ?? available }
+  })
+
+const readArrow = (fs: FileSystem.FileSystem, path: string, settings: Settings): Stream.Stream<Raw, DatasetError> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const { arrow, batches, names } = yield* readArrowBatches(fs, path, settings)
+    return batches.pipe(
       Stream.mapConcatChunk((batch) => {
         const vectors = names.map((name) => batch.getChild(name))
         const out: Array<Raw> = new Array(batch.numRows)

@@ -342,6 +342,33 @@ it.layer(NodeFileSystem.layer)("Dataset", (it) => {
         assert.include(error.description, "colour")
       }))
 
+    it.scoped("a large row group is decoded once and emitted in slices", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const n = 10_000
+        yield* writeBytes(
+          `${dir}/big.parquet`,
+          new Uint8Array(parquetWriteBuffer({
+            columnData: [
+              { name: "i", data: Array.from({ length: n }, (_, i) => i), type: "INT32" },
+              { name: "s", data: Array.from({ length: n }, (_, i) => `s${i}`), type: "STRING" }
+            ],
+            rowGroupSize: n
+          }))
+        )
+        const chunks = yield* Dataset.stream(`${dir}/big.parquet`).pipe(
+          Stream.chunks,
+          Stream.map(Chunk.toReadonlyArray),
+          Stream.runCollect,
+          Effect.map(Chunk.toReadonlyArray)
+        )
+        const all = chunks.flat().filter(Dataset.isRow)
+        assert.strictEqual(all.length, n)
+        assert.deepStrictEqual(all[n - 1]!.data, { i: n - 1, s: `s${n - 1}` })
+        assert.isTrue(all.every((row, i) => row.index === i && row.data.i === i))
+        assert.isAtMost(Math.max(...chunks.map((c) => c.length)), 4096)
+      }))
+
     it.scoped("a file that is not Parquet fails with InvalidFile", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
@@ -447,6 +474,30 @@ it.layer(NodeFileSystem.layer)("Dataset", (it) => {
         const { error } = yield* failure(dir)
         assert.strictEqual(error.reason, "NotFound")
         assert.include(error.message, "no data file")
+      }))
+  })
+
+  describe("count", () => {
+    it.scoped("counts what stream would emit, cheaply per format, up to the limit", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        yield* writeText(`${dir}/a.jsonl`, "\uFEFF{\"a\":1}\r\n\n \t\r\n{bad\n{\"a\":2}")
+        assert.strictEqual(
+          yield* Dataset.count(`${dir}/a.jsonl`, { chunkSize: 3 }),
+          (yield* collect(`${dir}/a.jsonl`)).length
+        )
+        assert.strictEqual(yield* Dataset.count(`${dir}/a.jsonl`), 3)
+        assert.strictEqual(yield* Dataset.count(`${dir}/a.jsonl`, { limit: 2 }), 2)
+        yield* writeBytes(`${dir}/p.parquet`, parquetFile(2))
+        assert.strictEqual(yield* Dataset.count(`${dir}/p.parquet`), 5)
+        yield* writeBytes(`${dir}/d.arrow`, arrowStream([arrowRows(0, 3), arrowRows(3, 4)]))
+        assert.strictEqual(yield* Dataset.count(`${dir}/d.arrow`), 7)
+        yield* writeText(`${dir}/p.csv`, "a,b\n1,2\n3\n4,5\n")
+        assert.strictEqual(yield* Dataset.count(`${dir}/p.csv`), 3)
+        yield* writeText(`${dir}/j.json`, "[{\"a\":1},2,{\"a\":3}]")
+        assert.strictEqual(yield* Dataset.count(`${dir}/j.json`), 3)
+        const missing = yield* Dataset.count(`${dir}/none.parquet`).pipe(Effect.flip)
+        assert.strictEqual(missing.reason, "NotFound")
       }))
   })
 
