@@ -61,12 +61,28 @@ import * as Stream from "effect/Stream"
 import { PartialJsonError } from "./PartialJsonError.js"
 
 /**
+ * Marks a `Parser`.
+ *
+ * @example
+ * ```ts
+ * import * as PartialJson from "sluice/PartialJson"
+ *
+ * PartialJson.TypeId in PartialJson.make() // true
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("sluice/PartialJson/Parser")
 
 /**
+ * @example
+ * ```ts
+ * import * as PartialJson from "sluice/PartialJson"
+ *
+ * const id: PartialJson.TypeId = PartialJson.TypeId
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -407,7 +423,7 @@ const fastNumber = (text: string, start: number, end: number): number => {
     digits++
     c = text.charCodeAt(++i)
   }
-  if (c === 46) {
+  if (i < end && c === 46) {
     c = text.charCodeAt(++i)
     while (i < end && c >= 48 && c <= 57) {
       mantissa = mantissa * 10 + c - 48

@@ -7,12 +7,28 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
 /**
+ * Marks a `PartialJsonError`.
+ *
+ * @example
+ * ```ts
+ * import { PartialJsonError, TypeId } from "sluice/PartialJsonError"
+ *
+ * TypeId in new PartialJsonError({ reason: "InvalidNumber", offset: 0 }) // true
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("sluice/PartialJsonError")
 
 /**
+ * @example
+ * ```ts
+ * import { TypeId } from "sluice/PartialJsonError"
+ *
+ * const id: TypeId = TypeId
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
