@@ -109,6 +109,16 @@ export type TypeId = typeof TypeId
 /**
  * An agent: a conversation, a model, tools, and the loop that connects them. Build one with {@link make}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Agent from "sluice/Agent"
+ *
+ * declare const agent: Agent.Agent
+ * const names: ReadonlyArray<string> = agent.tools
+ * const answer = Agent.promptText(agent, "Hello")
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -121,6 +131,15 @@ export interface Agent extends Pipeable {
 /**
  * What a tool handler receives besides its parameters: the call's id and tool name, and `update` to report
  * progress (each call streams a `ToolExecutionUpdate` event with the value, which must be JSON-compatible).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const work = (context: Agent.ToolContext) =>
+ *   Effect.zipRight(context.update({ step: "fetching", call: context.toolCallId }), Effect.succeed(42))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -136,6 +155,17 @@ export interface ToolContext {
  * becomes an error result for the model: a failure matching the tool's failure schema is sent encoded, any other
  * failure or defect as an error text.
  *
+ * @example
+ * ```ts
+ * import { Tool } from "@effect/ai"
+ * import { Effect, Schema } from "effect"
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const Weather = Tool.make("weather", { parameters: { city: Schema.String }, success: Schema.Number })
+ * const weather: Agent.Handler<typeof Weather> = ({ city }, { update }) =>
+ *   Effect.as(update(`looking up ${city}`), city.length)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -146,6 +176,16 @@ export type Handler<T extends Tool.Any, R = never> = (
 
 /**
  * One handler per tool of a toolkit (provider-defined tools that need none excepted).
+ *
+ * @example
+ * ```ts
+ * import { Tool, Toolkit } from "@effect/ai"
+ * import { Effect, Schema } from "effect"
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const Kit = Toolkit.make(Tool.make("echo", { parameters: { text: Schema.String }, success: Schema.String }))
+ * const handlers: Agent.Handlers<Toolkit.Tools<typeof Kit>> = { echo: ({ text }) => Effect.succeed(text) }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -160,6 +200,13 @@ export type Handlers<Tools extends Record<string, Tool.Any>> = {
 /**
  * What {@link Options.stopWhen} looks at after every turn: the turn number (from 1), its assistant message and tool
  * results, and the whole conversation so far.
+ *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const afterSearch = (context: Agent.StopContext) => context.toolResults.some((r) => r.toolName === "search")
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -190,6 +237,18 @@ export interface StopContext {
  * - `replay` (default 0): events handed to each new subscriber; `bufferSize` (default 256): events a prompt's
  *   stream buffers ahead of its consumer.
  *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const options: Agent.Options<{}, undefined, undefined> = {
+ *   system: "You are terse.",
+ *   maxTurns: 4,
+ *   onMaxTurns: "stop",
+ *   toolConcurrency: 2
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -214,6 +273,14 @@ export interface Options<Tools extends Record<string, Tool.Any>, M, P> {
  * the handlers' requirements (`Handlers`: those of the given handlers, or the toolkit's handler services), and a
  * `KeyValueStore` with `persist: true`.
  *
+ * @example
+ * ```ts
+ * import type { LanguageModel } from "@effect/ai"
+ * import type * as Agent from "sluice/Agent"
+ *
+ * type Needs = Agent.MakeContext<never, undefined, undefined> // LanguageModel.LanguageModel
+ * ```
+ *
  * @since 0.1.0
  * @category utility types
  */
@@ -228,6 +295,13 @@ export type MakeContext<Handlers, M, P> =
  * How {@link make} can fail: getting the engine from the registry or building the model Layer, or loading a
  * persisted state.
  *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * type Fails = Agent.MakeError<undefined, true> // AgentError
+ * ```
+ *
  * @since 0.1.0
  * @category utility types
  */
@@ -238,6 +312,14 @@ export type MakeError<M, P> =
 /**
  * The requirements of a set of handlers.
  *
+ * @example
+ * ```ts
+ * import type { Effect } from "effect"
+ * import type * as Agent from "sluice/Agent"
+ *
+ * type R = Agent.HandlerContext<{ readonly a: () => Effect.Effect<number, never, "Db"> }> // "Db"
+ * ```
+ *
  * @since 0.1.0
  * @category utility types
  */
@@ -247,6 +329,19 @@ export type HandlerContext<H> = {
 
 /**
  * The state of an agent: what is serialised and restored.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as Agent from "sluice/Agent"
+ *
+ * const state = Schema.decodeUnknownSync(Agent.State)({
+ *   sessionId: "s1",
+ *   systemPrompt: "",
+ *   tools: [],
+ *   messages: [{ _tag: "UserMessage", text: "Hi", timestamp: 0 }]
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -262,6 +357,13 @@ export const State = Schema.Struct({
 /**
  * The state of an agent.
  *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const empty: Agent.State = { sessionId: "s1", systemPrompt: "", tools: [], messages: [] }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -269,6 +371,15 @@ export type State = typeof State.Type
 
 /**
  * The state as JSON text.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import * as Agent from "sluice/Agent"
+ *
+ * declare const agent: Agent.Agent
+ * const json = Effect.flatMap(Agent.state(agent), Schema.encode(Agent.StateFromJson))
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -466,11 +577,11 @@ export const make: {
  *
  * declare const agent: Agent.Agent
  * const printed = Agent.prompt(agent, "Hello").pipe(
- *   Stream.runForEach((event) =>
- *     event._tag === "MessageUpdate" && event.delta._tag === "TextDelta"
- *       ? Effect.sync(() => process.stdout.write(event.delta.text))
- *       : Effect.void
- *   )
+ *   Stream.runForEach((event) => {
+ *     if (event._tag !== "MessageUpdate" || event.delta._tag !== "TextDelta") return Effect.void
+ *     const text = event.delta.text
+ *     return Effect.sync(() => process.stdout.write(text))
+ *   })
  * )
  * ```
  *
@@ -670,10 +781,11 @@ export const events = (self: Agent): Effect.Effect<Stream.Stream<AgentEvent.Agen
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
  * import * as Agent from "sluice/Agent"
  *
  * declare const agent: Agent.Agent
- * const messages = Agent.state(agent).pipe((s) => s) // Effect<Agent.State>
+ * const messages = Effect.map(Agent.state(agent), (state) => state.messages)
  * ```
  *
  * @since 0.1.0
