@@ -507,8 +507,9 @@ class ParserImpl implements Parser {
   private readonly keys: Array<any> = []
   /** A `,` was the last token (so a closing bracket now is a trailing comma). */
   private afterComma = false
-  /** The value in progress has been placed in its slot. */
+  /** The value in progress has been placed in its slot, as `placedValue`. */
   private placed = false
+  private placedValue: unknown = undefined
   private isKey = false
   /** The string in progress, up to the current run. */
   private acc = ""
@@ -1056,28 +1057,19 @@ class ParserImpl implements Parser {
 
   /** Puts a (partial or final) scalar in its slot, replacing the partial value placed earlier. */
   private placeScalar(value: unknown): void {
+    if (this.placed && this.placedValue === value) return
     if (this.depth === 0) {
-      if (this.value !== value) {
-        this.value = value
-        this.version++
-      }
+      this.value = value
     } else {
       const top = this.depth - 1
       const parent = this.containers[top]
-      if (this.isArray[top]) {
-        if (!this.placed) {
-          parent.push(value)
-          this.version++
-        } else if (parent[parent.length - 1] !== value) {
-          parent[parent.length - 1] = value
-          this.version++
-        }
-      } else if (!this.placed || parent[this.keys[top]] !== value) {
-        setKey(parent, this.keys[top], value)
-        this.version++
-      }
+      if (!this.isArray[top]) setKey(parent, this.keys[top], value)
+      else if (this.placed) parent[parent.length - 1] = value
+      else parent.push(value)
     }
+    this.version++
     this.placed = true
+    this.placedValue = value
   }
 
   private completeScalar(value: unknown): void {
