@@ -37,6 +37,14 @@ import * as Event from "./Event.js"
 /**
  * A message from the user.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isUserMessage = Schema.is(AgentEvent.UserMessage)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -48,6 +56,13 @@ export const UserMessage = Schema.TaggedStruct("UserMessage", {
 /**
  * A message from the user.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.UserMessage
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -55,6 +70,14 @@ export type UserMessage = typeof UserMessage.Type
 
 /**
  * Text the model wrote.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isTextContent = Schema.is(AgentEvent.TextContent)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -64,6 +87,14 @@ export const TextContent = Schema.TaggedStruct("Text", { text: Schema.String })
 /**
  * Reasoning ("thinking") the model streamed.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isThinkingContent = Schema.is(AgentEvent.ThinkingContent)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -71,6 +102,14 @@ export const ThinkingContent = Schema.TaggedStruct("Thinking", { text: Schema.St
 
 /**
  * A tool call the model asked for, with its parameters as the model sent them.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolCallContent = Schema.is(AgentEvent.ToolCallContent)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -84,6 +123,14 @@ export const ToolCallContent = Schema.TaggedStruct("ToolCall", {
 /**
  * One piece of an assistant message.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isAssistantContent = Schema.is(AgentEvent.AssistantContent)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -91,6 +138,13 @@ export const AssistantContent = Schema.Union(TextContent, ThinkingContent, ToolC
 
 /**
  * One piece of an assistant message.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.AssistantContent
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -102,6 +156,14 @@ export type AssistantContent = typeof AssistantContent.Type
  * (`length`), was filtered (`contentFilter`), failed (`error`, see `errorMessage`), or the prompt was aborted while it
  * streamed (`aborted`: the message holds what arrived before).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isStopReason = Schema.is(AgentEvent.StopReason)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -110,6 +172,13 @@ export const StopReason = Schema.Literal("stop", "toolCalls", "length", "content
 /**
  * Why an assistant message ended.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.StopReason
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -117,6 +186,14 @@ export type StopReason = typeof StopReason.Type
 
 /**
  * A message from the model: its text, thinking and tool calls in the order they streamed.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isAssistantMessage = Schema.is(AgentEvent.AssistantMessage)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -133,6 +210,13 @@ export const AssistantMessage = Schema.TaggedStruct("AssistantMessage", {
 /**
  * A message from the model.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.AssistantMessage
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -141,6 +225,14 @@ export type AssistantMessage = typeof AssistantMessage.Type
 /**
  * The result of one tool call, as sent back to the model. `result` is the tool's encoded success (or its encoded
  * failure, or an error text) and `isError` tells which.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolResultMessage = Schema.is(AgentEvent.ToolResultMessage)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -156,6 +248,13 @@ export const ToolResultMessage = Schema.TaggedStruct("ToolResultMessage", {
 /**
  * The result of one tool call.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.ToolResultMessage
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -164,6 +263,14 @@ export type ToolResultMessage = typeof ToolResultMessage.Type
 /**
  * Any message of a conversation.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isMessage = Schema.is(AgentEvent.Message)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -171,6 +278,13 @@ export const Message = Schema.Union(UserMessage, AssistantMessage, ToolResultMes
 
 /**
  * Any message of a conversation.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.Message
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -184,6 +298,14 @@ export type Message = typeof Message.Type
 /**
  * A text delta of the assistant message.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isTextDelta = Schema.is(AgentEvent.TextDelta)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -191,6 +313,14 @@ export const TextDelta = Schema.TaggedStruct("TextDelta", { text: Schema.String 
 
 /**
  * A thinking delta of the assistant message.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isThinkingDelta = Schema.is(AgentEvent.ThinkingDelta)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -200,6 +330,14 @@ export const ThinkingDelta = Schema.TaggedStruct("ThinkingDelta", { text: Schema
 /**
  * The model started a tool call.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolCallStart = Schema.is(AgentEvent.ToolCallStart)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -207,6 +345,14 @@ export const ToolCallStart = Schema.TaggedStruct("ToolCallStart", { id: Schema.S
 
 /**
  * A fragment of a tool call's arguments (JSON text) arrived.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolCallDelta = Schema.is(AgentEvent.ToolCallDelta)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -220,6 +366,14 @@ export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
 /**
  * A tool call is complete, with its parsed parameters.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolCallEnd = Schema.is(AgentEvent.ToolCallEnd)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -232,6 +386,14 @@ export const ToolCallEnd = Schema.TaggedStruct("ToolCallEnd", {
 /**
  * What a `MessageUpdate` carries.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isDelta = Schema.is(AgentEvent.Delta)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -239,6 +401,13 @@ export const Delta = Schema.Union(TextDelta, ThinkingDelta, ToolCallStart, ToolC
 
 /**
  * What a `MessageUpdate` carries.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.Delta
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -257,6 +426,14 @@ const base = {
 /**
  * A prompt started.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isAgentStart = Schema.is(AgentEvent.AgentStart)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -266,6 +443,14 @@ export const AgentStart = Schema.TaggedStruct("AgentStart", { ...base })
  * Why a prompt ended: the model answered without tool calls (`stop`), `maxTurns` was reached (`maxTurns`), the
  * custom stop condition held (`stopCondition`), it was aborted (`aborted`), or it failed (`error`).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isEndReason = Schema.is(AgentEvent.EndReason)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -274,6 +459,13 @@ export const EndReason = Schema.Literal("stop", "maxTurns", "stopCondition", "ab
 /**
  * Why a prompt ended.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.EndReason
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -281,6 +473,14 @@ export type EndReason = typeof EndReason.Type
 
 /**
  * The failure that ended a prompt: the error's tag, message and whether it is worth retrying.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isFailure = Schema.is(AgentEvent.Failure)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -294,6 +494,14 @@ export const Failure = Schema.Struct({
 /**
  * A prompt ended. `text` is the text of the last assistant message, `turns` the number of model calls, `usage` their
  * summed token usage, and `error` the failure when `reason` is `error`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isAgentEnd = Schema.is(AgentEvent.AgentEnd)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -310,6 +518,14 @@ export const AgentEnd = Schema.TaggedStruct("AgentEnd", {
 /**
  * A turn (one model call and the tools it asked for) started. Turns are numbered from 1 within a prompt.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isTurnStart = Schema.is(AgentEvent.TurnStart)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -317,6 +533,14 @@ export const TurnStart = Schema.TaggedStruct("TurnStart", { ...base, turn: Schem
 
 /**
  * A turn ended, with the assistant message and the results of its tool calls.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isTurnEnd = Schema.is(AgentEvent.TurnEnd)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -331,6 +555,14 @@ export const TurnEnd = Schema.TaggedStruct("TurnEnd", {
 /**
  * A message started: the user's, the assistant's (empty, filled by `MessageUpdate`s), or a tool result.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isMessageStart = Schema.is(AgentEvent.MessageStart)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -338,6 +570,14 @@ export const MessageStart = Schema.TaggedStruct("MessageStart", { ...base, messa
 
 /**
  * The assistant message grew by one delta.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isMessageUpdate = Schema.is(AgentEvent.MessageUpdate)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -347,6 +587,14 @@ export const MessageUpdate = Schema.TaggedStruct("MessageUpdate", { ...base, tur
 /**
  * A message is complete.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isMessageEnd = Schema.is(AgentEvent.MessageEnd)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -354,6 +602,14 @@ export const MessageEnd = Schema.TaggedStruct("MessageEnd", { ...base, message: 
 
 /**
  * A tool call started running, with its parameters as the model sent them.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolExecutionStart = Schema.is(AgentEvent.ToolExecutionStart)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -369,6 +625,14 @@ export const ToolExecutionStart = Schema.TaggedStruct("ToolExecutionStart", {
 /**
  * A running tool reported progress.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolExecutionUpdate = Schema.is(AgentEvent.ToolExecutionUpdate)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -382,6 +646,14 @@ export const ToolExecutionUpdate = Schema.TaggedStruct("ToolExecutionUpdate", {
 
 /**
  * A tool call finished: its encoded result, whether it is an error, and how long it ran.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isToolExecutionEnd = Schema.is(AgentEvent.ToolExecutionEnd)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -398,6 +670,14 @@ export const ToolExecutionEnd = Schema.TaggedStruct("ToolExecutionEnd", {
 
 /**
  * The schema of every agent event.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isAgentEvent = Schema.is(AgentEvent.AgentEvent)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -418,6 +698,13 @@ export const AgentEvent = Schema.Union(
 /**
  * Any agent event.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.AgentEvent
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -426,6 +713,13 @@ export type AgentEvent = typeof AgentEvent.Type
 /**
  * The agent event tags.
  *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.Tag
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -433,6 +727,13 @@ export type Tag = AgentEvent["_tag"]
 
 /**
  * The agent event with the given tag.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * declare const value: AgentEvent.Of<"AgentEnd">
+ * ```
  *
  * @since 0.1.0
  * @category models
