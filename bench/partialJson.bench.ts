@@ -98,7 +98,7 @@ const sizeSuite = (mb: number): Suite => {
     description: `${sizeLabel(doc)} of pretty-printed records, ${chunks.length} chunks (separate strings, as a ` +
       `decoder yields them); the current value is up to date (updated in place) after every chunk`,
     units: { count: doc.length / 1024 / 1024, label: "MB" },
-    rounds: 9,
+    rounds: 15,
     variants: [
       { name: "JSON.parse (whole document, once)", run: () => JSON.parse(doc) },
       {
