@@ -820,8 +820,8 @@ interface Skip {
 }
 
 const readCsv = (fs: FileSystem.FileSystem, source: Source, settings: Settings): Stream.Stream<Raw, DatasetError> =>
-  Stream.unwrap(Effect.gen(function*() {
-    const bytes = yield* Stream.toReadableStreamEffect(bytesOf(fs, source.path, settings))
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const bytes = yield* scopedReadable(bytesOf(fs, source.path, settings))
     const skips: Array<Skip> = []
     let header: ReadonlyArray<string> | undefined
     const parser = csvParse({
@@ -856,7 +856,7 @@ const readCsv = (fs: FileSystem.FileSystem, source: Source, settings: Settings):
     }
     let checked = false
     const records = Stream.fromReadableStream<CsvRecord, DatasetError>({
-      evaluate: () => (bytes as ReadableStream<Uint8Array>).pipeThrough(parser),
+      evaluate: () => bytes.pipeThrough(parser),
       onError: (e) =>
         Predicate.isTagged(e, "DatasetError")
           ? (e as DatasetError)
@@ -876,6 +876,30 @@ const readCsv = (fs: FileSystem.FileSystem, source: Source, settings: Settings):
     )
     return Stream.concat(records, Stream.suspend(() => Stream.fromIterable(flush(Infinity))))
   }))
+
+/**
+ * A `ReadableStream` pulling from a stream whose resources (the file) belong to the current scope, so they are
+ * released when the scope closes, not when the web stream gets around to cancelling its source.
+ */
+const scopedReadable = <A, E>(stream: Stream.Stream<A, E>) =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(stream)
+    const runtime = yield* Effect.runtime<never>()
+    return new ReadableStream<A>({
+      pull: (controller) =>
+        Runtime.runPromise(runtime)(pull.pipe(
+          Effect.match({
+            onFailure: Option.match({
+              onNone: () => controller.close(),
+              onSome: (error) => controller.error(error)
+            }),
+            onSuccess: (chunk) => {
+              for (const item of chunk) controller.enqueue(item)
+            }
+          })
+        ))
+    }, { highWaterMark: 0 })
+  })
 
 const unknownColumns = (
   columns: ReadonlyArray<string> | undefined,
@@ -1023,22 +1047,10 @@ const readArrowBatches = (fs: FileSystem.FileSystem, path: string, settings: Set
       isDatasetErrorLike(e)
         ? e
         : new DatasetError({ reason: "InvalidFile", path, description: (e as Error)?.message ?? String(e), cause: e })
-    const bytes = yield* Stream.toAsyncIterableEffect(bytesOf(fs, path, settings))
-    const iterators: Array<AsyncIterator<Uint8Array>> = []
-    const chunks: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => {
-        const iterator = bytes[Symbol.asyncIterator]()
-        iterators.push(iterator)
-        return iterator
-      }
-    }
-    // the reader does not always return its source: stop the file stream here, which closes the file
-    yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.all(iterators.map((iterator) => iterator.return?.())))
-    )
+    const bytes = yield* scopedReadable(bytesOf(fs, path, settings))
     const reader = yield* Effect.tryPromise({
       try: async () => {
-        const reader = await arrow.RecordBatchReader.from(chunks)
+        const reader = await arrow.RecordBatchReader.from(bytes)
         await reader.open()
         return reader
       },

@@ -291,6 +291,19 @@ it.layer(NodeFileSystem.layer)("Dataset", (it) => {
         assert.strictEqual(error.raw, "3")
       }))
 
+    it.scoped("limit stops the parser and closes the file", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        yield* writeText(`${dir}/p.csv`, "n\n" + Array.from({ length: 20_000 }, (_, i) => String(i)).join("\n"))
+        const tracker: Tracker = { opened: 0, closed: 0 }
+        const items = yield* collect(`${dir}/p.csv`, { limit: 2, chunkSize: 1024 }).pipe(
+          Effect.provide(trackedLayer(tracker))
+        )
+        assert.deepStrictEqual(rows(items).map((r) => r.data), [{ n: "0" }, { n: "1" }])
+        assert.strictEqual(tracker.opened, 1)
+        assert.strictEqual(tracker.closed, 1)
+      }))
+
     it.scoped("TSV, casting, column selection and unknown columns", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
