@@ -1433,7 +1433,13 @@ const execute = (
       ? options?.context
       : yield* Effect.mapError(
         self.contextSource,
-        (cause) => new PipelineError({ pipeline: settings.name, step: "context", reason: "StepFailed", cause })
+        (cause) =>
+          new PipelineError({
+            pipeline: settings.name,
+            step: "context",
+            reason: "StepFailed",
+            cause: Cause.originalError(cause)
+          })
       )
     const span = yield* Effect.option(Effect.currentSpan)
     const clock = yield* Effect.clock
@@ -1452,7 +1458,13 @@ const execute = (
     self.cell.current = run
     let output: AnyStream = Stream.mapError(
       fromInputs(inputs),
-      (cause) => new PipelineError({ pipeline: settings.name, step: "input", reason: "InputFailed", cause })
+      (cause) =>
+        new PipelineError({
+          pipeline: settings.name,
+          step: "input",
+          reason: "InputFailed",
+          cause: Cause.originalError(cause)
+        })
     )
     self.defs.forEach((def, i) => {
       output = def.build(output, run, run.stats[i]!)
@@ -1519,7 +1531,7 @@ const toStepError = (run: Run, stats: StepStats, cause: unknown): PipelineError 
     step: stats.key,
     reason: "StepFailed",
     retryable: Node.isRetryable(cause),
-    cause,
+    cause: Cause.originalError(cause),
     traceId: run.traceId,
     spanId: run.spanId
   })
@@ -1641,7 +1653,7 @@ const itemStep = (
       input: item,
       attempts,
       retryable: typed ? Node.isRetryable(failure.value) : false,
-      cause: typed ? failure.value : Cause.squash(cause),
+      cause: typed ? Cause.originalError(failure.value) : Cause.squash(cause),
       traceId: run.traceId,
       spanId: run.spanId
     })
@@ -1825,7 +1837,7 @@ const lazyFlatMap = (
             input: item,
             attempts,
             retryable: typed ? Node.isRetryable(failure.value) : false,
-            cause: typed ? failure.value : Cause.squash(cause),
+            cause: typed ? Cause.originalError(failure.value) : Cause.squash(cause),
             traceId: run.traceId,
             spanId: run.spanId
           })
@@ -2031,7 +2043,7 @@ const runBatchSteps = (
             step: step.key,
             reason: "StepFailed",
             retryable: Option.isSome(failure) ? Node.isRetryable(failure.value) : false,
-            cause: Option.isSome(failure) ? failure.value : Cause.squash(cause)
+            cause: Option.isSome(failure) ? Cause.originalError(failure.value) : Cause.squash(cause)
           })
         )
       })
