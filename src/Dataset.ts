@@ -277,7 +277,7 @@ export const sources = (
       })
     }
     return [{ path, format: format ?? (yield* formatOf(fs, path)) }]
-  })
+  }).pipe(Effect.withSpan("Dataset.sources", { attributes: { path } }))
 
 /**
  * Streams the items of a dataset (see the module description): rows, and malformed rows unless `strict` is set.
@@ -319,7 +319,7 @@ export const stream = (
       )
     })
     return settings.limit === undefined ? items : Stream.take(items, settings.limit)
-  }))
+  })).pipe(Stream.withSpan("Dataset.stream", { attributes: { path } }))
 
 /**
  * Counts the items {@link stream} would emit with the same options (rows and malformed rows, at most `limit`),
@@ -352,7 +352,7 @@ export const count = (
       total += yield* countSource(fs, source, settings)
     }
     return Math.max(0, Math.min(total, limit))
-  })
+  }).pipe(Effect.withSpan("Dataset.count", { attributes: { path } }))
 
 // =============================================================================
 // options and items

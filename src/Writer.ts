@@ -245,7 +245,7 @@ export const make = (
       seal: lock.withPermits(1)(sealUnsafe),
       stats: Effect.sync(() => ({ file: current.index, fileRows: current.rows, rows, files }))
     }
-  })
+  }).pipe(Effect.withSpan("Writer.make", { attributes: { dir: options.dir, step: options.step } }))
 
 /**
  * A sink that writes every chunk it receives as one batch, and seals the step when the stream ends.
@@ -431,7 +431,7 @@ export const writeJsonAtomic = (
       Effect.tapError(() => fs.remove(temp).pipe(Effect.ignore)),
       Effect.mapError(ioError(path))
     )
-  })
+  }).pipe(Effect.withSpan("Writer.writeJsonAtomic", { attributes: { path } }))
 
 // =============================================================================
 // internals
