@@ -169,24 +169,23 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
     const coalesce = config.coalesceDeltas !== false
 
     const stream = (options: LanguageModel.ProviderOptions, method: string) =>
-      Stream.unwrap(Effect.map(StructuredOutput.requested(options), (format) => {
+      Stream.unwrap(Effect.flatMap(StructuredOutput.requested(options), (format) => {
         const encoded = encodeRequest(config, options, format)
-        if (Either.isLeft(encoded)) {
-          return Stream.fail(Http.malformedInput(engine, method, encoded.left))
-        }
+        if (Either.isLeft(encoded)) return Effect.fail(Http.malformedInput(engine, method, encoded.left))
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.setHeaders({ accept: "text/event-stream", ...config.headers }),
           config.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(config.apiKey),
           HttpClientRequest.bodyUnsafeJson(encoded.right)
         )
         const context: Http.CallContext = { engine, method, request }
-        return Stream.unwrap(Effect.map(Http.execute(client, context, timeout), (response) =>
+        const toolNames = new Set(options.tools.map((tool) => tool.name))
+        return Effect.map(Http.execute(client, context, timeout), (response) =>
           Http.decodeBody(
             response,
             context,
             idleTimeout,
-            new ChatDecoder(context, new Set(options.tools.map((tool) => tool.name)), skipMalformed, coalesce)
-          )))
+            new ChatDecoder(context, toolNames, skipMalformed, coalesce)
+          ))
       }))
 
     return LanguageModel.make({
