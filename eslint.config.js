@@ -3,7 +3,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "scratchpad/**", "**/*.js", "!eslint.config.js"] },
+  { ignores: ["node_modules/**", "dist/**", "scratchpad/**", "**/*.js", "!eslint.config.js", "src/index.ts", "src/testing/index.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
