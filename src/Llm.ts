@@ -1,10 +1,23 @@
 /**
  * Language-model nodes over the `LanguageModel` service of `@effect/ai`.
  *
- * `Llm.text` streams the model's text as `Token` events (and its thinking as `Reasoning` events) and returns the
- * whole text; `Llm.object` asks for a value of an output `Schema` through the engine's structured-output channel and
- * returns it decoded. The engine is whatever `LanguageModel` Layer is provided: `DryRun`, a scripted engine in
- * tests, or a real backend.
+ * `Llm.text` streams the model's text as `Token` events (its thinking as `Reasoning`, the arguments of its tool calls
+ * as `ToolArgProgress` while they arrive) and returns the whole text. `Llm.object` asks for a value of an output
+ * `Schema`, streams the value as `PartialFields` events while it arrives, and returns it decoded; a reply that does
+ * not decode fails with a `StructuredOutputError`, or is repaired by asking again with the issues fed back. The engine
+ * is whatever `LanguageModel` Layer is provided: `DryRun`, a scripted engine in tests, or a real backend.
+ *
+ * **Guided decoding.** `Llm.object` sends its output schema through the engine's structured-output channel
+ * (`StructuredOutput.withFormat`; sluice's engines turn it into OpenAI `response_format`, vLLM structured outputs,
+ * Ollama `format`, or a prompt instruction). A `LanguageModel` that knows nothing of sluice ignores that channel, so
+ * the `guided` option says where the schema goes:
+ *
+ * - `"auto"` (default): through the channel. An engine that reads it confirms it (`StructuredOutput.isConfirmed`);
+ *   when a reply fails to decode and the engine did not confirm, the node asks once more with the JSON Schema in the
+ *   system prompt (that extra call does not count as a repair) and remembers, for that `LanguageModel` service, to
+ *   put the schema in the prompt from the first call on;
+ * - `"engine"`: through the channel only, never in the prompt;
+ * - `"prompt"`: in the system prompt only (the channel is not used).
  *
  * @since 0.1.0
  */
@@ -14,15 +27,26 @@ import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Event from "./Event.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
+import * as PartialJson from "./PartialJson.js"
+import * as StructuredOutput from "./StructuredOutput.js"
+import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
 
 /**
  * How a node builds its prompt from its input: the user message, and optionally a system message.
+ *
+ * @example
+ * ```ts
+ * import type * as Llm from "sluice/Llm"
+ *
+ * const options: Llm.PromptOptions<string> = { prompt: (s) => `Summarise: ${s}`, system: "Be brief." }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -36,20 +60,54 @@ export interface PromptOptions<I> {
 /**
  * Options of {@link text}.
  *
+ * @example
+ * ```ts
+ * import type * as Llm from "sluice/Llm"
+ *
+ * const options: Llm.TextOptions<string> = { name: "answer", prompt: (q) => q }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export interface TextOptions<I> extends PromptOptions<I> {}
 
 /**
- * Options of {@link object}.
+ * Options of {@link object}:
+ *
+ * - `input` / `output`: the schemas of the input (validated before the call) and of the value asked for;
+ * - `partial`: what streams while the reply arrives: `"raw"` (default) `PartialFields` with the value as parsed so
+ *   far, `"validated"` only the fields that are complete and valid for their schema (a field shown never changes),
+ *   `"none"` no `PartialFields`;
+ * - `guided`: where the schema goes, `"auto"` (default), `"engine"` or `"prompt"` (see the module documentation);
+ * - `repair`: how many times to ask again, with the issues fed back, when the reply does not decode (default 0);
+ * - `objectName`: the name of the value for the backend (default: the node's name).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import type * as Llm from "sluice/Llm"
+ *
+ * const Tag = Schema.Struct({ tag: Schema.String })
+ * const options: Llm.ObjectOptions<string, string, typeof Tag.Type, typeof Tag.Encoded> = {
+ *   input: Schema.String,
+ *   output: Tag,
+ *   prompt: (s) => `Tag this: ${s}`,
+ *   partial: "validated",
+ *   repair: 2
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface ObjectOptions<I, IE, O, OE extends Record<string, unknown>> extends PromptOptions<I> {
+export interface ObjectOptions<I, IE, O, OE> extends PromptOptions<I> {
   readonly input: Schema.Schema<I, IE>
   readonly output: Schema.Schema<O, OE>
+  readonly partial?: "raw" | "validated" | "none" | undefined
+  readonly guided?: "auto" | "engine" | "prompt" | undefined
+  readonly repair?: number | undefined
+  readonly objectName?: string | undefined
 }
 
 /**
@@ -74,7 +132,8 @@ export const makePrompt = <I>(options: PromptOptions<I>, input: I): Prompt.Promp
 
 /**
  * A node that asks the model for text, streaming each delta as a `Token` event (thinking deltas as `Reasoning`,
- * tool calls as `ToolCall`) and returning the whole text. The `StepEnd` event carries the token usage.
+ * tool-call argument fragments as `ToolArgProgress`, tool calls as `ToolCall`) and returning the whole text. The
+ * `StepEnd` event carries the token usage.
  *
  * @example
  * ```ts
@@ -97,6 +156,7 @@ export const text = <I>(
     Stream.unwrap(Effect.clockWith((clock) =>
       Effect.sync(() => {
         const texts: Array<string> = []
+        const mapEvent = makeEventMapper()
         let usage: Event.Usage | undefined
         const events = Stream.mapChunks(
           LanguageModel.streamText({ prompt: makePrompt(options, input) }),
@@ -105,7 +165,7 @@ export const text = <I>(
             const origin = { runId: context.runId, path: context.path, timestamp }
             const out: Array<Node.Emission<string>> = []
             for (const part of parts) {
-              const event = toEvent(part, origin)
+              const event = mapEvent(part, origin)
               if (event !== undefined) {
                 if (event._tag === "Token") texts.push(event.text)
                 out.push(event)
@@ -121,9 +181,19 @@ export const text = <I>(
     )))
 
 /**
- * A node that asks the model for a value of the `output` schema through the engine's structured-output channel
- * (the schema is sent as JSON Schema) and returns it decoded. The input is validated with the `input` schema first:
- * an invalid input fails with a `NodeError` (reason `InvalidInput`) naming the offending fields.
+ * A node that asks the model for a value of the `output` schema and returns it decoded.
+ *
+ * - The input is validated with the `input` schema first: an invalid input fails with a `NodeError` (reason
+ *   `InvalidInput`) naming the offending fields, without calling the model.
+ * - The schema goes to the engine as JSON Schema (see `guided` in the module documentation), and the reply streams
+ *   through an incremental JSON parser: `PartialFields` events carry the partial value and the paths complete so far
+ *   (at most one event per text delta, and only when something changed; see `partial` in {@link ObjectOptions}).
+ *   Thinking streams as `Reasoning` events.
+ * - At the end the value is decoded with the `output` schema. A reply that is not JSON, or does not match, fails with
+ *   a `StructuredOutputError` (reason `InvalidJson` or `SchemaMismatch`) holding the raw text and the issues; with
+ *   `repair: n` the node first asks again up to `n` times, appending its previous answer and the issues to the
+ *   conversation, after a `Retry` event (consumers drop what the failed attempt streamed).
+ * - `StepEnd` carries the token usage of all attempts.
  *
  * @example
  * ```ts
@@ -138,7 +208,9 @@ export const text = <I>(
  *   name: "classify",
  *   input: Review,
  *   output: Sentiment,
- *   prompt: (review) => `Classify the sentiment of: ${review.text}`
+ *   prompt: (review) => `Classify the sentiment of: ${review.text}`,
+ *   partial: "validated",
+ *   repair: 2
  * })
  * const program = Node.run(classify, { text: "Great!" }).pipe(Effect.provide(DryRun.layer()))
  * ```
@@ -146,38 +218,180 @@ export const text = <I>(
  * @since 0.1.0
  * @category constructors
  */
-export const object = <I, IE, O, OE extends Record<string, unknown>>(
+export const object = <I, IE, O, OE>(
   options: ObjectOptions<I, IE, O, OE>
-): Node.Node<I, O, AiError.AiError | NodeError, LanguageModel.LanguageModel> => {
+): Node.Node<I, O, AiError.AiError | NodeError | StructuredOutputError, LanguageModel.LanguageModel> => {
   const name = options.name ?? "llm"
+  const objectName = options.objectName ?? (name.replace(/[^A-Za-z0-9_-]/g, "_") || "output")
   const validate = Schema.validate(options.input, { errors: "all" })
-  return Node.fromEffect(name, (input: I) =>
-    validate(input).pipe(
-      Effect.mapError((error) =>
+  const guided = options.guided ?? "auto"
+  const partial = options.partial ?? "raw"
+  type Out = Stream.Stream<
+    Node.Emission<O>,
+    AiError.AiError | StructuredOutputError,
+    LanguageModel.LanguageModel
+  >
+
+  interface Attempt {
+    readonly call: number
+    readonly prompt: Prompt.Prompt
+    readonly instruct: boolean
+    readonly repairs: number
+    readonly usage: Event.Usage | undefined
+  }
+
+  return Node.make(name, (input: I, context) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const valid = yield* Effect.mapError(validate(input), (error) =>
         new NodeError({
           node: name,
           reason: "InvalidInput",
           description: ParseResult.TreeFormatter.formatErrorSync(error),
           cause: error
+        }))
+      const model = yield* LanguageModel.LanguageModel
+      const clock = yield* Effect.clock
+      const origin = (): Event.Origin => ({
+        runId: context.runId,
+        path: context.path,
+        timestamp: clock.unsafeCurrentTimeMillis()
+      })
+
+      const attempt = (state: Attempt): Out =>
+        Stream.suspend(() => {
+          const format: StructuredOutput.Format = { objectName, schema: options.output }
+          const decoder = StructuredOutput.makeDecoder(options.output, {
+            partial: partial === "none" ? false : partial,
+            objectName
+          })
+          const mapEvent = makeEventMapper()
+          let usage: Event.Usage | undefined
+          let finishReason: string | undefined
+          const prompt = state.instruct
+            ? Prompt.appendSystem(state.prompt, StructuredOutput.instruction(format))
+            : state.prompt
+          const parts = guided === "prompt"
+            ? LanguageModel.streamText({ prompt })
+            : StructuredOutput.withFormat(LanguageModel.streamText({ prompt }), format)
+          const partialFields = (at: Event.Origin): Event.Event => {
+            const { complete, value } = decoder.partial()
+            return { _tag: "PartialFields", ...at, value, complete }
+          }
+          const events = Stream.mapChunks(parts, (chunk) => {
+            const at = origin()
+            const out: Array<Node.Emission<O>> = []
+            for (const part of chunk) {
+              if (part.type === "text-delta") {
+                if (decoder.feed(part.delta)) out.push(partialFields(at))
+              } else if (part.type === "finish") {
+                usage = toUsage(part.usage)
+                finishReason = part.reason
+              } else {
+                const event = mapEvent(part, at)
+                if (event !== undefined) out.push(event)
+              }
+            }
+            return Chunk.unsafeFromArray(out)
+          })
+          const end: Out = Stream.unwrap(Effect.sync((): Out => {
+            const result = decoder.finish({ attempt: state.call, finishReason })
+            const total = addUsage(state.usage, usage)
+            const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
+            if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
+            const error = result.left
+            const unconfirmed = guided === "auto" && !state.instruct && !StructuredOutput.isConfirmed(format)
+            if (unconfirmed) unguided.add(model)
+            if (!unconfirmed && state.repairs <= 0) return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
+            const retry: Event.Event = {
+              _tag: "Retry",
+              ...origin(),
+              attempt: state.call,
+              error: error._tag,
+              message: error.message,
+              delayMs: 0
+            }
+            const next: Attempt = unconfirmed
+              ? { ...state, call: state.call + 1, instruct: true, usage: total }
+              : {
+                call: state.call + 1,
+                prompt: repairPrompt(state.prompt, error),
+                instruct: state.instruct,
+                repairs: state.repairs - 1,
+                usage: total
+              }
+            return Stream.concat(Stream.fromIterable([...last, retry]), attempt(next))
+          }))
+          return Stream.concat(events, end)
         })
-      ),
-      Effect.flatMap((valid) =>
-        LanguageModel.generateObject({
-          prompt: makePrompt(options, valid),
-          schema: options.output,
-          objectName: name.replace(/[^A-Za-z0-9_-]/g, "_")
-        })
-      ),
-      Effect.map((response) => response.value)
-    ))
+
+      return attempt({
+        call: 1,
+        prompt: makePrompt(options, valid),
+        instruct: guided === "prompt" || (guided === "auto" && unguided.has(model)),
+        repairs: options.repair ?? 0,
+        usage: undefined
+      })
+    })))
 }
 
-// =============================================================================
-// internal
-// =============================================================================
+/**
+ * Makes a mapper from the streamed parts of a model's response to events, like {@link toEvent}, that also follows
+ * tool calls as their arguments stream: each `tool-params-delta` becomes a `ToolArgProgress` event carrying the
+ * fragment and the best-effort parse of the arguments so far (one incremental `PartialJson` parser per call id,
+ * linear in the arguments' length; `{}` until a value starts). Use one mapper per response.
+ *
+ * @example
+ * ```ts
+ * import * as Llm from "sluice/Llm"
+ *
+ * const toEvent = Llm.makeEventMapper()
+ * const origin = { runId: "r", path: ["llm"], timestamp: 0 }
+ * toEvent({ type: "tool-params-start", id: "c1", name: "search", providerExecuted: false, metadata: {} } as any, origin)
+ * toEvent({ type: "tool-params-delta", id: "c1", delta: "{\"query\": \"ca", metadata: {} } as any, origin)
+ * // { _tag: "ToolArgProgress", id: "c1", name: "search", delta: "{\"query\": \"ca", params: { query: "ca" }, ... }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEventMapper = (): (part: Response.AnyPart, origin: Event.Origin) => Event.Event | undefined => {
+  const calls = new Map<string, { readonly name: string; readonly parser: PartialJson.Parser }>()
+  return (part, origin) => {
+    switch (part.type) {
+      case "tool-params-start": {
+        calls.set(part.id, { name: part.name, parser: PartialJson.make() })
+        return undefined
+      }
+      case "tool-params-delta": {
+        let call = calls.get(part.id)
+        if (call === undefined) {
+          call = { name: "", parser: PartialJson.make() }
+          calls.set(part.id, call)
+        }
+        call.parser.feed(part.delta)
+        const params = call.parser.snapshot()
+        return {
+          _tag: "ToolArgProgress",
+          ...origin,
+          id: part.id,
+          name: call.name,
+          delta: part.delta,
+          params: params === undefined ? {} : params
+        }
+      }
+      case "tool-params-end": {
+        calls.delete(part.id)
+        return undefined
+      }
+      default:
+        return toEvent(part, origin)
+    }
+  }
+}
 
 /**
  * Maps one streamed part of a model's response onto the event vocabulary, or `undefined` when it has no event.
+ * Stateless: tool-call argument fragments need {@link makeEventMapper}.
  *
  * @example
  * ```ts
@@ -213,10 +427,46 @@ export const toEvent = (part: Response.AnyPart, origin: Event.Origin): Event.Eve
   }
 }
 
+// =============================================================================
+// internal
+// =============================================================================
+
+/** The `LanguageModel` services that did not confirm a requested format: the schema goes in their prompt. */
+const unguided = new WeakSet<LanguageModel.Service>()
+
+const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prompt.Prompt => {
+  const issues = error.issues.slice(0, 20).map((issue) => `- ${formatIssue(issue)}`)
+  if (error.issues.length > 20) issues.push(`- and ${error.issues.length - 20} more`)
+  const what = error.reason === "InvalidJson"
+    ? "Your previous answer is not a complete, valid JSON value."
+    : "Your previous answer does not match the required schema."
+  return Prompt.merge(Prompt.make([
+    { role: "assistant", content: error.text },
+    {
+      role: "user",
+      content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.`
+    }
+  ]))(prompt)
+}
+
 const toUsage = (usage: Response.Usage): Event.Usage => {
   const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
   if (usage.inputTokens !== undefined) out.inputTokens = usage.inputTokens
   if (usage.outputTokens !== undefined) out.outputTokens = usage.outputTokens
   if (usage.totalTokens !== undefined) out.totalTokens = usage.totalTokens
+  return out
+}
+
+const addUsage = (a: Event.Usage | undefined, b: Event.Usage | undefined): Event.Usage | undefined => {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
+  const add = (x: number | undefined, y: number | undefined) => x === undefined ? y : y === undefined ? x : x + y
+  const input = add(a.inputTokens, b.inputTokens)
+  const output = add(a.outputTokens, b.outputTokens)
+  const total = add(a.totalTokens, b.totalTokens)
+  if (input !== undefined) out.inputTokens = input
+  if (output !== undefined) out.outputTokens = output
+  if (total !== undefined) out.totalTokens = total
   return out
 }

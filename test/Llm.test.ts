@@ -62,7 +62,7 @@ describe("Llm", () => {
     Effect.gen(function*() {
       const node = Llm.object({ input: Review, output: Sentiment, prompt: (r) => r.text })
       const error = yield* Effect.flip(Node.run(node, { text: "meh", stars: 3 }))
-      assert.strictEqual(error._tag, "MalformedOutput")
+      assert.strictEqual(error._tag, "StructuredOutputError")
     }).pipe(Effect.provide(ScriptedEngine.layer({ replies: [{ object: { label: "maybe" } }] }))))
 })
 
