@@ -185,6 +185,38 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
       ])
     }).pipe(Effect.scoped))
 
+  it.live("with invalidToolCalls: \"pass\", an unknown tool and non-JSON arguments get error results, not a crash", () =>
+    Effect.gen(function*() {
+      const call = (index: number, fields: Record<string, unknown>) => chunk({ tool_calls: [{ index, ...fields }] })
+      const server = yield* ScriptedServer.make({
+        replies: [
+          ScriptedServer.sse([
+            call(0, { id: "call_x", type: "function", function: { name: "launch_rockets", arguments: "{}" } }),
+            call(1, { id: "call_y", type: "function", function: { name: "weather", arguments: "{not json" } }),
+            chunk({}, "tool_calls")
+          ], { chunkSizes: 11 }),
+          textReply("Sorry, I cannot do that.")
+        ]
+      })
+      const agent = yield* Agent.make({
+        model: engine({ baseUrl: `${server.url}/v1`, model: "m", invalidToolCalls: "pass" }),
+        tools: Kit,
+        handlers: {
+          weather: () => Effect.succeed({ forecast: "unreachable" }),
+          read_file: ({ path }) => Effect.succeed(path)
+        }
+      })
+      const text = yield* Agent.promptText(agent, "Launch!").pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(text, "Sorry, I cannot do that.")
+      const results = (yield* Agent.state(agent)).messages.filter((m): m is AgentEvent.ToolResultMessage =>
+        m._tag === "ToolResultMessage"
+      )
+      assert.deepStrictEqual(results.map((r) => [r.toolCallId, r.isError]), [["call_x", true], ["call_y", true]])
+      assert.include(results[0]!.result as string, `unknown tool "launch_rockets"`)
+      const [, second] = yield* server.requests
+      assert.deepStrictEqual(messagesOf(second!.body).map((m) => m.role), ["user", "assistant", "tool", "tool"])
+    }).pipe(Effect.scoped))
+
   it.live("OpenRouter through the OpenAI-compatible engine sends its attribution headers", () =>
     Effect.gen(function*() {
       const server = yield* ScriptedServer.make({ replies: [textReply("Hi from OpenRouter.")] })

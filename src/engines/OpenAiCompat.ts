@@ -104,6 +104,9 @@ export type StructuredOutputMode = "json_schema" | "vllm" | "guided_json" | "jso
  * - `timeout`: the longest wait for the response headers; `idleTimeout`: the longest gap between two chunks of the
  *   body (both fail with a retryable `Timeout`; none by default);
  * - `malformedChunks`: `"fail"` (default) or `"skip"` a chunk that is not valid JSON;
+ * - `invalidToolCalls`: `"fail"` (default: `MalformedStream`) or `"pass"` a call to a tool the request did not offer,
+ *   or one whose arguments are not JSON (then passed as the raw text): an `Agent` answers those with an error
+ *   result the model can read and correct;
  * - `coalesceDeltas`: the text (or reasoning) deltas that arrive in one network chunk leave as one part (default
  *   `true`: the same text at the same time, with the per-part costs of `LanguageModel` paid once per chunk rather
  *   than once per token); `false` gives one part per server event;
@@ -140,6 +143,7 @@ export interface Config {
   readonly timeout?: Duration.DurationInput | undefined
   readonly idleTimeout?: Duration.DurationInput | undefined
   readonly malformedChunks?: "fail" | "skip" | undefined
+  readonly invalidToolCalls?: "fail" | "pass" | undefined
   readonly coalesceDeltas?: boolean | undefined
   readonly extraBody?: Readonly<Record<string, unknown>> | undefined
   readonly name?: string | undefined
@@ -184,7 +188,7 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
             response,
             context,
             idleTimeout,
-            new ChatDecoder(context, toolNames, skipMalformed, coalesce)
+            new ChatDecoder(context, toolNames, skipMalformed, coalesce, config.invalidToolCalls === "pass")
           ))
       }))
 

@@ -57,7 +57,8 @@ export class ChatDecoder implements Http.ChunkDecoder {
     readonly context: Http.CallContext,
     readonly toolNames: ReadonlySet<string>,
     readonly skipMalformed: boolean,
-    coalesce: boolean
+    coalesce: boolean,
+    readonly passInvalidToolCalls = false
   ) {
     this.deltas = new Http.Deltas(coalesce)
   }
@@ -237,6 +238,13 @@ export class ChatDecoder implements Http.ChunkDecoder {
         if (tool.args.length > 0) this.deltas.push(out, { type: "tool-params-delta", id: tool.id, delta: tool.args })
       }
       this.deltas.push(out, { type: "tool-params-end", id: tool.id })
+      const text = tool.args.trim()
+      const params = text.length === 0 ? {} : Http.tryParse(text)
+      if (this.passInvalidToolCalls) {
+        const passed = params === Http.Malformed ? tool.args : params
+        this.deltas.push(out, { type: "tool-call", id: tool.id, name: tool.name, params: passed })
+        continue
+      }
       if (!this.toolNames.has(tool.name)) {
         this.error = Http.malformed(
           this.context,
@@ -245,8 +253,6 @@ export class ChatDecoder implements Http.ChunkDecoder {
         )
         return
       }
-      const text = tool.args.trim()
-      const params = text.length === 0 ? {} : Http.tryParse(text)
       if (params === Http.Malformed) {
         this.error = Http.malformed(
           this.context,
