@@ -19,6 +19,7 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -84,7 +85,7 @@ export const mapEffect: {
     self: Stream.Stream<A, E, R>,
     f: (a: A, index: number) => Effect.Effect<B, E2, R2>,
     options?: Options | undefined
-  ): Stream.Stream<B, E | E2, R | R2> => run(self, f, options)
+  ): Stream.Stream<B, E | E2, R | R2> => run(self, Pool.fromFunction(f), options)
 )
 
 /**
@@ -122,7 +123,11 @@ export const filterMapEffect: {
     f: (a: A, index: number) => Effect.Effect<Option.Option<B>, E2, R2>,
     options?: Options | undefined
   ): Stream.Stream<B, E | E2, R | R2> =>
-    run(self, (a, i) => Effect.map(f(a, i), (o): B | Pool.Skip => Option.isSome(o) ? o.value : Pool.Skip), options)
+    run(self, {
+      start: f,
+      succeed: (o: Option.Option<B>) => Option.isSome(o) ? o.value : Pool.Skip,
+      fail: Exit.failCause
+    }, options)
 )
 
 /**
@@ -145,7 +150,7 @@ export const forEach = <A, B, E, R>(
   f: (a: A, index: number) => Effect.Effect<B, E, R>,
   options?: Options | undefined
 ): Effect.Effect<Array<B>, E, R> =>
-  Effect.map(Stream.runCollect(run(Stream.fromIterable(items), f, options)), Chunk.toArray)
+  Effect.map(Stream.runCollect(run(Stream.fromIterable(items), Pool.fromFunction(f), options)), Chunk.toArray)
 
 // =============================================================================
 // internal

@@ -1267,8 +1267,12 @@ class StepStats {
   retries = 0
   firstAt = -1
   lastAt = -1
-  /** Counts not yet added to the `Metric` counters (flushed every 256 items, after slow items and at the end). */
+  /**
+   * Counts not yet added to the `Metric` counters: flushed every 256 items, when a timed item completes a second or
+   * more after the last flush, after each chunk of a whole-stream step and at the end of the run.
+   */
   pendingItems = 0
+  flushedAt = -1
   pendingOutputs = 0
   readonly reservoir: Reservoir
   readonly rate: number
@@ -1310,6 +1314,7 @@ class StepStats {
     this.touch(now)
     this.reservoir.add(durationMs)
     metrics.duration.unsafeUpdate(durationMs, this.labels)
+    if (now - this.flushedAt >= 1000) this.flush()
   }
 
   failed(now: number): void {
@@ -1324,6 +1329,7 @@ class StepStats {
   }
 
   flush(): void {
+    this.flushedAt = this.lastAt
     if (this.pendingItems > 0) {
       metrics.items.unsafeUpdate(this.pendingItems, this.labels)
       this.pendingItems = 0
@@ -1677,38 +1683,35 @@ const itemStep = (
   }
 
   if (emit === undefined && retry === undefined) {
-    return (item, index) => {
-      stats.started(1)
-      // Reading the clock costs about as much as a trivial item: items whose effect is already complete are timed
-      // one in 64; the others from when their effect starts running.
-      const sampled = stats.sampled(index)
-      const t0 = sampled && (index & 63) === 0 ? run.now() : -1
-      const effect = invoke(call, item, itemContext(run, stats, index))
-      if (Exit.isExit(effect)) {
-        if (Exit.isSuccess(effect)) {
-          completed(effect.value, t0)
-          return effect as Exit.Exit<unknown>
-        }
-        if (Cause.isInterruptedOnly(effect.cause)) return effect as Exit.Exit<never>
-        return failed(toError(item, index, effect.cause, 1))
-      }
-      const start = sampled && t0 < 0 ? run.now() : t0
-      return Effect.matchCauseEffect(effect, {
-        onSuccess: (value) => {
-          completed(value, start)
-          stats.flush()
-          return Exit.succeed(value)
-        },
-        onFailure: (cause): Exit.Exit<unknown, PipelineError> =>
-          Cause.isInterruptedOnly(cause)
-            ? Exit.failCause(cause as Cause.Cause<never>)
-            : failed(toError(item, index, cause, 1))
-      })
+    return {
+      start: (item, index, slot) => {
+        stats.started(1)
+        // Reading the clock costs about as much as a trivial item: items whose effect is already complete are
+        // timed one in 64; the others from when their effect starts running.
+        const sampled = stats.sampled(index)
+        slot.t0 = sampled && (index & 63) === 0 ? run.now() : -1
+        const effect = invoke(call, item, itemContext(run, stats, index))
+        slot.async = !Exit.isExit(effect)
+        if (slot.async && sampled && slot.t0 < 0) slot.t0 = run.now()
+        return effect
+      },
+      succeed: (value, _item, _index, slot) => {
+        completed(value, slot.t0)
+        return value
+      },
+      fail: (cause, item, index) =>
+        Cause.isInterruptedOnly(cause) ? Exit.failCause(cause) : failed(toError(item, index, cause, 1))
     }
   }
 
-  return (item, index) =>
-    Effect.suspend(() => {
+  return {
+    start: (item, index) => slow(item, index),
+    succeed: (value) => value,
+    fail: Exit.failCause
+  }
+
+  function slow(item: unknown, index: number): Effect.Effect<unknown, PipelineError, unknown> {
+    return Effect.suspend(() => {
       const start = run.now()
       stats.started(1)
       const t0 = stats.sampled(index) ? start : -1
@@ -1731,21 +1734,24 @@ const itemStep = (
             const failure = Cause.failureOption(cause)
             if (retry !== undefined && Option.isSome(failure) && retry.retryable(failure.value)) {
               const error = failure.value
-              return Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
-                Effect.flatMap(retry.schedule.step(now, error, state), ([next, _, decision]) => {
-                  if (ScheduleDecision.isDone(decision)) {
-                    return giveUp(cause, n)
-                  }
-                  state = next
-                  stats.retried()
-                  const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
-                  const announce = emit === undefined ? Effect.void : emit(Event.make(
-                    "Retry",
-                    run.origin([...stats.path, String(index)]),
-                    { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
-                  ))
-                  return Effect.zipRight(Effect.zipRight(announce, Effect.sleep(delayMs)), attempt(n + 1))
-                }))
+              return Effect.flatMap(
+                Effect.clockWith((clock) => clock.currentTimeMillis),
+                (now) =>
+                  Effect.flatMap(retry.schedule.step(now, error, state), ([next, _, decision]) => {
+                    if (ScheduleDecision.isDone(decision)) {
+                      return giveUp(cause, n)
+                    }
+                    state = next
+                    stats.retried()
+                    const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
+                    const announce = emit === undefined ? Effect.void : emit(Event.make(
+                      "Retry",
+                      run.origin([...stats.path, String(index)]),
+                      { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+                    ))
+                    return Effect.zipRight(Effect.zipRight(announce, Effect.sleep(delayMs)), attempt(n + 1))
+                  })
+              )
             }
             return giveUp(cause, n)
           }
@@ -1770,6 +1776,7 @@ const itemStep = (
         ? body
         : Effect.zipRight(emit(Event.make("StepStart", run.origin(stats.path), { item: index })), body)
     })
+  }
 }
 
 const nodeCall = (node: Node.Node<unknown, unknown, unknown, unknown>): MakeCall => (run, stats) => (item, ctx) => {

@@ -33,19 +33,49 @@ export interface Options {
   readonly bufferSize: number
 }
 
-export type Step<A, B, E, R> = (a: A, index: number) => Effect.Effect<B | Skip, E, R>
+/**
+ * Per-worker scratch space a {@link Step} may use to carry data from `start` to `succeed`/`fail` (e.g. a start
+ * time) without allocating per element. Each worker (and the sequential loop) has its own.
+ */
+export interface Slot {
+  t0: number
+  async: boolean
+}
 
 /**
- * Runs `f` over every element of `self` (see the module note).
+ * What the core runs for each element: `start` returns the element's effect (an `Exit` when already complete),
+ * `succeed` maps its value to the output (or {@link Skip}), and `fail` maps its failure to an output (a success
+ * `Exit`) or to the failure of the stream. `succeed` and `fail` run synchronously in the worker, right after the
+ * element completes, so no closure is allocated per element.
+ */
+export interface Step<A, B, E, R> {
+  readonly start: (a: A, index: number, slot: Slot) => Effect.Effect<unknown, unknown, R>
+  readonly succeed: (value: any, a: A, index: number, slot: Slot) => B | Skip
+  readonly fail: (cause: Cause.Cause<any>, a: A, index: number, slot: Slot) => Exit.Exit<B | Skip, E>
+}
+
+/**
+ * The step of a plain function: its value is the output, its failure fails the stream.
+ */
+export const fromFunction = <A, B, E, R>(
+  f: (a: A, index: number) => Effect.Effect<B | Skip, E, R>
+): Step<A, B, E, R> => ({ start: f, succeed: identity, fail: Exit.failCause })
+
+const identity = <A>(a: A): A => a
+
+const makeSlot = (): Slot => ({ t0: -1, async: false })
+
+/**
+ * Runs `step` over every element of `self` (see the module note).
  */
 export const run = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,
-  f: Step<A, B, E2, R2>,
+  step: Step<A, B, E2, R2>,
   options: Options
 ): Stream.Stream<B, E | E2, R | R2> =>
   options.concurrency <= 1
-    ? sequential(self, f, Math.max(1, options.bufferSize))
-    : pooled(self, f, options)
+    ? sequential(self, step, Math.max(1, options.bufferSize))
+    : pooled(self, step, options)
 
 // =============================================================================
 // sequential
@@ -58,12 +88,13 @@ interface Batch<E> {
 
 const sequential = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,
-  f: Step<A, B, E2, R2>,
+  step: Step<A, B, E2, R2>,
   batch: number
 ): Stream.Stream<B, E | E2, R | R2> => {
   type Loop = Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<A>, E | E2, E, unknown, unknown, R2>
   const make = (): Loop => {
     let index = 0
+    const slot = makeSlot()
     const read: Loop = Channel.readWithCause({
       onInput: (chunk: Chunk.Chunk<A>) => process(Chunk.toReadonlyArray(chunk), 0),
       onFailure: Channel.failCause,
@@ -81,6 +112,20 @@ const sequential = <A, E, R, B, E2, R2>(
           : read
       )
 
+    /** Handles an element's result: `undefined` to go on, or the failure that ends the stream. */
+    const settle = (
+      exit: Exit.Exit<B | Skip, E2>,
+      out: Array<B>
+    ): Cause.Cause<E2> | undefined => {
+      if (Exit.isFailure(exit)) return exit.cause
+      if (exit.value !== Skip) out.push(exit.value)
+      return undefined
+    }
+    const completed = (effect: Exit.Exit<unknown, unknown>, item: A, i: number): Exit.Exit<B | Skip, E2> =>
+      Exit.isSuccess(effect)
+        ? Exit.succeed(step.succeed(effect.value, item, i, slot))
+        : step.fail(effect.cause, item, i, slot)
+
     /**
      * Runs the elements `[i, end)` of `items` once the first of them (`first`) suspended: each completed element is
      * added to `out`, and the batch ends early when the clock has moved since it started (so slow elements are
@@ -91,27 +136,32 @@ const sequential = <A, E, R, B, E2, R2>(
       start: number,
       end: number,
       out: Array<B>,
-      first: Effect.Effect<B | Skip, E2, R2>
+      first: Effect.Effect<unknown, unknown, R2>
     ): Effect.Effect<Batch<E2>, never, R2> =>
       Effect.clockWith((clock) => {
         const t0 = clock.unsafeCurrentTimeMillis()
         let i = start
+        let current = index - 1
         const next = (): Effect.Effect<Batch<E2>, never, R2> => {
           i++
           while (i < end && clock.unsafeCurrentTimeMillis() === t0) {
-            const effect = f(items[i]!, index++)
+            current = index++
+            const effect = step.start(items[i]!, current, slot)
             if (!Exit.isExit(effect)) return Effect.matchCauseEffect(effect, handlers)
-            const exit = effect as Exit.Exit<B | Skip, E2>
-            if (Exit.isFailure(exit)) return Effect.succeed({ next: i + 1, failure: exit.cause })
-            if (exit.value !== Skip) out.push(exit.value)
+            const failure = settle(completed(effect, items[i]!, current), out)
+            if (failure !== undefined) return Effect.succeed({ next: i + 1, failure })
             i++
           }
           return Effect.succeed({ next: i, failure: undefined })
         }
         const handlers = {
-          onFailure: (cause: Cause.Cause<E2>) => Effect.succeed({ next: i + 1, failure: cause }),
-          onSuccess: (value: B | Skip) => {
-            if (value !== Skip) out.push(value)
+          onFailure: (cause: Cause.Cause<unknown>) => {
+            const failure = settle(step.fail(cause, items[i]!, current, slot), out)
+            return failure !== undefined ? Effect.succeed({ next: i + 1, failure }) : next()
+          },
+          onSuccess: (value: unknown) => {
+            const output = step.succeed(value, items[i]!, current, slot)
+            if (output !== Skip) out.push(output)
             return next()
           }
         }
@@ -122,11 +172,11 @@ const sequential = <A, E, R, B, E2, R2>(
       const out: Array<B> = []
       const end = Math.min(items.length, from + batch)
       for (let i = from; i < end; i++) {
-        const effect = f(items[i]!, index++)
+        const current = index++
+        const effect = step.start(items[i]!, current, slot)
         if (Exit.isExit(effect)) {
-          const exit = effect as Exit.Exit<B | Skip, E2>
-          if (Exit.isFailure(exit)) return emit(out, Channel.failCause(exit.cause))
-          if (exit.value !== Skip) out.push(exit.value)
+          const failure = settle(completed(effect, items[i]!, current), out)
+          if (failure !== undefined) return emit(out, Channel.failCause(failure))
           continue
         }
         return Channel.flatMap(
@@ -302,7 +352,7 @@ const waitIn = (list: Array<Resume>): Effect.Effect<void> =>
 
 const pooled = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,
-  f: Step<A, B, E2, R2>,
+  step: Step<A, B, E2, R2>,
   options: Options
 ): Stream.Stream<B, E | E2, R | R2> =>
   Stream.unwrapScoped(Effect.gen(function*() {
@@ -340,19 +390,29 @@ const pooled = <A, E, R, B, E2, R2>(
 
     const makeWorker = (): Effect.Effect<void, never, R | R2> => {
       let seq = 0
+      let item: A
+      const slot = makeSlot()
+      const settle = (exit: Exit.Exit<B | Skip, E2>): void => {
+        if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
+        else pool.fail(exit.cause)
+        if (pool.done) pool.wakeConsumer()
+      }
       const loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
         while (pool.failure === undefined) {
           if (pool.pending > 0 && pool.canStart) {
             seq = pool.started++
-            const effect = f(pool.input[pool.pos++]!, seq)
+            item = pool.input[pool.pos++]!
+            const effect = step.start(item, seq, slot)
             if (!Exit.isExit(effect)) {
               if (pool.pending > 0) pool.kickSoon()
               return Effect.matchCauseEffect(effect, handlers)
             }
-            const exit = effect as Exit.Exit<B | Skip, E2>
-            if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
-            else pool.fail(exit.cause)
-            if (pool.done) pool.wakeConsumer()
+            if (Exit.isSuccess(effect)) {
+              pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
+              if (pool.done) pool.wakeConsumer()
+            } else {
+              settle(step.fail(effect.cause, item, seq, slot))
+            }
             continue
           }
           if (pool.pending === 0 && pool.upstreamDone) return Effect.void
@@ -365,12 +425,12 @@ const pooled = <A, E, R, B, E2, R2>(
         return Effect.void
       })
       const handlers = {
-        onFailure: (cause: Cause.Cause<E2>): Effect.Effect<void> => {
-          pool.fail(cause)
-          return Effect.void
+        onFailure: (cause: Cause.Cause<unknown>): Effect.Effect<void, never, R | R2> => {
+          settle(step.fail(cause, item, seq, slot))
+          return loop
         },
-        onSuccess: (value: B | Skip): Effect.Effect<void, never, R | R2> => {
-          pool.deliver(seq, value)
+        onSuccess: (value: unknown): Effect.Effect<void, never, R | R2> => {
+          pool.deliver(seq, step.succeed(value, item, seq, slot))
           if (pool.done) pool.wakeConsumer()
           return loop
         }
