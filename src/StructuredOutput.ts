@@ -745,55 +745,55 @@ const normalize = (ast: AST.AST, value: unknown): unknown => {
 // internal: the decoder
 // =============================================================================
 
-/** A node of the tree of complete paths: complete (covering everything under it), or open with complete parts. */
-interface Completion {
-  done: boolean
-  kids: Map<string | number, Completion> | undefined
-}
+/**
+ * The complete paths not inside another complete path, in completion order. Values complete in document order and
+ * a container only after everything in it, so the paths inside a container that completes are the last ones listed:
+ * each path is pushed once and popped at most once.
+ */
+class Completed {
+  private readonly paths: Array<string> = []
+  private readonly listed = new Set<string>()
+  private copy: Array<string> | undefined = []
 
-const completionAt = (root: Completion, path: PartialJson.Path): Completion => {
-  let node = root
-  for (const key of path) {
-    node.kids ??= new Map()
-    let next = node.kids.get(key)
-    if (next === undefined) {
-      next = { done: false, kids: undefined }
-      node.kids.set(key, next)
+  has(path: string): boolean {
+    return this.listed.has(path)
+  }
+
+  add(path: string): void {
+    if (this.listed.has(path)) return
+    const prefix = `${path}.`
+    while (this.paths.length > 0) {
+      const last = this.paths[this.paths.length - 1]!
+      if (path !== "" && !last.startsWith(prefix)) break
+      this.paths.pop()
+      this.listed.delete(last)
     }
-    node = next
+    this.paths.push(path)
+    this.listed.add(path)
+    this.copy = undefined
   }
-  return node
+
+  /** The list, as an array that is never mutated afterwards (shared until the list changes). */
+  list(): Array<string> {
+    if (this.copy === undefined) this.copy = this.paths.slice()
+    return this.copy
+  }
 }
 
-const isDone = (root: Completion, path: PartialJson.Path): boolean => {
-  let node: Completion | undefined = root
-  for (const key of path) {
-    if (node.done) return true
-    node = node.kids?.get(key)
-    if (node === undefined) return false
-  }
-  return node.done
-}
-
-const collectComplete = (node: Completion, prefix: string, out: Array<string>): Array<string> => {
-  if (node.done) {
-    out.push(prefix)
-  } else if (node.kids !== undefined) {
-    for (const [key, kid] of node.kids) collectComplete(kid, prefix === "" ? String(key) : `${prefix}.${key}`, out)
-  }
-  return out
-}
+const dotted = (path: PartialJson.Path): string => path.length === 1 ? String(path[0]) : path.join(".")
 
 class DecoderImpl<A, I> implements Decoder<A> {
   private readonly parser: PartialJson.Parser
   private readonly chunks: Array<string> = []
-  private readonly completion: Completion = { done: false, kids: undefined }
+  private readonly completed = new Completed()
   private readonly mode: PartialMode | false
   private readonly objectName: string
   private readonly decodeFinal: (u: unknown) => Either.Either<A, ParseResult.ParseIssue>
   /** `"validated"` mode: the values shown, and the containers of it that will not change any more. */
   private view: unknown = undefined
   private readonly frozen = new WeakSet<object>()
+  /** The key last added to each open object of the view (integer-like keys do not enumerate in insertion order). */
+  private readonly lastKey = new WeakMap<object, string>()
   private dirty = false
   private version = 0
   changed = false
@@ -841,7 +841,7 @@ class DecoderImpl<A, I> implements Decoder<A> {
   }
 
   partial(): Partial {
-    const complete = collectComplete(this.completion, "", [])
+    const complete = this.completed.list()
     if (this.mode === "raw") return { value: this.parser.snapshot(), complete }
     return { value: this.snapshotView(this.view), complete }
   }
@@ -883,14 +883,13 @@ class DecoderImpl<A, I> implements Decoder<A> {
   }
 
   private onCompleteRaw(path: PartialJson.Path): void {
-    const node = completionAt(this.completion, path)
-    node.done = true
-    node.kids = undefined
+    this.completed.add(dotted(path))
     this.dirty = true
   }
 
   private onCompleteValidated(path: PartialJson.Path, value: unknown): void {
-    if (isDone(this.completion, path)) return
+    const key = dotted(path)
+    if (this.completed.has(key)) return
     const existing = this.viewAt(path)
     if (existing !== null && typeof existing === "object") this.frozen.add(existing)
     let ast: AST.AST = this.schema.ast
@@ -902,9 +901,7 @@ class DecoderImpl<A, I> implements Decoder<A> {
     const normalized = normalize(ast, value)
     if (!checker(ast)(normalized)) return
     if (existing === undefined && !this.insert(path, normalized)) return
-    const node = completionAt(this.completion, path)
-    node.done = true
-    node.kids = undefined
+    this.completed.add(key)
     this.dirty = true
   }
 
@@ -945,12 +942,14 @@ class DecoderImpl<A, I> implements Decoder<A> {
         if (typeof key !== "string") return false
         if (last) {
           container[key] = value
+          this.lastKey.set(container, key)
           break
         }
         let next = container[key]
         if (next === undefined) {
           next = typeof path[i + 1] === "number" ? [] : {}
           container[key] = next
+          this.lastKey.set(container, key)
         }
         if (next === null || typeof next !== "object") return false
         container = next as Record<string | number, unknown>
@@ -960,15 +959,17 @@ class DecoderImpl<A, I> implements Decoder<A> {
     return true
   }
 
+  /** Copies the open containers; in JSON only the last entry of an open container may itself be open. */
   private snapshotView(value: unknown): unknown {
     if (value === null || typeof value !== "object" || this.frozen.has(value)) return value
     if (Array.isArray(value)) {
-      const out = new Array<unknown>(value.length)
-      for (let i = 0; i < value.length; i++) out[i] = this.snapshotView(value[i])
+      const out = value.slice()
+      if (out.length > 0) out[out.length - 1] = this.snapshotView(out[out.length - 1])
       return out
     }
-    const out: Record<string, unknown> = {}
-    for (const key in value) out[key] = this.snapshotView((value as Record<string, unknown>)[key])
+    const out: Record<string, unknown> = { ...value }
+    const last = this.lastKey.get(value)
+    if (last !== undefined) out[last] = this.snapshotView(out[last])
     return out
   }
 }
