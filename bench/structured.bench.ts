@@ -26,7 +26,7 @@ const Order = Schema.Struct({
 
 const lines = Array.from({ length: 730 }, (_, i) => ({
   sku: `SKU-${10_000 + i}`,
-  name: `Item number ${i} with a \"quoted\" name and a café`,
+  name: `Item number ${i} with a "quoted" name and a café`,
   quantity: 1 + (i % 7),
   price: Math.round(i * 137.31) / 100,
   tags: ["alpha", "beta", "gamma"].slice(0, 1 + (i % 3)),
