@@ -123,7 +123,7 @@ describe("Llm.object partial fields", () => {
       assert.deepStrictEqual((end.output as typeof Ticket.Type).tags, ["ui", "ux", "db"])
     }))
 
-  it.effect("raw partials: the value as parsed, one event per delta that changed it", () =>
+  it.effect("raw partials: the value as parsed, one event per delta that changed it; thinking as Reasoning", () =>
     Effect.gen(function*() {
       const node = Llm.object({ input: Schema.String, output: Ticket, prompt: (s) => s })
       const chunks = [
@@ -136,8 +136,9 @@ describe("Llm.object partial fields", () => {
         "\"tags\": []}"
       ]
       const events = yield* collect(Node.stream(node, "x")).pipe(
-        Effect.provide(ScriptedEngine.layer({ replies: [{ chunks }] }))
+        Effect.provide(ScriptedEngine.layer({ replies: [{ chunks, reasoning: "thinking" }], tokenSize: 5 }))
       )
+      assert.deepStrictEqual(events.filter(Event.is("Reasoning")).map((e) => e.text), ["think", "ing"])
       const partials = events.filter(Event.is("PartialFields"))
       assert.deepStrictEqual(partials.map((p) => p.value), [
         { title: "A" },
