@@ -247,7 +247,7 @@ export const instruction = (format: Format): string =>
  * ```
  *
  * @since 0.1.0
- * @category utility
+ * @category helpers
  */
 export const fromStrict = (schema: Schema.Schema.Any, value: unknown): unknown => normalize(schema.ast, value)
 
@@ -307,7 +307,7 @@ export interface Partial {
  * ```
  *
  * @since 0.1.0
- * @category utility
+ * @category helpers
  */
 export const isCompleteAt = (complete: ReadonlyArray<string>, path: string): boolean =>
   complete.some((done) => done === "" || done === path || path.startsWith(`${done}.`))

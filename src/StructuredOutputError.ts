@@ -159,7 +159,7 @@ export const isStructuredOutputError = (u: unknown): u is StructuredOutputError 
  * ```
  *
  * @since 0.1.0
- * @category formatting
+ * @category helpers
  */
 export const formatIssue = (issue: Issue): string =>
   issue.path.length === 0 ? issue.message : `at ${issue.path.join(".")}: ${issue.message}`
