@@ -124,10 +124,27 @@ export const requested = (options: LanguageModel.ProviderOptions): Effect.Effect
     ? Effect.succeed(
       Option.some({ objectName: options.responseFormat.objectName, schema: options.responseFormat.schema })
     )
-    : Effect.map(FiberRef.get(currentFormat), (format) => {
-      if (Option.isSome(format)) confirmed.add(format.value)
-      return format
-    })
+    : current
+
+/**
+ * The format set with {@link withFormat} for the current fiber, marked as confirmed (see {@link isConfirmed}): for
+ * engines that see the HTTP request rather than the `ProviderOptions`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as StructuredOutput from "sluice/StructuredOutput"
+ *
+ * const program = Effect.map(StructuredOutput.current, (format) => format._tag)
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const current: Effect.Effect<Option.Option<Format>> = Effect.map(FiberRef.get(currentFormat), (format) => {
+  if (Option.isSome(format)) confirmed.add(format.value)
+  return format
+})
 
 /**
  * Whether an engine read this format with {@link requested} (and so honours it). A node that set the format with

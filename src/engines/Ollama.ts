@@ -216,7 +216,7 @@ export const encodeRequest = (
     if (mode === "format") body.format = schema
     else {
       if (mode === "json") body.format = "json"
-      messages = withInstruction(messages, Http.schemaInstruction(format.value, schema))
+      messages = withInstruction(messages, StructuredOutput.instruction(format.value))
       body.messages = messages
     }
   }

@@ -433,9 +433,14 @@ export const encodeRequest = (
     const schema = StructuredOutput.jsonSchema(format.value.schema)
     switch (config.structuredOutput ?? "json_schema") {
       case "json_schema": {
+        const strict = config.strict ?? true
         body.response_format = {
           type: "json_schema",
-          json_schema: { name: schemaName(format.value.objectName), schema, strict: config.strict ?? true }
+          json_schema: {
+            name: schemaName(format.value.objectName),
+            schema: strict ? StructuredOutput.jsonSchema(format.value.schema, { strict }) : schema,
+            strict
+          }
         }
         break
       }
@@ -449,11 +454,11 @@ export const encodeRequest = (
       }
       case "json_object": {
         body.response_format = { type: "json_object" }
-        body.messages = withInstruction(messages.right, Http.schemaInstruction(format.value, schema))
+        body.messages = withInstruction(messages.right, StructuredOutput.instruction(format.value))
         break
       }
       case "prompt": {
-        body.messages = withInstruction(messages.right, Http.schemaInstruction(format.value, schema))
+        body.messages = withInstruction(messages.right, StructuredOutput.instruction(format.value))
         break
       }
     }

@@ -30,7 +30,6 @@ import * as Chunk from "effect/Chunk"
 import * as Config_ from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -238,7 +237,7 @@ const requestFormat = (strict: boolean) =>
 (
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
-  Effect.map(FiberRef.get(StructuredOutput.currentFormat), (format) => {
+  Effect.map(StructuredOutput.current, (format) => {
     if (Option.isNone(format) || request.body._tag !== "Uint8Array" || !request.url.endsWith("/responses")) {
       return request
     }
@@ -255,7 +254,7 @@ const requestFormat = (strict: boolean) =>
           format: {
             type: "json_schema",
             name: format.value.objectName.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64) || "output",
-            schema: StructuredOutput.jsonSchema(format.value.schema),
+            schema: StructuredOutput.jsonSchema(format.value.schema, { strict }),
             strict
           }
         }

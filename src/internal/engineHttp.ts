@@ -16,7 +16,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
-import type * as StructuredOutput from "../StructuredOutput.js"
 
 /** What an engine call needs to build its errors. */
 export interface CallContext {
@@ -208,11 +207,6 @@ export const collect = <E, R>(
       content
     )
   })
-
-/** The instruction added to the prompt when a backend has no schema channel (or only plain JSON mode). */
-export const schemaInstruction = (format: StructuredOutput.Format, schema: unknown): string =>
-  `Respond with a single JSON value (no prose, no code fences) named "${format.objectName}" that conforms to this ` +
-  `JSON Schema:\n${JSON.stringify(schema)}`
 
 /** Reads an optional duration. */
 export const duration = (input: Duration.DurationInput | undefined): Duration.Duration | undefined =>

@@ -173,6 +173,18 @@ describe("OpenAiCompat.encodeRequest", () => {
         json_schema: { name: "a_person_", schema, strict: true }
       })
       assert.strictEqual(request({ strict: false }, "Who?", format).response_format.json_schema.strict, false)
+      // strict mode: every property required, optional ones nullable
+      const withNick = Option.some({
+        objectName: "p",
+        schema: Schema.Struct({ name: Schema.String, nick: Schema.optional(Schema.String) })
+      })
+      const strictSchema = request({}, "Who?", withNick).response_format.json_schema.schema
+      assert.deepStrictEqual(strictSchema.required, ["name", "nick"])
+      assert.strictEqual(strictSchema.additionalProperties, false)
+      assert.deepStrictEqual(
+        request({ strict: false }, "Who?", withNick).response_format.json_schema.schema.required,
+        ["name"]
+      )
       assert.deepStrictEqual(request({ structuredOutput: "vllm" }, "Who?", format).structured_outputs, { json: schema })
       assert.deepStrictEqual(request({ structuredOutput: "guided_json" }, "Who?", format).guided_json, schema)
       const jsonObject = request({ structuredOutput: "json_object" }, [
