@@ -87,6 +87,11 @@ export interface Node<in I, out O, out E = never, out R = never> extends Pipeabl
   readonly name: string
   readonly body: (input: I, context: Context) => Stream.Stream<Emission<O>, E, R>
   readonly observers: ReadonlyArray<(event: Event.Event) => Effect.Effect<void, never, R>>
+  /**
+   * Set for nodes whose whole work is one `Effect` (no progress events): {@link run} runs it directly when nobody
+   * observes the node, since their stream is only `StepStart` and `StepEnd` around this same value.
+   */
+  readonly effect?: ((input: I) => Effect.Effect<O, E, R>) | undefined
 }
 
 /**
@@ -150,14 +155,19 @@ export const isNode = (u: unknown): u is Node<unknown, unknown, unknown, unknown
 const makeNode = <I, O, E, R>(
   name: string,
   body: (input: I, context: Context) => Stream.Stream<Emission<O>, E, R>,
-  observers: ReadonlyArray<(event: Event.Event) => Effect.Effect<void, never, R>> = []
+  observers: ReadonlyArray<(event: Event.Event) => Effect.Effect<void, never, R>> = [],
+  effect?: ((input: I) => Effect.Effect<O, E, R>) | undefined
 ): Node<I, O, E, R> => {
   const self = Object.create(Proto)
   self.name = name
   self.body = body
   self.observers = observers
+  self.effect = effect
   return self
 }
+
+const fromEffectBody = <I, O, E, R>(f: (input: I) => Effect.Effect<O, E, R>) => (input: I) =>
+  Stream.fromEffect(Effect.map(f(input), (value) => output(value)))
 
 // =============================================================================
 // constructors
@@ -222,7 +232,7 @@ export const make = <I, O, E = never, R = never>(
 export const fromEffect = <I, O, E = never, R = never>(
   name: string,
   f: (input: I) => Effect.Effect<O, E, R>
-): Node<I, O, E, R> => makeNode(name, (input) => Stream.fromEffect(Effect.map(f(input), output)))
+): Node<I, O, E, R> => makeNode(name, fromEffectBody(f), [], f)
 
 /**
  * A node whose work is a plain function.
@@ -238,7 +248,7 @@ export const fromEffect = <I, O, E = never, R = never>(
  * @category constructors
  */
 export const fromFunction = <I, O>(name: string, f: (input: I) => O): Node<I, O> =>
-  makeNode(name, (input) => Stream.sync(() => output(f(input))))
+  makeNode(name, (input) => Stream.sync(() => output(f(input))), [], (input) => Effect.sync(() => f(input)))
 
 /**
  * A node that streams text: each element of the stream becomes a `Token` event, and the output is the whole text.
@@ -421,7 +431,9 @@ export const streamIn = <I, O, E, R>(
   ))
 
 /**
- * Runs a node for one input and returns its output, by consuming {@link stream}.
+ * Runs a node for one input and returns its output, by consuming {@link stream}. A node whose whole work is one
+ * `Effect` (from {@link fromEffect} or {@link fromFunction}, possibly renamed, mapped or given a timeout) and that
+ * nobody observes runs that `Effect` directly: its stream would only wrap the same value in `StepStart`/`StepEnd`.
  *
  * @example
  * ```ts
@@ -441,7 +453,7 @@ export const run: {
 } = dual(
   (args) => isNode(args[0]),
   <I, O, E, R>(self: Node<I, O, E, R>, input: I, options?: RunOptions | undefined): Effect.Effect<O, E, R> =>
-    Effect.flatMap(
+    self.effect !== undefined && self.observers.length === 0 ? self.effect(input) : Effect.flatMap(
       finalResult(stream(self, input, options)),
       Option.match({
         onNone: () => Effect.dieMessage(`node "${self.name}" streamed no StepEnd`),
@@ -549,15 +561,25 @@ export const timeout: {
 } = dual(
   2,
   <I, O, E, R>(self: Node<I, O, E, R>, duration: Duration.DurationInput): Node<I, O, E | NodeError, R> =>
-    makeNode(self.name, (input, context) =>
-      Stream.interruptWhen(
-        self.body(input, context),
-        Effect.zipRight(
-          Effect.sleep(duration),
-          Effect.fail(new NodeError({ node: self.name, reason: "Timeout", description: `after ${format(duration)}` }))
-        )
-      ), self.observers)
+    makeNode(
+      self.name,
+      (input, context) =>
+        Stream.interruptWhen(
+          self.body(input, context),
+          Effect.zipRight(
+            Effect.sleep(duration),
+            Effect.fail(timeoutError(self.name, duration))
+          )
+        ),
+      self.observers,
+      self.effect &&
+        ((input) =>
+          Effect.timeoutFail(self.effect!(input), { duration, onTimeout: () => timeoutError(self.name, duration) }))
+    )
 )
+
+const timeoutError = (node: string, duration: Duration.DurationInput) =>
+  new NodeError({ node, reason: "Timeout", description: `after ${format(duration)}` })
 
 /**
  * Emits a `Heartbeat` event whenever the node has produced nothing for `interval`, so a consumer can tell a slow
@@ -700,7 +722,8 @@ export const withPath: {
   <I, O, E, R>(self: Node<I, O, E, R>, name: string): Node<I, O, E, R>
 } = dual(
   2,
-  <I, O, E, R>(self: Node<I, O, E, R>, name: string): Node<I, O, E, R> => makeNode(name, self.body, self.observers)
+  <I, O, E, R>(self: Node<I, O, E, R>, name: string): Node<I, O, E, R> =>
+    makeNode(name, self.body, self.observers, self.effect)
 )
 
 /**
@@ -727,7 +750,9 @@ export const map: {
       (input, context) =>
         Stream.map(self.body(input, context), (emission) =>
           emission._tag === "Output" ? output(f(emission.value), emission.usage) : emission),
-      self.observers
+      self.observers,
+      self.effect && ((input) =>
+        Effect.map(self.effect!(input), f))
     )
 )
 

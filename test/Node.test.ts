@@ -57,6 +57,25 @@ describe("Node", () => {
         }))
     }
 
+    it.effect("effect nodes run directly and agree with their stream, through map, timeout and withPath", () =>
+      Effect.gen(function*() {
+        const node = Node.fromEffect(
+          "len",
+          (s: string) => s === "" ? Effect.fail(new Fatal("empty")) : Effect.succeed(s)
+        )
+          .pipe(Node.map((s) => s.length), Node.timeout("1 second"), Node.withPath("length"))
+        assert.isDefined(node.effect)
+        assert.strictEqual(yield* Node.run(node, "abc"), 3)
+        assert.deepStrictEqual(yield* Node.finalResult(Node.stream(node, "abc")), Option.some(3))
+        assert.deepStrictEqual(yield* Effect.flip(Node.run(node, "")), new Fatal("empty"))
+        assert.deepStrictEqual(yield* Effect.flip(Stream.runDrain(Node.stream(node, ""))), new Fatal("empty"))
+        // an observed node goes through its stream, so observers see every event
+        const seen: Array<string> = []
+        const observed = node.pipe(Node.observe((e) => Effect.sync(() => seen.push(e._tag))))
+        assert.strictEqual(yield* Node.run(observed, "ab"), 2)
+        assert.deepStrictEqual(seen, ["StepStart", "StepEnd"])
+      }))
+
     it.effect("token nodes stream one Token per element, in order", () =>
       Effect.gen(function*() {
         const events = yield* collect(Node.stream(spell, "abc"))
