@@ -27,6 +27,18 @@ const runCalls: Suite = {
         Effect.runPromise(Effect.forEach(Array.from({ length: CALLS }, (_, i) => i), double, { discard: true }))
     },
     {
+      name: "Node.stream(fromEffect) drained",
+      baseline: "plain Effect call (floor)",
+      run: () =>
+        Effect.runPromise(
+          Effect.forEach(
+            Array.from({ length: CALLS }, (_, i) => i),
+            (i) => Stream.runDrain(Node.stream(node, i, { runId: "r" })),
+            { discard: true }
+          )
+        )
+    },
+    {
       name: "Node.run(fromEffect)",
       baseline: "plain Effect call (floor)",
       run: () =>
