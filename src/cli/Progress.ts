@@ -332,7 +332,7 @@ export const frame = (self: State, options: RenderOptions): ReadonlyArray<string
       count,
       self.total === undefined ? "     " : `${percent(processed, self.total)}`.padStart(5),
       (rate === undefined ? "" : `${formatRate(rate)}/s`).padStart(9),
-      (eta === undefined ? "" : `ETA ${formatDuration(eta)}`).padEnd(10),
+      (eta === undefined ? "" : `ETA ${formatEta(eta)}`).padEnd(10),
       errorsText(stats, color)
     ].filter((part) => part !== "")
     lines.push(cut(parts.join("  ").trimEnd(), width, color))
@@ -368,7 +368,7 @@ export const line = (self: State, options: RenderOptions): string => {
       : `${formatCount(processed)}/${formatCount(self.total)} ${percent(processed, self.total)}`
     const extras = [
       rate === undefined ? undefined : `${formatRate(rate)}/s`,
-      eta === undefined ? undefined : `ETA ${formatDuration(eta)}`,
+      eta === undefined ? undefined : `ETA ${formatEta(eta)}`,
       stats.failed > 0 ? `${formatCount(stats.failed)} failed` : undefined,
       stats.retries > 0 ? `${formatCount(stats.retries)} retried` : undefined
     ].filter((part) => part !== undefined)
@@ -550,7 +550,9 @@ const headerText = (self: State, now: number): string => {
     ? "done"
     : self.status
   const run = self.runId === undefined ? "" : `  run ${self.runId}`
-  const malformed = self.malformed > 0 ? `  ${formatCount(self.malformed)} malformed rows` : ""
+  const malformed = self.malformed === 0
+    ? ""
+    : `  ${formatCount(self.malformed)} malformed ${self.malformed === 1 ? "row" : "rows"}`
   return `${self.name}  ${status} ${formatClock(elapsedOf(self, now))}${run}${malformed}`
 }
 
@@ -580,6 +582,8 @@ const formatClock = (ms: number): string => {
   const s = seconds % 60
   return h > 0 ? `${h}:${pad2(m)}:${pad2(s)}` : `${pad2(m)}:${pad2(s)}`
 }
+
+const formatEta = (ms: number): string => ms < 1000 ? "<1s" : formatDuration(ms)
 
 const pad2 = (n: number): string => String(n).padStart(2, "0")
 

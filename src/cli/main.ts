@@ -1,18 +1,60 @@
 /**
- * The `sluice` command line.
+ * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup` and `kill`.
+ *
+ * Exit codes (see `CliError.exitCode`): 0 success, 1 the run finished with failed items, 2 usage or bad input (one
+ * line on stderr names the culprit), 3 a failure of the run itself, 130 interrupted (resumable).
  *
  * @since 0.1.0
  */
-import { Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
+import { exitCode } from "./CliError.js"
+import * as Inspect from "./Inspect.js"
+import * as Kill from "./Kill.js"
+import * as Outcome from "./Outcome.js"
+import * as Output from "./Output.js"
+import * as Run from "./Run.js"
+import * as Warmup from "./Warmup.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
 
-const sluice = Command.make("sluice")
-
-Command.run(sluice, { name: "sluice", version })(process.argv).pipe(
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+const sluice = Command.make("sluice").pipe(
+  Command.withDescription(
+    "Typed, streaming AI pipelines: run a chain over a dataset, inspect a run, check engines. Exit codes: 0 success, " +
+      "1 some items failed, 2 usage or bad input, 3 the run failed, 130 interrupted (run again to resume)."
+  ),
+  Command.withSubcommands([Run.command, Inspect.command, Inspect.dagCommand, Warmup.command, Kill.command])
 )
+
+const cli = Command.run(sluice, { name: "sluice", version })
+
+const program = Effect.suspend(() => cli(process.argv)).pipe(
+  Effect.as(exitCode.success as number),
+  Effect.catchAllCause((cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    const outcome = Outcome.fromCause(cause)
+    return Effect.as(
+      outcome.message === undefined ? Effect.void : Output.errLines([`sluice: ${outcome.message}`]),
+      outcome.code
+    )
+  }),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit) => {
+    process.exit(
+      Exit.isSuccess(exit)
+        ? (typeof exit.value === "number" ? exit.value : exitCode.success)
+        : Cause.isInterruptedOnly(exit.cause)
+        ? exitCode.interrupted
+        : Outcome.fromCause(exit.cause).code
+    )
+  }
+})

@@ -93,7 +93,7 @@ describe("Progress", () => {
       const lines = Progress.frame(running, { now: 2000, width: 100 })
       // extract: 6 of 10 in 2 s → 3.0/s, 4 left → ETA 1s; fr: 2 items in its first second
       assert.deepStrictEqual(lines, [
-        "products  running 00:02  run r1  1 malformed rows",
+        "products  running 00:02  run r1  1 malformed row",
         "├── extract    ███████████████░░░░░░░░░░   6/10    60%      3.0/s  ETA 1s      1 failed 1 retried",
         "├── translate",
         "│   ├── fr     █████░░░░░░░░░░░░░░░░░░░░   2/10    20%      2.0/s  ETA 4s",
@@ -119,7 +119,7 @@ describe("Progress", () => {
     Effect.sync(() => {
       const lines = Progress.frame(Progress.withTotal(running, undefined), { now: 2000, width: 100 })
       assert.deepStrictEqual(lines, [
-        "products  running 00:02  run r1  1 malformed rows",
+        "products  running 00:02  run r1  1 malformed row",
         "├── extract            6             3.0/s              1 failed 1 retried",
         "├── translate",
         "│   ├── fr             2             2.0/s",
