@@ -191,7 +191,7 @@ const trivialSuite = (items: number): Suite => {
     name: `Trivial 3-stage map → filter → map, ${fmt(items, 0)} items`,
     description: "each map's function returns an effect (Effect.succeed) / awaits an async function (async-gen)",
     units: { count: items, label: "item" },
-    rounds: items > 100_000 ? 3 : 5,
+    rounds: 3,
     variants: [
       { name: chain, run: () => drain(mapGen(filterGen(mapGen(numbers(items), double), keep), increment)) },
       {

@@ -46,6 +46,13 @@ export interface Options {
 /**
  * The default number of elements, beyond `concurrency`, that may be in flight.
  *
+ * @example
+ * ```ts
+ * import * as Concurrency from "sluice/Concurrency"
+ *
+ * const inFlight = 16 + Concurrency.defaultBufferSize // at most 80 elements started and not yet emitted
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */

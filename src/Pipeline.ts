@@ -34,6 +34,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
@@ -194,7 +195,7 @@ export type Inputs<A, E = never, R = never> = Stream.Stream<A, E, R> | Iterable<
 
 /**
  * Options of a run: its id (one is made when omitted) and the context value the steps receive (when the pipeline
- * has no {@link Pipeline.withContext} source).
+ * has no {@link Pipeline.withContext} source; a pipeline started with a context type needs one or the other).
  *
  * @since 0.1.0
  * @category models
@@ -535,7 +536,7 @@ export declare namespace Pipeline {
 /**
  * The Effect `Metric`s every run updates, labelled with `pipeline` and `step`: items started, items passed on,
  * failed items, retries, and a summary (p50/p95/p99 over the last 10 minutes) of sampled item durations in
- * milliseconds.
+ * milliseconds (the summary's window follows the wall clock, as Effect's summaries do).
  *
  * @example
  * ```ts
@@ -1236,7 +1237,7 @@ class Run {
   deferred(key: string): Deferred.Deferred<ReadonlyArray<unknown>> {
     let deferred = this.deferreds.get(key)
     if (deferred === undefined) {
-      deferred = Deferred.unsafeMake(this.runId as never)
+      deferred = Deferred.unsafeMake<ReadonlyArray<unknown>>(FiberId.none)
       this.deferreds.set(key, deferred)
     }
     return deferred

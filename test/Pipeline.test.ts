@@ -576,6 +576,15 @@ describe("Pipeline metadata and events", () => {
       assert.strictEqual(sleep!.durationMs, 5050)
       assert.closeTo(sleep!.throughput, 100 / 5.05, 0.01)
       assert.deepStrictEqual([even!.items, even!.outputs, even!.errors, even!.retries], [100, 50, 0, 0])
+      // the same durations feed the Effect Metric summary
+      const labels = [MetricLabel.make("pipeline", "latency-meta"), MetricLabel.make("step", "sleep")]
+      const summary = yield* Metric.value(Metric.taggedWithLabels(Pipeline.metrics.duration, labels))
+      assert.strictEqual(summary.count, 100)
+      assert.strictEqual(summary.sum, 5050)
+      assert.deepStrictEqual(summary.quantiles.map(([q, v]) => [q, Option.getOrUndefined(v)]), [[0.5, 50], [0.95, 95], [
+        0.99,
+        99
+      ]])
     }))
 
   it.effect("samples a share of the items and keeps a bounded reservoir", () =>
