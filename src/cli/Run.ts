@@ -216,7 +216,7 @@ export const runWithProgress = Effect.fnUntraced(function*(
       state = Progress.withTotal(state, plan.total === undefined ? undefined : Math.max(0, plan.total - plan.resumed))
       const about = [
         plan.total === undefined ? undefined : `${Progress.formatCount(plan.total)} items`,
-        plan.resumed > 0 ? `${Progress.formatCount(plan.resumed)} already done (resuming)` : undefined,
+        plan.resumed > 0 ? `${Progress.formatCount(plan.resumed)} already done` : undefined,
         plan.invalidated.length > 0 ? `re-running ${plan.invalidated.join(", ")} (changed)` : undefined
       ].filter((part) => part !== undefined)
       const header = `run ${plan.runId}: ${plan.chain} → ${plan.output}${
