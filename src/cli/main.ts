@@ -33,6 +33,13 @@ const sluice = Command.make("sluice").pipe(
 
 const cli = Command.run(sluice, { name: "sluice", version })
 
+// A reader that goes away (`sluice run … --json-logs | head`) must not kill a batch run: its output is dropped.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error
+  })
+}
+
 const program = Effect.suspend(() => cli(process.argv)).pipe(
   Effect.as(exitCode.success as number),
   Effect.catchAllCause((cause) => {
