@@ -38,7 +38,10 @@
  *
  * @since 0.1.0
  */
+import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
+import type * as Response from "@effect/ai/Response"
 import * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -59,8 +62,9 @@ import { ChainError } from "./ChainError.js"
 import * as Concurrency from "./Concurrency.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import type * as Event from "./Event.js"
-import * as Llm from "./Llm.js"
 import * as Node from "./Node.js"
+import * as StructuredOutput from "./StructuredOutput.js"
+import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
 import * as Template from "./Template.js"
 
 /**
@@ -1231,7 +1235,9 @@ export const stream = <I, O, E = never, R = never>(
     yield* mailbox.offer({ _tag: "RunStart", ...origin(start), name: self.name })
     let index = 0
     const items = Stream.map(toStream(inputs), (data): Input => ({ id: String(index), index: index++, data }))
-    yield* execute(self, items, { ...options, runId, onEvent: (event) => Effect.asVoid(mailbox.offer(event)) }).pipe(
+    const onEvent = (event: Event.Event): Effect.Effect<void> =>
+      mailbox.unsafeOffer(event) ? Effect.void : Effect.asVoid(mailbox.offer(event))
+    yield* execute(self, items, { ...options, runId, onEvent }).pipe(
       Stream.runDrain,
       Effect.onExit((exit) =>
         Effect.gen(function*() {
@@ -1335,7 +1341,14 @@ interface PlanStep {
   readonly config: string
   readonly decode: ((u: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined
   readonly encode: ((u: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined
-  readonly node: Node.Node<Vars, unknown, unknown, LanguageModel.LanguageModel> | undefined
+  readonly llm: LlmPlan | undefined
+}
+
+interface LlmPlan {
+  readonly prompt: (vars: Vars) => string
+  readonly system: ((vars: Vars) => string) | undefined
+  readonly format: StructuredOutput.Format
+  readonly instruction: () => string
 }
 
 interface PlanGroup {
@@ -1448,8 +1461,9 @@ const compile = (name: string, line: ReadonlyArray<Step>): Either.Either<Plan, C
           if (inner === undefined) return undefined
           branches.push({ name: b.name, alias: b.alias, line: inner.line })
           if (b.alias !== undefined) {
-            if (!claim(b.alias, "join alias")) return undefined
             const end = inner.last
+            // a branch may be joined under the id of its own last step (both name the same value)
+            if (b.alias !== end?.step.id && !claim(b.alias, "join alias")) return undefined
             aliases.set(b.alias, end?.step.id)
             joined.push([b.alias, {
               ast: end?.step.output === undefined ? undefined : end.step.output.ast,
@@ -1525,7 +1539,7 @@ const compileStep = (
       }),
       decode,
       encode,
-      node: undefined
+      llm: undefined
     })
   }
   const templates: Array<[string, Template.Template]> = [["prompt", step.prompt]]
@@ -1553,15 +1567,11 @@ const compileStep = (
     renderers.push(makeRenderer(template, resolved))
   }
   const [renderPrompt, renderSystem] = renderers as [(vars: Vars) => string, ((vars: Vars) => string) | undefined]
-  const node = Llm.object({
-    name: step.id,
-    input: Schema.Any as Schema.Schema<Vars>,
-    output: step.output,
-    prompt: renderPrompt,
-    ...(renderSystem === undefined ? {} : { system: renderSystem }),
-    partial: "none",
-    repair: step.repair
-  }) as unknown as Node.Node<Vars, unknown, unknown, LanguageModel.LanguageModel>
+  const format: StructuredOutput.Format = {
+    objectName: step.id.replace(/[^A-Za-z0-9_-]/g, "_"),
+    schema: step.output
+  }
+  let instruction: string | undefined
   return Either.right({
     _tag: "Step",
     step,
@@ -1578,7 +1588,12 @@ const compileStep = (
     }),
     decode,
     encode,
-    node
+    llm: {
+      prompt: renderPrompt,
+      system: renderSystem,
+      format,
+      instruction: () => instruction ??= StructuredOutput.instruction(format)
+    }
   })
 }
 
@@ -2010,53 +2025,112 @@ const encodeOutput = (
   )
 }
 
+/** The `LanguageModel` services that did not confirm a requested format: the schema goes in their prompt. */
+const unguided = new WeakSet<LanguageModel.Service>()
+
 const callLlm = (
   node: PlanStep,
   input: unknown,
   item: ItemState,
   ctx: Context
-): Effect.Effect<{ readonly value: unknown; readonly usage: Event.Usage | undefined }, unknown> =>
+): Effect.Effect<StepValue, unknown> =>
   Effect.suspend(() => {
     const engine = ctx.engines.get(node.step.id)
+    const plan = node.llm!
+    const step = node.step as LlmStep
     if (engine === undefined) {
       return Effect.fail(
         new ChainError({
           chain: ctx.chain,
-          step: node.step.id,
+          step: step.id,
           reason: "NoEngine",
           description: "the step's engine was not resolved"
         })
       )
     }
-    let output: Node.Output<unknown> | undefined
-    const events: Array<Event.Event> = []
-    const call = node.node!.body({ input, item }, { runId: ctx.runId, path: [ctx.chain, node.step.id] }).pipe(
-      Stream.runForEachChunk((chunk) =>
-        Effect.sync(() => {
-          for (const emission of chunk) {
-            if (emission._tag === "Output") output = emission
-            else if (emission._tag === "Retry") events.push(emission)
+    const service = engine.service
+    const vars: Vars = { input, item }
+    const user = plan.prompt(vars)
+    const prompt = plan.system === undefined
+      ? Prompt.make(user)
+      : Prompt.make([{ role: "system", content: plan.system(vars) }, { role: "user", content: user }])
+    const requested = Option.some(plan.format)
+    let usage: Event.Usage | undefined
+    const once = (
+      prompt: Prompt.Prompt,
+      call: number,
+      instruct: boolean,
+      repairs: number
+    ): Effect.Effect<unknown, AiError.AiError | StructuredOutputError> =>
+      service.generateText({ prompt: instruct ? Prompt.appendSystem(prompt, plan.instruction()) : prompt }).pipe(
+        Effect.locally(StructuredOutput.currentFormat, requested),
+        Effect.flatMap((response) => {
+          usage = addUsage(usage, toUsage(response.usage))
+          const decoder = StructuredOutput.makeDecoder(step.output, {
+            partial: false,
+            objectName: plan.format.objectName
+          })
+          decoder.feed(response.text)
+          const result = decoder.finish({ attempt: call, finishReason: response.finishReason })
+          if (Either.isRight(result)) return Effect.succeed(result.right)
+          const error = result.left
+          if (!instruct && !StructuredOutput.isConfirmed(plan.format)) {
+            unguided.add(service)
+            return once(prompt, call + 1, true, repairs)
           }
+          if (repairs <= 0) return Effect.fail(error)
+          return emit(ctx, {
+            _tag: "Retry",
+            ...origin(ctx, step.id),
+            attempt: call,
+            error: error._tag,
+            message: error.message,
+            delayMs: 0
+          }).pipe(Effect.zipRight(once(repairPrompt(prompt, error), call + 1, instruct, repairs - 1)))
         })
-      ),
-      Effect.provideService(LanguageModel.LanguageModel, engine.service)
-    )
+      )
+    const call = once(prompt, 1, unguided.has(service), step.repair)
     const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
     return (limit === undefined ? call : limit.withPermits(1)(call)).pipe(
-      Effect.zipRight(
-        Effect.suspend(() =>
-          ctx.emit === undefined || events.length === 0 ? Effect.void : Effect.forEach(events, ctx.emit, {
-            discard: true
-          })
-        )
-      ),
-      Effect.flatMap(() => {
-        if (output === undefined) return Effect.dieMessage(`step "${node.step.id}" produced no output`)
-        const usage = output.usage
-        return Effect.map(encodeOutput(node, output.value, item, ctx), (value) => ({ value, usage }))
-      })
+      Effect.flatMap((value) => Effect.map(encodeOutput(node, value, item, ctx), (encoded) => ({ value: encoded, usage })))
     )
   })
+
+const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prompt.Prompt => {
+  const issues = error.issues.slice(0, 20).map((issue) => `- ${formatIssue(issue)}`)
+  if (error.issues.length > 20) issues.push(`- and ${error.issues.length - 20} more`)
+  const what = error.reason === "InvalidJson"
+    ? "Your previous answer is not a complete, valid JSON value."
+    : "Your previous answer does not match the required schema."
+  return Prompt.merge(
+    prompt,
+    Prompt.make([
+      { role: "assistant", content: error.text },
+      { role: "user", content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.` }
+    ])
+  )
+}
+
+const toUsage = (usage: Response.Usage): Event.Usage => {
+  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
+  if (usage.inputTokens !== undefined) out.inputTokens = usage.inputTokens
+  if (usage.outputTokens !== undefined) out.outputTokens = usage.outputTokens
+  if (usage.totalTokens !== undefined) out.totalTokens = usage.totalTokens
+  return out
+}
+
+const addUsage = (a: Event.Usage | undefined, b: Event.Usage): Event.Usage => {
+  if (a === undefined) return b
+  const add = (x: number | undefined, y: number | undefined) => x === undefined ? y : y === undefined ? x : x + y
+  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
+  const input = add(a.inputTokens, b.inputTokens)
+  const output = add(a.outputTokens, b.outputTokens)
+  const total = add(a.totalTokens, b.totalTokens)
+  if (input !== undefined) out.inputTokens = input
+  if (output !== undefined) out.outputTokens = output
+  if (total !== undefined) out.totalTokens = total
+  return out
+}
 
 const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): Effect.Effect<Chunk.Chunk<ItemState>> =>
   Effect.suspend(() => {

@@ -859,10 +859,11 @@ const streamWith = (
     // ---- events
     const mailbox = yield* Mailbox.make<Event.Event, RunnerError>(4096)
     const userEvent = options.onEvent
+    const offer = (event: Event.Event): Effect.Effect<void> =>
+      mailbox.unsafeOffer(event) ? Effect.void : Effect.asVoid(mailbox.offer(event))
     const onEvent = (event: Event.Event): Effect.Effect<void> => {
       record(event)
-      const offered = Effect.asVoid(mailbox.offer(event))
-      return userEvent === undefined ? offered : Effect.zipRight(userEvent(event), offered)
+      return userEvent === undefined ? offer(event) : Effect.zipRight(userEvent(event), Effect.suspend(() => offer(event)))
     }
     const origin = (timestamp: number): Event.Origin => ({ runId, path: [chain.name], timestamp })
 

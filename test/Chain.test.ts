@@ -1,0 +1,578 @@
+import { AiError } from "@effect/ai"
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Layer, Schema, Stream } from "effect"
+import * as Branch from "../src/Branch.js"
+import * as Chain from "../src/Chain.js"
+import * as EngineRegistry from "../src/EngineRegistry.js"
+import * as DryRun from "../src/engines/DryRun.js"
+import type * as Event from "../src/Event.js"
+import * as ScriptedEngine from "../src/testing/ScriptedEngine.js"
+
+// ---------------------------------------------------------------------------
+// fixtures
+// ---------------------------------------------------------------------------
+
+const Raw = Schema.Struct({ sku: Schema.String, text: Schema.String })
+const Attr = Schema.Struct({ brand: Schema.String, model: Schema.String, price: Schema.Number })
+const Echo = Schema.Struct({ echo: Schema.String })
+
+/** An engine that answers every structured request with `{ echo: <the prompt as "role: text" lines> }`. */
+const echo = ScriptedEngine.layer({ reply: (request) => ({ object: { echo: request.text } }) })
+
+const userOf = (echoed: unknown) => String((echoed as { echo: string }).echo)
+
+const errorOf = <A, E>(either: Either.Either<A, E>): E => {
+  assert.isTrue(Either.isLeft(either), "expected a Left")
+  return (either as Either.Left<E, A>).left
+}
+
+const products = Chain.make({
+  name: "products",
+  steps: [
+    Chain.llm({ id: "extract", input: Raw, output: Attr, engine: "llama3", prompt: "Describe {{text}}" }),
+    [
+      Branch.make({
+        name: "french",
+        steps: [Chain.llm({ id: "to_fr", input: Attr, output: Attr, prompt: "FR {{brand}} {{model}}" })]
+      }).join("fr"),
+      Branch.make({
+        name: "spanish",
+        steps: [Chain.llm({ id: "to_es", input: Attr, output: Attr, prompt: "ES {{brand}}" })]
+      }).join("es")
+    ],
+    Chain.llm({
+      id: "title",
+      input: Attr,
+      output: Echo,
+      system: "Titles for {{chain_input.sku}}",
+      prompt: "{{brand}} | fr={{fr.model}} | es={{es.brand}} | extract={{extract.price}}"
+    }),
+    Chain.apply("entry", (e: typeof Echo.Type, { id, vars }) => ({ id, title: e.echo, fr: vars.fr, es: vars.es }))
+  ]
+})
+
+const fixed = (brand: string) => ({ object: { brand, model: `${brand}-model`, price: 10 } })
+
+/** Attributes derived from the prompt, the title step echoed. */
+const productEngine = ScriptedEngine.layer({
+  reply: (request) =>
+    request.text.includes("Titles for")
+      ? { object: { echo: request.text } }
+      : request.text.includes("FR ")
+      ? fixed("fr-brand")
+      : request.text.includes("ES ")
+      ? fixed("es-brand")
+      : fixed(request.text.includes("kettle") ? "Bosch" : "Sony")
+})
+
+// ---------------------------------------------------------------------------
+// building and checking
+// ---------------------------------------------------------------------------
+
+describe("Chain: building", () => {
+  it.effect("a valid chain checks, lists its steps in order and types its input and output", () =>
+    Effect.gen(function*() {
+      const chain = yield* Chain.check(products)
+      assert.deepStrictEqual(Chain.steps(chain).map((s) => s.id), ["extract", "to_fr", "to_es", "title", "entry"])
+      assert.isTrue(Chain.isChain(chain))
+      assert.isFalse(Chain.isChain({ name: "x", steps: [] }))
+      const typed: Chain.Chain<typeof Raw.Type, unknown> = Chain.make({
+        name: "t",
+        steps: [Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" })]
+      })
+      assert.strictEqual(typed.name, "t")
+    }))
+
+  it.effect("an unknown template field is a ChainError naming the step and the field", () =>
+    Effect.sync(() => {
+      const bad = Chain.make({
+        name: "c",
+        steps: [
+          Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "ok {{text}}" }),
+          Chain.llm({ id: "b", input: Attr, output: Attr, prompt: "{{brnd}}" })
+        ]
+      })
+      const error = errorOf(Chain.check(bad))
+      assert.strictEqual(error._tag, "ChainError")
+      assert.strictEqual(error.reason, "UnknownField")
+      assert.strictEqual(error.step, "b")
+      assert.strictEqual(error.field, "brnd")
+      assert.include(error.message, "c/b: UnknownField {{brnd}}")
+      assert.include(error.description, "fields: brand, model, price")
+      assert.include(error.description, "earlier steps and aliases: a")
+      assert.isFalse(error.isRetryable)
+    }))
+
+  it.effect("fields of earlier steps, aliases and chain_input are checked against their schemas", () =>
+    Effect.sync(() => {
+      const make = (prompt: string, system?: string) =>
+        Chain.make({
+          name: "c",
+          steps: [
+            Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" }),
+            [
+              Branch.make({
+                name: "x",
+                steps: [Chain.llm({ id: "b", input: Attr, output: Echo, prompt: "{{brand}}" })]
+              })
+                .join("j")
+            ],
+            Chain.llm({ id: "c", input: Attr, output: Attr, prompt, ...(system ? { system } : {}) })
+          ]
+        })
+      assert.isTrue(Either.isRight(Chain.check(make("{{a.brand}} {{j.echo}} {{chain_input.sku}} {{model}}"))))
+      assert.strictEqual(errorOf(Chain.check(make("{{a.brnd}}"))).field, "a.brnd")
+      assert.include(errorOf(Chain.check(make("{{a.brnd}}"))).description, `"a" has no field "brnd"`)
+      assert.strictEqual(errorOf(Chain.check(make("{{j.nope}}"))).field, "j.nope")
+      assert.strictEqual(errorOf(Chain.check(make("{{chain_input.nope}}"))).field, "chain_input.nope")
+      // a branch step is only visible through its join alias
+      assert.strictEqual(errorOf(Chain.check(make("{{b.echo}}"))).field, "b.echo")
+      // the system prompt is checked too
+      const system = errorOf(Chain.check(make("{{brand}}", "You write about {{colour}}")))
+      assert.strictEqual(system.field, "colour")
+      assert.strictEqual(system.step, "c")
+    }))
+
+  it.effect("a later step or another branch is not in scope", () =>
+    Effect.sync(() => {
+      const bad = Chain.make({
+        name: "c",
+        steps: [
+          [
+            Branch.make({ name: "x", steps: [Chain.llm({ id: "x1", input: Raw, output: Attr, prompt: "{{text}}" })] }),
+            Branch.make({
+              name: "y",
+              steps: [Chain.llm({ id: "y1", input: Raw, output: Attr, prompt: "{{x1.brand}}" })]
+            })
+          ]
+        ]
+      })
+      const error = errorOf(Chain.check(bad))
+      assert.strictEqual(error.step, "y1")
+      assert.strictEqual(error.field, "x1.brand")
+    }))
+
+  it.effect("malformed templates, duplicate, invalid and reserved ids, empty chains", () =>
+    Effect.sync(() => {
+      const step = (id: string, prompt = "{{text}}") => Chain.llm({ id, input: Raw, output: Attr, prompt })
+      const invalid = errorOf(Chain.check(Chain.make({ name: "c", steps: [step("a", "{{text")] })))
+      assert.strictEqual(invalid.reason, "InvalidTemplate")
+      assert.include(invalid.description, "unclosed {{")
+      assert.strictEqual(
+        errorOf(Chain.check(Chain.make({ name: "c", steps: [step("a"), step("a")] }))).reason,
+        "DuplicateId"
+      )
+      assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [step("a.b")] }))).reason, "InvalidId")
+      assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [step("errors")] }))).reason, "InvalidId")
+      const aliasClash = Chain.make({
+        name: "c",
+        steps: [step("a"), [Branch.make({ name: "b", steps: [step("b1")] }).join("a")]]
+      })
+      assert.strictEqual(errorOf(Chain.check(aliasClash)).reason, "DuplicateId")
+      assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [] }))).reason, "Empty")
+      assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [[]] }))).reason, "Empty")
+      assert.strictEqual(
+        errorOf(Chain.check(Chain.make({ name: "c", steps: [[Branch.make({ name: "e", steps: [] })]] }))).reason,
+        "Empty"
+      )
+    }))
+
+  it.effect("running an invalid chain fails with its ChainError before any item", () =>
+    Effect.gen(function*() {
+      const bad = Chain.make({
+        name: "c",
+        steps: [Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{nope}}" })]
+      })
+      const error = yield* Effect.flip(Chain.run(bad, [{ sku: "1", text: "x" }]))
+      assert.strictEqual(error.reason, "UnknownField")
+      const requests = yield* ScriptedEngine.requests
+      assert.strictEqual(requests.length, 0)
+    }).pipe(Effect.provide(echo)))
+})
+
+// ---------------------------------------------------------------------------
+// running
+// ---------------------------------------------------------------------------
+
+describe("Chain: running", () => {
+  it.effect("templates render the input, chain_input, earlier steps and joined branches", () =>
+    Effect.gen(function*() {
+      const results = yield* Chain.run(products, [
+        { sku: "K1", text: "a kettle" },
+        { sku: "H2", text: "headphones" }
+      ])
+      assert.deepStrictEqual(results.map((r) => r.status), ["complete", "complete"])
+      const [kettle, phones] = results as [Chain.Output<unknown>, Chain.Output<unknown>]
+      const title = userOf(kettle.outputs.title)
+      assert.include(title, "system: Titles for K1")
+      assert.include(title, "user: Bosch | fr=fr-brand-model | es=es-brand | extract=10")
+      assert.include(userOf(phones.outputs.title), "user: Sony | fr=fr-brand-model")
+      // joined branches are visible to pure steps as vars
+      assert.deepStrictEqual(kettle.output, {
+        id: "0",
+        title: title,
+        fr: { brand: "fr-brand", model: "fr-brand-model", price: 10 },
+        es: { brand: "es-brand", model: "es-brand-model", price: 10 }
+      })
+      // branch step outputs are kept by step id
+      assert.deepStrictEqual(kettle.outputs.to_es, { brand: "es-brand", model: "es-brand-model", price: 10 })
+      const requests = yield* ScriptedEngine.requests
+      assert.strictEqual(requests.length, 8)
+      // the output schema goes to the engine through the structured-output channel
+      assert.isTrue(requests.every((r) => r.method === "generateText" && r.format._tag === "Some"))
+    }).pipe(Effect.provide(productEngine)))
+
+  it.effect("streams RunStart, per item and step StepStart/StepEnd with the item index and [chain, step] path, RunEnd", () =>
+    Effect.gen(function*() {
+      const events = Chunk.toArray(yield* Stream.runCollect(Chain.stream(products, [{ sku: "K1", text: "kettle" }])))
+      assert.strictEqual(events[0]!._tag, "RunStart")
+      assert.strictEqual(events[events.length - 1]!._tag, "RunEnd")
+      assert.strictEqual((events[events.length - 1] as Event.Of<"RunEnd">).status, "success")
+      const steps = events.filter((e) => e._tag === "StepStart" || e._tag === "StepEnd")
+      assert.strictEqual(steps.length, 10)
+      for (const e of steps) {
+        assert.strictEqual((e as Event.Of<"StepStart">).item, 0)
+        assert.strictEqual(e.path[0], "products")
+      }
+      const ends = events.filter((e): e is Event.Of<"StepEnd"> => e._tag === "StepEnd")
+      assert.deepStrictEqual(ends.map((e) => e.path[1]).filter((id) => id !== "to_fr" && id !== "to_es"), [
+        "extract",
+        "title",
+        "entry"
+      ])
+      assert.deepStrictEqual(ends[0]!.output, { brand: "Bosch", model: "Bosch-model", price: 10 })
+      assert.isTrue(new Set(events.map((e) => e.runId)).size === 1)
+    }).pipe(Effect.provide(productEngine)))
+
+  it.live("branches run in parallel for each item", () =>
+    Effect.gen(function*() {
+      const slow = ScriptedEngine.layer({ latency: "150 millis", reply: () => fixed("b") })
+      const parallel = Chain.make({
+        name: "p",
+        steps: [[
+          Branch.make({ name: "a", steps: [Chain.llm({ id: "a1", input: Raw, output: Attr, prompt: "{{text}}" })] }),
+          Branch.make({ name: "b", steps: [Chain.llm({ id: "b1", input: Raw, output: Attr, prompt: "{{text}}" })] })
+        ]]
+      })
+      const t0 = Date.now()
+      const all = Chunk.toArray(
+        yield* Stream.runCollect(Chain.stream(parallel, [{ sku: "1", text: "x" }])).pipe(Effect.provide(slow))
+      )
+      const elapsed = Date.now() - t0
+      // the two branch steps start before either of them ends
+      const order = all.filter((e) => e._tag === "StepStart" || e._tag === "StepEnd").map((e) => e._tag)
+      assert.deepStrictEqual(order, ["StepStart", "StepStart", "StepEnd", "StepEnd"])
+      assert.isBelow(elapsed, 290, "two 150 ms branches in parallel")
+    }))
+
+  it.effect("an input that does not match the step's schema fails that item only", () =>
+    Effect.gen(function*() {
+      const results = yield* Chain.run(products, [
+        { sku: "K1", text: "kettle" },
+        { sku: "X", txt: "typo" },
+        { sku: "H2", text: "headphones" }
+      ])
+      assert.deepStrictEqual(results.map((r) => r.status), ["complete", "failed", "complete"])
+      const failure = results[1]!.failure!
+      assert.strictEqual(failure.step, "extract")
+      assert.strictEqual(failure.error, "ChainError")
+      assert.include(failure.message, "InvalidInput (item 1)")
+      assert.include(failure.message, `["text"]`)
+    }).pipe(Effect.provide(productEngine)))
+
+  it.effect("a step output that does not decode is a per-item StructuredOutputError; repair asks again", () =>
+    Effect.gen(function*() {
+      const chain = Chain.make({
+        name: "c",
+        steps: [Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}", repair: 1 })]
+      })
+      const engine = ScriptedEngine.layer({
+        reply: (request) =>
+          request.text.includes("bad") && !request.text.includes("does not match")
+            ? { object: { brand: 1 } }
+            : request.text.includes("never")
+            ? { object: { nope: true } }
+            : fixed("ok")
+      })
+      const events = Chunk.toArray(
+        yield* Stream.runCollect(Chain.stream(chain, [{ sku: "1", text: "bad" }, { sku: "2", text: "never" }])).pipe(
+          Effect.provide(engine)
+        )
+      )
+      const retries = events.filter((e) => e._tag === "Retry")
+      assert.strictEqual(retries.length, 2)
+      const errors = events.filter((e): e is Event.Of<"StepError"> => e._tag === "StepError")
+      assert.strictEqual(errors.length, 1)
+      assert.strictEqual(errors[0]!.item, 1)
+      assert.strictEqual(errors[0]!.error, "StructuredOutputError")
+      const ends = events.filter((e): e is Event.Of<"StepEnd"> => e._tag === "StepEnd")
+      assert.deepStrictEqual(ends.map((e) => e.item), [0])
+    }))
+
+  it.live("retryable engine errors are retried with Retry events; the rest fail the item", () =>
+    Effect.gen(function*() {
+      const chain = Chain.make({
+        name: "c",
+        steps: [Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" })]
+      })
+      const down = (n: number) =>
+        new AiError.UnknownError({ module: "test", method: "generateText", description: `down ${n}` })
+      const engine = ScriptedEngine.layer({ failures: { 1: down(1), 2: down(2) }, reply: () => fixed("ok") })
+      const events = Chunk.toArray(
+        yield* Stream.runCollect(Chain.stream(chain, [{ sku: "1", text: "x" }], { retry: 2, retryDelayMs: 1 })).pipe(
+          Effect.provide(engine)
+        )
+      )
+      assert.deepStrictEqual(events.filter((e) => e._tag === "Retry").map((e) => (e as Event.Of<"Retry">).attempt), [
+        1,
+        2
+      ])
+      assert.strictEqual(events.filter((e) => e._tag === "StepEnd").length, 1)
+      const noRetry = ScriptedEngine.layer({ failures: { 1: down(1) }, reply: () => fixed("ok") })
+      const results = yield* Chain.run(chain, [{ sku: "1", text: "x" }]).pipe(Effect.provide(noRetry))
+      assert.strictEqual(results[0]!.status, "failed")
+      assert.strictEqual(results[0]!.failure!.error, "UnknownError")
+    }))
+
+  it.effect("pure steps: a filter drops items, a batch step gets batches, a throwing step fails its items", () =>
+    Effect.gen(function*() {
+      const Num = Schema.Struct({ value: Schema.Number })
+      const batches: Array<number> = []
+      const chain = Chain.make({
+        name: "nums",
+        steps: [
+          Chain.apply("even", (n: typeof Num.Type) => n.value % 2 === 0 ? n : undefined, { input: Num }),
+          Chain.apply(
+            "scale",
+            (ns: ReadonlyArray<typeof Num.Type>) => {
+              batches.push(ns.length)
+              return ns.map((n) => ({ value: n.value * 10 }))
+            },
+            { batch: true, batchSize: 3, input: Num, output: Num }
+          ),
+          Chain.apply("check", (n: typeof Num.Type) => {
+            if (n.value === 40) throw new Error("forty")
+            return n
+          })
+        ]
+      })
+      const results = yield* Chain.run(chain, Array.from({ length: 10 }, (_, i) => ({ value: i })))
+      assert.deepStrictEqual(results.map((r) => r.status), [
+        "complete",
+        "filtered",
+        "complete",
+        "filtered",
+        "failed",
+        "filtered",
+        "complete",
+        "filtered",
+        "complete",
+        "filtered"
+      ])
+      assert.deepStrictEqual(results.filter((r) => r.status === "complete").map((r) => r.output), [
+        { value: 0 },
+        { value: 20 },
+        { value: 60 },
+        { value: 80 }
+      ])
+      assert.deepStrictEqual(batches.reduce((a, b) => a + b, 0), 5)
+      assert.isTrue(batches.every((n) => n <= 3))
+      assert.strictEqual(results[4]!.failure!.step, "check")
+      assert.include(results[4]!.failure!.message, "ApplyFailed")
+      assert.include(results[4]!.failure!.message, "forty")
+    }))
+
+  it.effect("a batch step that returns the wrong number of results fails the batch's items", () =>
+    Effect.gen(function*() {
+      const chain = Chain.make({
+        name: "b",
+        steps: [
+          Chain.apply("bad", (xs: ReadonlyArray<unknown>) => xs.length === 2 ? xs.slice(1) : xs, {
+            batch: true,
+            batchSize: 2
+          })
+        ]
+      })
+      const results = yield* Chain.run(chain, [1, 2, 3])
+      assert.deepStrictEqual(results.map((r) => r.status), ["failed", "failed", "complete"])
+      assert.include(results[0]!.failure!.message, "InvalidOutput")
+      assert.include(results[0]!.failure!.message, "2 inputs, got 1")
+    }))
+
+  it.effect("the pure-function join demo: branches joined under aliases", () =>
+    Effect.gen(function*() {
+      const { chain } = yield* Effect.promise(() => import("../examples/chains/join.js"))
+      const results = yield* Chain.run(chain, [{ value: 3 }, { value: 7 }])
+      assert.deepStrictEqual(results.map((r) => r.output), [
+        { value: 3, inc: 4, dec: 2, product: 8 },
+        { value: 7, inc: 8, dec: 6, product: 48 }
+      ])
+      assert.deepStrictEqual(results[0]!.outputs.inc, { value: 4 })
+    }))
+
+  it.effect("without a LanguageModel or a registry engine, an LLM chain fails with NoEngine", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Chain.run(products, [{ sku: "1", text: "x" }]))
+      assert.strictEqual(error.reason, "NoEngine")
+      assert.strictEqual(error.step, "extract")
+      assert.include(error.description, `"llama3"`)
+    }))
+
+  it.scoped("engines resolve through the EngineRegistry by name, else to the LanguageModel in context", () =>
+    Effect.gen(function*() {
+      const registry = EngineRegistry.layer({ engines: [{ name: "llama3", backend: "dry-run" }] })
+      const resolved = yield* Chain.resolveEngines(products, { to_es: "llama3" }).pipe(
+        Effect.provide(Layer.merge(registry, DryRun.layer()))
+      )
+      assert.deepStrictEqual(
+        [...resolved.values()].map((e) => `${e.step}:${Chain.engineKey(e)}`),
+        [
+          "extract:registry:llama3",
+          "to_fr:context",
+          "to_es:registry:llama3",
+          "title:context"
+        ]
+      )
+      const results = yield* Chain.run(products, [{ sku: "1", text: "kettle" }]).pipe(
+        Effect.provide(Layer.merge(registry, DryRun.layer()))
+      )
+      assert.strictEqual(results[0]!.status, "complete")
+    }))
+
+  it.live("engineConcurrency bounds the calls in flight per engine", () =>
+    Effect.gen(function*() {
+      let inFlight = 0
+      let peak = 0
+      const engine = ScriptedEngine.layer({
+        reply: () =>
+          Effect.gen(function*() {
+            inFlight++
+            peak = Math.max(peak, inFlight)
+            yield* Effect.sleep("10 millis")
+            inFlight--
+            return fixed("x")
+          })
+      })
+      const chain = Chain.make({
+        name: "c",
+        steps: [Chain.llm({ id: "a", input: Raw, output: Attr, engine: "slow", prompt: "{{text}}" })]
+      })
+      const inputs = Array.from({ length: 12 }, (_, i) => ({ sku: String(i), text: "x" }))
+      yield* Chain.run(chain, inputs, { concurrency: 8, engineConcurrency: { slow: 2 } }).pipe(Effect.provide(engine))
+      assert.strictEqual(peak, 2)
+      peak = 0
+      yield* Chain.run(chain, inputs, { concurrency: 8 }).pipe(Effect.provide(engine))
+      assert.isAbove(peak, 2)
+    }))
+
+  it.effect("runs on the dry-run engine: outputs decode with their schemas", () =>
+    Effect.gen(function*() {
+      const results = yield* Chain.run(products, [{ sku: "1", text: "kettle" }, { sku: "2", text: "phone" }])
+      assert.deepStrictEqual(results.map((r) => r.status), ["complete", "complete"])
+      for (const r of results) {
+        assert.isTrue(Schema.is(Attr)(r.outputs.extract))
+        assert.isTrue(Schema.is(Attr)(r.outputs.to_fr))
+      }
+    }).pipe(Effect.provide(DryRun.layer())))
+})
+
+// ---------------------------------------------------------------------------
+// rendering and description
+// ---------------------------------------------------------------------------
+
+describe("Chain: rendering", () => {
+  it.effect("toTree draws steps, parallel branches and joins", () =>
+    Effect.sync(() => {
+      assert.strictEqual(
+        Chain.toTree(products),
+        `products
+├── extract [llm · llama3]
+├── parallel
+│   ├── french ⇒ {{fr}}
+│   │   └── to_fr [llm]
+│   └── spanish ⇒ {{es}}
+│       └── to_es [llm]
+├── title [llm]
+└── entry [apply]
+`
+      )
+    }))
+
+  it.effect("toMermaid draws branches as subgraphs and pure steps as hexagons", () =>
+    Effect.sync(() => {
+      assert.strictEqual(
+        Chain.toMermaid(products),
+        `graph TD
+  start(["▶ products"])
+  s_extract["extract · llama3"]
+  subgraph b0_french["french ⇒ {{fr}}"]
+    s_to_fr["to_fr"]
+  end
+  subgraph b1_spanish["spanish ⇒ {{es}}"]
+    s_to_es["to_es"]
+  end
+  s_title["title"]
+  s_entry{{"entry"}}
+  done(["■ end"])
+  start --> s_extract
+  s_extract --> s_to_fr
+  s_extract --> s_to_es
+  s_to_fr --> s_title
+  s_to_es --> s_title
+  s_title --> s_entry
+  s_entry --> done
+  classDef pure fill:#f1f8e9,stroke:#558b2f,color:#33691e
+  class s_entry pure
+`
+      )
+    }))
+
+  it.effect("describe gives JSON with schemas, fields, dependencies and hashes", () =>
+    Effect.sync(() => {
+      const d = Chain.describe(products)
+      assert.strictEqual(d.name, "products")
+      const extract = d.steps[0] as Extract<Chain.StepDescription, { kind: "llm" }>
+      assert.strictEqual(extract.kind, "llm")
+      assert.strictEqual(extract.engine, "llama3")
+      assert.deepStrictEqual(extract.fields, ["text"])
+      assert.deepStrictEqual((extract.input as { required: Array<string> }).required, ["sku", "text"])
+      const parallel = d.steps[1] as Extract<Chain.StepDescription, { kind: "parallel" }>
+      assert.deepStrictEqual(parallel.branches.map((b) => [b.name, b.join]), [["french", "fr"], ["spanish", "es"]])
+      const title = d.steps[2] as Extract<Chain.StepDescription, { kind: "llm" }>
+      assert.deepStrictEqual([...title.dependsOn].sort(), ["extract", "to_es", "to_fr"])
+      assert.deepStrictEqual(Object.keys(d.hashes), ["extract", "to_fr", "to_es", "title", "entry"])
+      assert.isTrue(Object.values(d.hashes).every((h) => /^[0-9a-f]{28}$/.test(h)))
+      assert.doesNotThrow(() => JSON.stringify(d))
+    }))
+
+  it.effect("a changed prompt changes the hash of its step and the steps that depend on it only", () =>
+    Effect.sync(() => {
+      const build = (fr: string, es: string) =>
+        Chain.make({
+          name: "c",
+          steps: [
+            Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" }),
+            [
+              Branch.make({ name: "f", steps: [Chain.llm({ id: "fr", input: Attr, output: Attr, prompt: fr })] }).join(
+                "f"
+              ),
+              Branch.make({ name: "e", steps: [Chain.llm({ id: "es", input: Attr, output: Attr, prompt: es })] }).join(
+                "e"
+              )
+            ],
+            Chain.llm({ id: "z", input: Attr, output: Attr, prompt: "{{f.brand}}" })
+          ]
+        })
+      const before = Chain.describe(build("FR {{brand}}", "ES {{brand}}")).hashes
+      const after = Chain.describe(build("FR! {{brand}}", "ES {{brand}}")).hashes
+      assert.strictEqual(before.a, after.a)
+      assert.strictEqual(before.es, after.es)
+      assert.notStrictEqual(before.fr, after.fr)
+      assert.notStrictEqual(before.z, after.z)
+      const esOnly = Chain.describe(build("FR {{brand}}", "ES! {{brand}}")).hashes
+      assert.strictEqual(before.z, esOnly.z, "z reads only the f alias")
+      const engine = Chain.describe(build("FR {{brand}}", "ES {{brand}}"), { engines: { a: "other" } }).hashes
+      assert.notStrictEqual(before.a, engine.a)
+      assert.notStrictEqual(before.z, engine.z)
+    }))
+})
