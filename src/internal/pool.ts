@@ -247,8 +247,9 @@ class Pool<A, B> {
   }
 
   /**
-   * Kicks once the current worker has suspended (or yielded): an element that completes synchronously lets its
-   * worker go on with the next one, and no other worker is woken for nothing.
+   * Once the current worker has suspended (or yielded) on an element, wakes as many idle workers as there are
+   * elements they could start: the elements are most likely as slow as that one. An element that completes
+   * synchronously lets its worker go on with the next one, and no other worker is woken for nothing.
    */
   kickSoon(): void {
     if (!this.kickScheduled && this.idle.length > 0) {
@@ -259,7 +260,9 @@ class Pool<A, B> {
 
   readonly kickTask = (): void => {
     this.kickScheduled = false
-    this.kick()
+    if (this.failure !== undefined || this.upstreamDone && this.pending === 0) return this.kick()
+    let wanted = Math.min(this.pending, this.window - (this.started - this.consumed))
+    while (wanted-- > 0 && this.idle.length > 0) this.idle.pop()!()
   }
 
   /**
