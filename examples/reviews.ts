@@ -5,7 +5,7 @@
  * (`Llm.object`, guided by a `Schema`), with retries, three reviews in flight at a time. Swap `DryRun.layer(...)` for
  * any `LanguageModel` Layer to run it on a real model.
  *
- *   npx tsx examples/demo.ts [path/to/reviews.jsonl]
+ *   npx tsx examples/reviews.ts [path/to/reviews.jsonl]
  */
 import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
