@@ -46,11 +46,13 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Chain from "./Chain.js"
 import { type ChainError, isChainError } from "./ChainError.js"
@@ -780,10 +782,15 @@ const streamWith = (
       parquet: options.parquet,
       fsync: options.fsync
     })
+    // the writers (and the files they open later) live in a scope of their own, closed only after the run's fiber
+    // has stopped and sealed them
+    const writerScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    const open = (step: string) =>
+      Writer.make(writerOptions(step)).pipe(Scope.extend(writerScope), Effect.mapError(outputError))
     const writers = new Map<string, Writer.Writer>()
-    for (const id of ids) writers.set(id, yield* Effect.mapError(Writer.make(writerOptions(id)), outputError))
-    const flatWriter = yield* Effect.mapError(Writer.make(writerOptions("flattened")), outputError)
-    const errorWriter = yield* Effect.mapError(Writer.make(writerOptions("errors")), outputError)
+    for (const id of ids) writers.set(id, yield* open(id))
+    const flatWriter = yield* open("flattened")
+    const errorWriter = yield* open("errors")
 
     // ---- counters and metrics
     const counters = new Map(ids.map((id) => [id, newCounter()]))
@@ -863,7 +870,9 @@ const streamWith = (
       mailbox.unsafeOffer(event) ? Effect.void : Effect.asVoid(mailbox.offer(event))
     const onEvent = (event: Event.Event): Effect.Effect<void> => {
       record(event)
-      return userEvent === undefined ? offer(event) : Effect.zipRight(userEvent(event), Effect.suspend(() => offer(event)))
+      return userEvent === undefined
+        ? offer(event)
+        : Effect.zipRight(userEvent(event), Effect.suspend(() => offer(event)))
     }
     const origin = (timestamp: number): Event.Origin => ({ runId, path: [chain.name], timestamp })
 
