@@ -17,7 +17,7 @@ import { chain, describe as describeStep, tagStep, upper } from "./fixtures/chai
 /** Answers `describe` with the user prompt as text, `tag` with `tag:<user prompt>`. */
 const engine = (latency?: string) =>
   ScriptedEngine.layer({
-    ...(latency === undefined ? {} : { latency }),
+    latency: latency ?? 0,
     reply: (request): ScriptedEngine.Reply => {
       const user = request.text.split("\n").find((line) => line.startsWith("user: "))?.slice(6) ?? ""
       return user.startsWith("tag ") ? { object: { tag: `tag:${user.slice(4)}` } } : { object: { text: user } }
