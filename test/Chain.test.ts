@@ -1,4 +1,5 @@
 import { AiError } from "@effect/ai"
+import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Schema, Stream } from "effect"
 import * as Branch from "../src/Branch.js"
@@ -76,7 +77,7 @@ describe("Chain: building", () => {
       assert.deepStrictEqual(Chain.steps(chain).map((s) => s.id), ["extract", "to_fr", "to_es", "title", "entry"])
       assert.isTrue(Chain.isChain(chain))
       assert.isFalse(Chain.isChain({ name: "x", steps: [] }))
-      const typed: Chain.Chain<typeof Raw.Type, unknown> = Chain.make({
+      const typed: Chain.Chain<typeof Raw.Type, typeof Attr.Type> = Chain.make({
         name: "t",
         steps: [Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" })]
       })
@@ -420,7 +421,9 @@ describe("Chain: running", () => {
 
   it.scoped("engines resolve through the EngineRegistry by name, else to the LanguageModel in context", () =>
     Effect.gen(function*() {
-      const registry = EngineRegistry.layer({ engines: [{ name: "llama3", backend: "dry-run" }] })
+      const registry = EngineRegistry.layer({ engines: [{ name: "llama3", backend: "dry-run" }] }).pipe(
+        Layer.provide(FetchHttpClient.layer)
+      )
       const resolved = yield* Chain.resolveEngines(products, { to_es: "llama3" }).pipe(
         Effect.provide(Layer.merge(registry, DryRun.layer()))
       )

@@ -1,7 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Chunk, type Duration, Effect, Layer, Stream } from "effect"
 import { parquetWriteBuffer } from "hyparquet-writer"
 import * as Chain from "../src/Chain.js"
 import type * as Event from "../src/Event.js"
@@ -15,16 +15,16 @@ import { chain, describe as describeStep, tagStep, upper } from "./fixtures/chai
 // ---------------------------------------------------------------------------
 
 /** Answers `describe` with the user prompt as text, `tag` with `tag:<user prompt>`. */
-const engine = (latency?: string) =>
+const engine = (latency: Duration.DurationInput = 0) =>
   ScriptedEngine.layer({
-    latency: latency ?? 0,
+    latency,
     reply: (request): ScriptedEngine.Reply => {
       const user = request.text.split("\n").find((line) => line.startsWith("user: "))?.slice(6) ?? ""
       return user.startsWith("tag ") ? { object: { tag: `tag:${user.slice(4)}` } } : { object: { text: user } }
     }
   })
 
-const env = (latency?: string) => Layer.merge(engine(latency), NodeContext.layer)
+const env = (latency?: Duration.DurationInput) => Layer.merge(engine(latency), NodeContext.layer)
 
 const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "sluice-runner-" }))
 
