@@ -247,7 +247,7 @@ describe("Chain: running", () => {
 
   it.live("branches run in parallel for each item", () =>
     Effect.gen(function*() {
-      const slow = ScriptedEngine.layer({ latency: "150 millis", reply: () => fixed("b") })
+      const slow = ScriptedEngine.layer({ latency: "300 millis", reply: () => fixed("b") })
       const parallel = Chain.make({
         name: "p",
         steps: [[
@@ -263,7 +263,7 @@ describe("Chain: running", () => {
       // the two branch steps start before either of them ends
       const order = all.filter((e) => e._tag === "StepStart" || e._tag === "StepEnd").map((e) => e._tag)
       assert.deepStrictEqual(order, ["StepStart", "StepStart", "StepEnd", "StepEnd"])
-      assert.isBelow(elapsed, 290, "two 150 ms branches in parallel")
+      assert.isBelow(elapsed, 590, "two 300 ms branches in parallel")
     }))
 
   it.effect("an input that does not match the step's schema fails that item only", () =>
