@@ -627,7 +627,9 @@ export const llm = <I, IE, O, OE>(options: LlmOptions<I, IE, O, OE>): LlmStep<I,
 
 /**
  * Options of {@link apply}: `name` (a label), `input` / `output` schemas (optional), `batch` (call the function per
- * batch) and `batchSize` (default 64).
+ * batch), `batchSize` (default 64) and `version`. A pure step's configuration hash covers its function's source
+ * (with whitespace and formatting normalised, so the same code transpiled differently hashes the same); set
+ * `version` to hash that instead, and change it when the function's behaviour changes.
  *
  * @example
  * ```ts
@@ -641,6 +643,7 @@ export const llm = <I, IE, O, OE>(options: LlmOptions<I, IE, O, OE>): LlmStep<I,
  */
 export interface ApplyOptions<I, O> {
   readonly name?: string | undefined
+  readonly version?: string | number | undefined
   readonly input?: Schema.Schema<I, any> | undefined
   readonly output?: Schema.Schema<O, any> | undefined
   readonly batch?: boolean | undefined
@@ -697,7 +700,7 @@ export const apply: {
     input: options?.input,
     output: options?.output,
     fn: batch ? fn : (inputs, contexts) => inputs.map((input, i) => fn(input, contexts[i])),
-    source: String(fn)
+    source: options?.version === undefined ? normalizeSource(String(fn)) : `version:${options.version}`
   }
 }
 
@@ -2092,7 +2095,9 @@ const callLlm = (
     const call = once(prompt, 1, unguided.has(service), step.repair)
     const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
     return (limit === undefined ? call : limit.withPermits(1)(call)).pipe(
-      Effect.flatMap((value) => Effect.map(encodeOutput(node, value, item, ctx), (encoded) => ({ value: encoded, usage })))
+      Effect.flatMap((value) =>
+        Effect.map(encodeOutput(node, value, item, ctx), (encoded) => ({ value: encoded, usage }))
+      )
     )
   })
 
@@ -2106,7 +2111,10 @@ const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prom
     prompt,
     Prompt.make([
       { role: "assistant", content: error.text },
-      { role: "user", content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.` }
+      {
+        role: "user",
+        content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.`
+      }
     ])
   )
 }
@@ -2302,5 +2310,13 @@ const hashText = (text: string): string => {
   }
   return half(0) + half(0x9e3779b9)
 }
+
+/** Function source without formatting: the same code printed by different transpilers compares equal. */
+const normalizeSource = (source: string): string =>
+  source
+    .replace(/\s+/g, "")
+    .replace(/[;,]+(?=[}\])])/g, "")
+    .replace(/\(([A-Za-z_$][\w$]*)\)=>/g, "$1=>")
+    .replace(/['`]/g, "\"")
 
 const escapeMermaid = (text: string): string => text.replace(/"/g, "#quot;")

@@ -548,6 +548,24 @@ describe("Chain: rendering", () => {
       assert.doesNotThrow(() => JSON.stringify(d))
     }))
 
+  it.effect("a pure step's hash follows its code, not its formatting, or its version", () =>
+    Effect.sync(() => {
+      const hashOf = (fn: (x: unknown) => unknown, version?: string) =>
+        Chain.describe(
+          Chain.make({ name: "c", steps: [Chain.apply("f", fn, version === undefined ? {} : { version })] })
+        ).hashes.f
+
+      const a = new Function("x", "return { y: x }") as (x: unknown) => unknown
+
+      const b = new Function("x", "return {\n    y: x,\n  };") as (x: unknown) => unknown
+
+      const c = new Function("x", "return { z: x }") as (x: unknown) => unknown
+      assert.strictEqual(hashOf(a), hashOf(b))
+      assert.notStrictEqual(hashOf(a), hashOf(c))
+      assert.strictEqual(hashOf(a, "1"), hashOf(c, "1"))
+      assert.notStrictEqual(hashOf(a, "1"), hashOf(a, "2"))
+    }))
+
   it.effect("a changed prompt changes the hash of its step and the steps that depend on it only", () =>
     Effect.sync(() => {
       const build = (fr: string, es: string) =>
