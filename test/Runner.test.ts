@@ -1,9 +1,11 @@
+import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Layer, Stream } from "effect"
 import { parquetWriteBuffer } from "hyparquet-writer"
 import * as Chain from "../src/Chain.js"
+import * as EngineRegistry from "../src/EngineRegistry.js"
 import type * as Event from "../src/Event.js"
 import * as Runner from "../src/Runner.js"
 import * as ScriptedEngine from "../src/testing/ScriptedEngine.js"
@@ -73,7 +75,7 @@ describe("Runner: inputs", () => {
       assert.strictEqual(first._status, "complete")
     })
 
-  it.scoped("reads every input format: JSONL, JSON arrays, CSV, TSV and Parquet", () =>
+  it.scoped("reads every input format: JSONL, JSON arrays, CSV, TSV, Parquet and Hugging Face folders", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const rows = items(5)
@@ -95,6 +97,12 @@ describe("Runner: inputs", () => {
           ]
         }))
       )
+      // a Hugging Face datasets folder (a Hub snapshot: data/<split>-*.parquet)
+      yield* fs.makeDirectory(`${dir}/hub/data`, { recursive: true })
+      yield* fs.copyFile(`${dir}/in.parquet`, `${dir}/hub/data/train-00000-of-00001.parquet`)
+      const hub = yield* Runner.run(chain, { input: `${dir}/hub`, output: `${dir}/out-hub`, key: "sku" })
+      assert.strictEqual(hub.done, 5)
+      yield* expectItems(`${dir}/out-hub`, 5)
       for (const ext of ["jsonl", "json", "csv", "tsv", "parquet"]) {
         const out = `${dir}/out-${ext}`
         const summary = yield* Runner.run(chain, { input: `${dir}/in.${ext}`, output: out, key: "sku" })
@@ -427,6 +435,25 @@ describe("Runner: resume", () => {
       const rows = yield* records(out, "flattened")
       assert.deepStrictEqual(ids(rows), items(4).map((i) => i.sku))
       assert.isTrue(rows.every((r) => String(r["describe.text"]).endsWith("!")))
+    }).pipe(Effect.provide(env())))
+
+  it.scoped("an engine override is recorded and, like any engine change, re-runs the steps it touches", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const out = `${dir}/out`
+      const registry = EngineRegistry.layer({ engines: [{ name: "fast", backend: "dry-run" }] }).pipe(
+        Layer.provide(FetchHttpClient.layer)
+      )
+      yield* Runner.run(chain, { input: items(3), output: out, key: "sku", engines: { tag: "fast" } }).pipe(
+        Effect.provide(registry)
+      )
+      const graph = yield* readJson(`${out}/graph.json`)
+      assert.deepStrictEqual(graph.run.engines, { describe: "context", tag: "registry:fast" })
+      assert.strictEqual(graph.steps[2].engine, "fast")
+      const again = yield* Runner.run(chain, { input: items(3), output: out, key: "sku" })
+      assert.deepStrictEqual(again.invalidated, ["tag"])
+      assert.strictEqual(again.done, 3)
+      assert.deepStrictEqual(ids(yield* records(out, "tag")), items(3).map((i) => i.sku))
     }).pipe(Effect.provide(env())))
 
   it.scoped("failed items are tried again on the next run, with the attempt counted", () =>
