@@ -29,7 +29,13 @@
  *   later templates (and to pure steps' `vars`). A step failing in a branch fails the item; a pure step filtering
  *   an item in a branch ends only that branch (its alias is then empty).
  * - **Pure steps.** {@link apply} runs a function per item (return `undefined` to drop the item) or, with
- *   `batch: true`, per batch of items (one result per input, in order).
+ *   `batch: true`, per batch of items (one result per input, in order; inside a branch a batch step gets one item
+ *   at a time). A pure step maps one input to at most one output (no fan-out).
+ * - **Calls.** An LLM step makes one `generateText` call per item (no token streaming: the runner needs whole
+ *   values), with the output schema sent through the structured-output channel (`StructuredOutput`), the JSON Schema
+ *   put in the system prompt for engines that do not confirm that channel, `repair` retries with the issues fed
+ *   back, and `retry` for retryable engine errors. `sampling` is recorded (graph, hash) but requests use the
+ *   engine's own sampling settings.
  * - **Engines.** An LLM step names its engine; when a chain runs, the name resolves through the `EngineRegistry` if
  *   one is provided and knows it, else to the `LanguageModel` in context ({@link resolveEngines}).
  * - **Running.** {@link stream} streams the events of a run over any inputs (`RunStart`, per item and step
