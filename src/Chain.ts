@@ -69,6 +69,7 @@ import * as Concurrency from "./Concurrency.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import type * as Event from "./Event.js"
 import * as Node from "./Node.js"
+import * as Pipeline from "./Pipeline.js"
 import * as StructuredOutput from "./StructuredOutput.js"
 import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
 import * as Template from "./Template.js"
@@ -1206,6 +1207,28 @@ export const execute = <E, R>(
     }
     return Stream.map(items, (item) => toResult(item, plan))
   }))
+
+/**
+ * A chain as a `Pipeline` of one whole-stream step (`chain`) from {@link Input}s to {@link Result}s, to compose
+ * with other pipeline steps (filters, batches, checkpoints) and run with the pipeline's metadata and events.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import * as Chain from "sluice/Chain"
+ *
+ * declare const chain: Chain.Chain
+ * const complete = Chain.toPipeline(chain, { concurrency: 32 }).filter("complete", (r) => r.status === "complete")
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toPipeline = (
+  self: Chain,
+  options?: ExecuteOptions | undefined
+): Pipeline.Pipeline<Input, Result, ChainError, never, "chain"> =>
+  Pipeline.start<Input>({ name: self.name }).add("chain", ({ input }) => execute(self, input, options))
 
 /**
  * Streams the events of a run of a chain over inputs (see the module description): `RunStart`, per item and step

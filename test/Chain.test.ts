@@ -411,6 +411,14 @@ describe("Chain: running", () => {
       assert.deepStrictEqual(results[0]!.outputs.inc, { value: 4 })
     }))
 
+  it.effect("a chain compiles to a Pipeline step", () =>
+    Effect.gen(function*() {
+      const { chain } = yield* Effect.promise(() => import("../examples/chains/join.js"))
+      const pipeline = Chain.toPipeline(chain).map("value", (r) => Effect.succeed(r.output))
+      const out = yield* Stream.runCollect(pipeline.execute([{ id: "a", index: 0, data: { value: 5 } }]))
+      assert.deepStrictEqual(Chunk.toArray(out), [{ value: 5, inc: 6, dec: 4, product: 24 }])
+    }))
+
   it.effect("without a LanguageModel or a registry engine, an LLM chain fails with NoEngine", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Chain.run(products, [{ sku: "1", text: "x" }]))
