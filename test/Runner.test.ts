@@ -6,6 +6,7 @@ import { Chunk, type Duration, Effect, Layer, Stream } from "effect"
 import { parquetWriteBuffer } from "hyparquet-writer"
 import * as Chain from "../src/Chain.js"
 import * as EngineRegistry from "../src/EngineRegistry.js"
+import * as DryRun from "../src/engines/DryRun.js"
 import type * as Event from "../src/Event.js"
 import * as Runner from "../src/Runner.js"
 import * as ScriptedEngine from "../src/testing/ScriptedEngine.js"
@@ -506,6 +507,30 @@ describe("Runner: inspect and loadChain", () => {
       assert.strictEqual(error.reason, "InvalidRun")
       assert.include(error.message, "no graph.json")
     }).pipe(Effect.provide(env())))
+
+  it.scoped("the example chains run offline on dry-run over their bundled data", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const examples = [
+        ["products", "products.jsonl", "sku", 8],
+        ["summaries", "articles.jsonl", "id", 5],
+        ["join", "numbers.jsonl", undefined, 12]
+      ] as const
+      for (const [name, data, key, rows] of examples) {
+        const loaded = yield* Runner.loadChain(`examples/chains/${name}.ts:chain`)
+        const summary = yield* Runner.run(loaded, {
+          input: `examples/chains/data/${data}`,
+          output: `${dir}/${name}`,
+          ...(key === undefined ? {} : { key })
+        })
+        assert.strictEqual(summary.failed, 0, name)
+        assert.strictEqual(summary.done + summary.filtered, rows, name)
+        assert.strictEqual((yield* records(`${dir}/${name}`, "flattened")).length, rows, name)
+      }
+      const join = yield* records(`${dir}/join`, "flattened")
+      const three = join.find((r) => r["chain_input.value"] === 3)!
+      assert.deepStrictEqual([three["inc.value"], three["dec.value"], three["combine.product"]], [4, 2, 8])
+    }).pipe(Effect.provide(Layer.merge(DryRun.layer(), NodeContext.layer))))
 
   it.effect("loadChain imports module:export and reports what is wrong by name", () =>
     Effect.gen(function*() {
