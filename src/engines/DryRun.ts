@@ -149,7 +149,9 @@ export const layer = (options?: Options | undefined): Layer.Layer<LanguageModel.
 
 /**
  * Generates a value of a schema, deterministically for a given seed: the value the dry-run engine answers a
- * structured request with.
+ * structured request with. The value survives JSON: encoded, stringified, parsed and decoded, it is still valid for
+ * the schema (so no `NaN` or `Infinity` where JSON would turn them into `null`); seeds are tried in turn until one
+ * gives such a value. The schema's arbitrary is built once per schema.
  *
  * @example
  * ```ts
@@ -162,8 +164,34 @@ export const layer = (options?: Options | undefined): Layer.Layer<LanguageModel.
  * @since 0.1.0
  * @category constructors
  */
-export const generate = <A, I, R>(schema: Schema.Schema<A, I, R>, seed: number): A =>
-  FastCheck.sample(Arbitrary.make(schema), { seed: seed | 0, numRuns: 1 })[0]!
+export const generate = <A, I, R>(schema: Schema.Schema<A, I, R>, seed: number): A => {
+  let cached = arbitraries.get(schema.ast)
+  if (cached === undefined) {
+    const s = schema as unknown as Schema.Schema<unknown, unknown>
+    cached = {
+      arbitrary: Arbitrary.make(s),
+      survivesJson: (value) => {
+        const encoded = Schema.encodeEither(s)(value)
+        if (encoded._tag === "Left") return false
+        const json = JSON.stringify(encoded.right)
+        return json !== undefined && Schema.decodeUnknownEither(s)(JSON.parse(json))._tag === "Right"
+      }
+    }
+    arbitraries.set(schema.ast, cached)
+  }
+  let first: unknown
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const value = FastCheck.sample(cached.arbitrary, { seed: (seed + attempt) | 0, numRuns: 1 })[0]
+    if (cached.survivesJson(value)) return value as A
+    if (attempt === 0) first = value
+  }
+  return first as A
+}
+
+const arbitraries = new WeakMap<object, {
+  readonly arbitrary: FastCheck.Arbitrary<unknown>
+  readonly survivesJson: (value: unknown) => boolean
+}>()
 
 // =============================================================================
 // internal

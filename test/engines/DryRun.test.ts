@@ -55,6 +55,19 @@ describe("DryRun", () => {
       }))
   }
 
+  it.effect("generated values survive JSON: no NaN or Infinity for plain numbers", () =>
+    Effect.gen(function*() {
+      const Measures = Schema.Struct({ x: Schema.Number, ys: Schema.Array(Schema.Number) })
+      const values = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => `measure ${i}`),
+        (prompt) => Effect.map(LanguageModel.generateObject({ prompt, schema: Measures }), (r) => r.value)
+      ).pipe(Effect.provide(DryRun.layer()))
+      for (const value of values) {
+        assert.isTrue(Number.isFinite(value.x))
+        for (const y of value.ys) assert.isTrue(Number.isFinite(y))
+      }
+    }))
+
   it.effect("different prompts or seeds give different values", () =>
     Effect.gen(function*() {
       const ask = (prompt: string, seed: number) =>
