@@ -9,7 +9,7 @@ import * as Llm from "../src/Llm.js"
 import * as Node from "../src/Node.js"
 import type { Suite } from "./harness.js"
 
-const CALLS = 20_000
+const CALLS = 5_000
 const TOKENS = 100_000
 const CHUNK = 64
 
@@ -27,8 +27,20 @@ const runCalls: Suite = {
         Effect.runPromise(Effect.forEach(Array.from({ length: CALLS }, (_, i) => i), double, { discard: true }))
     },
     {
-      name: "Node.stream(fromEffect) drained",
+      name: "raw Stream.fromEffect drained",
       baseline: "plain Effect call (floor)",
+      run: () =>
+        Effect.runPromise(
+          Effect.forEach(
+            Array.from({ length: CALLS }, (_, i) => i),
+            (i) => Stream.runDrain(Stream.fromEffect(double(i))),
+            { discard: true }
+          )
+        )
+    },
+    {
+      name: "Node.stream(fromEffect) drained",
+      baseline: "raw Stream.fromEffect drained",
       run: () =>
         Effect.runPromise(
           Effect.forEach(
