@@ -82,7 +82,7 @@ import { AgentError } from "./AgentError.js"
 import * as AgentEvent from "./AgentEvent.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import type { EngineRegistryError } from "./EngineRegistryError.js"
-import type * as Event from "./Event.js"
+import * as Event from "./Event.js"
 import * as Node from "./Node.js"
 import * as PartialJson from "./PartialJson.js"
 
@@ -1322,7 +1322,7 @@ const modelTurn = (
     )
     run.message = message
     run.lastText = AgentEvent.textOf(message)
-    run.usage = addUsage(run.usage, message.usage)
+    run.usage = Event.addUsage(run.usage, message.usage)
     yield* append(agent, [message])
     yield* emit([{ _tag: "MessageEnd", sessionId: run.sessionId, timestamp: run.now(), message }])
     if (failed !== undefined) return yield* Effect.fail(failed)
@@ -1422,7 +1422,7 @@ const abortRun = (agent: Internal, run: Run): Effect.Effect<void> =>
       run.partial = undefined
       run.message = message
       run.lastText = AgentEvent.textOf(message)
-      run.usage = addUsage(run.usage, message.usage)
+      run.usage = Event.addUsage(run.usage, message.usage)
       messages.push(message)
       events.push({ _tag: "MessageEnd", sessionId, timestamp: now, message })
     } else if (run.pending !== undefined) {
@@ -1501,20 +1501,6 @@ const stopReason = (reason: string | undefined): AgentEvent.StopReason => {
     default:
       return "other"
   }
-}
-
-const addUsage = (total: Event.Usage | undefined, usage: Event.Usage | undefined): Event.Usage | undefined => {
-  if (usage === undefined) return total
-  if (total === undefined) return usage
-  const sum = (a: number | undefined, b: number | undefined) => a === undefined ? b : b === undefined ? a : a + b
-  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
-  const input = sum(total.inputTokens, usage.inputTokens)
-  const output = sum(total.outputTokens, usage.outputTokens)
-  const all = sum(total.totalTokens, usage.totalTokens)
-  if (input !== undefined) out.inputTokens = input
-  if (output !== undefined) out.outputTokens = output
-  if (all !== undefined) out.totalTokens = all
-  return out
 }
 
 /**
@@ -1633,7 +1619,7 @@ class TurnBuilder {
         }
         case "finish": {
           this.finishReason = part.reason
-          if (part.usage !== undefined) this.usage = toUsage(part.usage)
+          if (part.usage !== undefined) this.usage = Event.toUsage(part.usage)
           break
         }
         case "response-metadata": {
@@ -1688,14 +1674,6 @@ class TurnBuilder {
   private update(timestamp: number, out: Array<AgentEvent.AgentEvent>, delta: AgentEvent.Delta): void {
     out.push({ _tag: "MessageUpdate", sessionId: this.sessionId, timestamp, turn: this.turn, delta })
   }
-}
-
-const toUsage = (usage: NonNullable<RawPart["usage"]>): Event.Usage => {
-  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
-  if (usage.inputTokens !== undefined) out.inputTokens = usage.inputTokens
-  if (usage.outputTokens !== undefined) out.outputTokens = usage.outputTokens
-  if (usage.totalTokens !== undefined) out.totalTokens = usage.totalTokens
-  return out
 }
 
 /**

@@ -47,7 +47,6 @@
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
-import type * as Response from "@effect/ai/Response"
 import * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -67,7 +66,7 @@ import * as Stream from "effect/Stream"
 import { ChainError } from "./ChainError.js"
 import * as Concurrency from "./Concurrency.js"
 import * as EngineRegistry from "./EngineRegistry.js"
-import type * as Event from "./Event.js"
+import * as Event from "./Event.js"
 import * as Node from "./Node.js"
 import * as Pipeline from "./Pipeline.js"
 import * as StructuredOutput from "./StructuredOutput.js"
@@ -2097,7 +2096,7 @@ const callLlm = (
       service.generateText({ prompt: instruct ? Prompt.appendSystem(prompt, plan.instruction()) : prompt }).pipe(
         Effect.locally(StructuredOutput.currentFormat, requested),
         Effect.flatMap((response) => {
-          usage = addUsage(usage, toUsage(response.usage))
+          usage = Event.addUsage(usage, Event.toUsage(response.usage))
           const decoder = StructuredOutput.makeDecoder(step.output, {
             partial: false,
             objectName: plan.format.objectName
@@ -2146,27 +2145,6 @@ const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prom
       }
     ])
   )
-}
-
-const toUsage = (usage: Response.Usage): Event.Usage => {
-  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
-  if (usage.inputTokens !== undefined) out.inputTokens = usage.inputTokens
-  if (usage.outputTokens !== undefined) out.outputTokens = usage.outputTokens
-  if (usage.totalTokens !== undefined) out.totalTokens = usage.totalTokens
-  return out
-}
-
-const addUsage = (a: Event.Usage | undefined, b: Event.Usage): Event.Usage => {
-  if (a === undefined) return b
-  const add = (x: number | undefined, y: number | undefined) => x === undefined ? y : y === undefined ? x : x + y
-  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
-  const input = add(a.inputTokens, b.inputTokens)
-  const output = add(a.outputTokens, b.outputTokens)
-  const total = add(a.totalTokens, b.totalTokens)
-  if (input !== undefined) out.inputTokens = input
-  if (output !== undefined) out.outputTokens = output
-  if (total !== undefined) out.totalTokens = total
-  return out
 }
 
 const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): Effect.Effect<Chunk.Chunk<ItemState>> =>

@@ -65,6 +65,56 @@ export const Usage = Schema.Struct({
 export type Usage = typeof Usage.Type
 
 /**
+ * Reads an engine's token counts (e.g. `@effect/ai`'s `Response.Usage`, whose fields may be `undefined`) as a
+ * {@link Usage}, keeping only the counts that are known.
+ *
+ * @example
+ * ```ts
+ * import * as Event from "sluice/Event"
+ *
+ * Event.toUsage({ inputTokens: 12, outputTokens: undefined, totalTokens: 12 }) // { inputTokens: 12, totalTokens: 12 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toUsage = (usage: {
+  readonly inputTokens?: number | undefined
+  readonly outputTokens?: number | undefined
+  readonly totalTokens?: number | undefined
+}): Usage => {
+  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
+  if (usage.inputTokens !== undefined) out.inputTokens = usage.inputTokens
+  if (usage.outputTokens !== undefined) out.outputTokens = usage.outputTokens
+  if (usage.totalTokens !== undefined) out.totalTokens = usage.totalTokens
+  return out
+}
+
+/**
+ * Adds two token counts, field by field; a count known on one side only is kept.
+ *
+ * @example
+ * ```ts
+ * import * as Event from "sluice/Event"
+ *
+ * Event.addUsage({ inputTokens: 1, outputTokens: 2 }, { inputTokens: 3 }) // { inputTokens: 4, outputTokens: 2 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined => {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  const add = (x: number | undefined, y: number | undefined) => x === undefined ? y : y === undefined ? x : x + y
+  return toUsage({
+    inputTokens: add(a.inputTokens, b.inputTokens),
+    outputTokens: add(a.outputTokens, b.outputTokens),
+    totalTokens: add(a.totalTokens, b.totalTokens)
+  })
+}
+
+/**
  * A step (a node, a graph step, a pipeline step for one item) started. `item` is the item index in item-wise
  * composition (Pipeline, Chain).
  *

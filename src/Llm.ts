@@ -31,7 +31,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type * as Event from "./Event.js"
+import * as Event from "./Event.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
 import * as PartialJson from "./PartialJson.js"
@@ -170,7 +170,7 @@ export const text = <I>(
                 if (event._tag === "Token") texts.push(event.text)
                 out.push(event)
               } else if (part.type === "finish") {
-                usage = toUsage(part.usage)
+                usage = Event.toUsage(part.usage)
               }
             }
             return Chunk.unsafeFromArray(out)
@@ -284,7 +284,7 @@ export const object = <I, IE, O, OE>(
               if (part.type === "text-delta") {
                 if (decoder.feed(part.delta)) out.push(partialFields(at))
               } else if (part.type === "finish") {
-                usage = toUsage(part.usage)
+                usage = Event.toUsage(part.usage)
                 finishReason = part.reason
               } else {
                 const event = mapEvent(part, at)
@@ -295,7 +295,7 @@ export const object = <I, IE, O, OE>(
           })
           const end: Out = Stream.unwrap(Effect.sync((): Out => {
             const result = decoder.finish({ attempt: state.call, finishReason })
-            const total = addUsage(state.usage, usage)
+            const total = Event.addUsage(state.usage, usage)
             const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
             if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
             const error = result.left
@@ -447,26 +447,4 @@ const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prom
       content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.`
     }
   ]))(prompt)
-}
-
-const toUsage = (usage: Response.Usage): Event.Usage => {
-  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
-  if (usage.inputTokens !== undefined) out.inputTokens = usage.inputTokens
-  if (usage.outputTokens !== undefined) out.outputTokens = usage.outputTokens
-  if (usage.totalTokens !== undefined) out.totalTokens = usage.totalTokens
-  return out
-}
-
-const addUsage = (a: Event.Usage | undefined, b: Event.Usage | undefined): Event.Usage | undefined => {
-  if (a === undefined) return b
-  if (b === undefined) return a
-  const out: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {}
-  const add = (x: number | undefined, y: number | undefined) => x === undefined ? y : y === undefined ? x : x + y
-  const input = add(a.inputTokens, b.inputTokens)
-  const output = add(a.outputTokens, b.outputTokens)
-  const total = add(a.totalTokens, b.totalTokens)
-  if (input !== undefined) out.inputTokens = input
-  if (output !== undefined) out.outputTokens = output
-  if (total !== undefined) out.totalTokens = total
-  return out
 }
