@@ -24,7 +24,6 @@ import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -32,7 +31,6 @@ import * as Encoding from "effect/Encoding"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
 import * as Http from "../internal/engineHttp.js"
 import * as Ndjson from "../Ndjson.js"
@@ -117,37 +115,18 @@ export interface Config {
  * @category constructors
  */
 export const make = (config: Config): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.flatMap(HttpClient.HttpClient, (client) => {
-    const engine = config.name ?? "Ollama"
-    const url = `${Http.trimUrl(config.baseUrl ?? "http://localhost:11434")}/api/chat`
-    const timeout = Http.duration(config.timeout)
-    const idleTimeout = Http.duration(config.idleTimeout)
-
-    const stream = (options: LanguageModel.ProviderOptions, method: string) =>
-      Stream.unwrap(Effect.flatMap(StructuredOutput.requested(options), (format) => {
-        const encoded = encodeRequest(config, options, format)
-        if (Either.isLeft(encoded)) return Effect.fail(Http.malformedInput(engine, method, encoded.left))
-        const request = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders({ accept: "application/x-ndjson", ...config.headers }),
-          config.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(config.apiKey),
-          HttpClientRequest.bodyUnsafeJson(encoded.right)
-        )
-        const context: Http.CallContext = { engine, method, request }
-        const toolNames = new Set(options.tools.map((tool) => tool.name))
-        return Effect.map(Http.execute(client, context, timeout), (response) =>
-          Http.decodeBody(
-            response,
-            context,
-            idleTimeout,
-            new Decoder(context, toolNames, config.coalesceDeltas !== false)
-          ))
-      }))
-
-    return LanguageModel.make({
-      generateText: (options) => Http.collect(stream(options, "generateText")),
-      streamText: (options) => stream(options, "streamText")
-    })
-  })
+  Effect.flatMap(HttpClient.HttpClient, (client) =>
+    Http.makeService(client, {
+      engine: config.name ?? "Ollama",
+      url: `${Http.trimUrl(config.baseUrl ?? "http://localhost:11434")}/api/chat`,
+      accept: "application/x-ndjson",
+      headers: config.headers,
+      apiKey: config.apiKey,
+      timeout: config.timeout,
+      idleTimeout: config.idleTimeout,
+      encode: (options, format) => encodeRequest(config, options, format),
+      decoder: (context, toolNames) => new Decoder(context, toolNames, config.coalesceDeltas !== false)
+    }))
 
 /**
  * The engine as a `LanguageModel` Layer (it needs an `HttpClient`).

@@ -35,7 +35,6 @@ import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import * as Tool from "@effect/ai/Tool"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config_ from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
@@ -45,7 +44,6 @@ import * as Encoding from "effect/Encoding"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import { ChatDecoder } from "../internal/chatCompletions.js"
 import * as Http from "../internal/engineHttp.js"
 import * as StructuredOutput from "../StructuredOutput.js"
@@ -165,36 +163,20 @@ export interface Config {
  */
 export const make = (config: Config): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
   Effect.flatMap(HttpClient.HttpClient, (client) => {
-    const engine = config.name ?? "OpenAiCompat"
-    const url = `${Http.trimUrl(config.baseUrl)}/chat/completions`
-    const timeout = Http.duration(config.timeout)
-    const idleTimeout = Http.duration(config.idleTimeout)
     const skipMalformed = config.malformedChunks === "skip"
     const coalesce = config.coalesceDeltas !== false
-
-    const stream = (options: LanguageModel.ProviderOptions, method: string) =>
-      Stream.unwrap(Effect.flatMap(StructuredOutput.requested(options), (format) => {
-        const encoded = encodeRequest(config, options, format)
-        if (Either.isLeft(encoded)) return Effect.fail(Http.malformedInput(engine, method, encoded.left))
-        const request = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders({ accept: "text/event-stream", ...config.headers }),
-          config.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(config.apiKey),
-          HttpClientRequest.bodyUnsafeJson(encoded.right)
-        )
-        const context: Http.CallContext = { engine, method, request }
-        const toolNames = new Set(options.tools.map((tool) => tool.name))
-        return Effect.map(Http.execute(client, context, timeout), (response) =>
-          Http.decodeBody(
-            response,
-            context,
-            idleTimeout,
-            new ChatDecoder(context, toolNames, skipMalformed, coalesce, config.invalidToolCalls === "pass")
-          ))
-      }))
-
-    return LanguageModel.make({
-      generateText: (options) => Http.collect(stream(options, "generateText")),
-      streamText: (options) => stream(options, "streamText")
+    const passInvalidToolCalls = config.invalidToolCalls === "pass"
+    return Http.makeService(client, {
+      engine: config.name ?? "OpenAiCompat",
+      url: `${Http.trimUrl(config.baseUrl)}/chat/completions`,
+      accept: "text/event-stream",
+      headers: config.headers,
+      apiKey: config.apiKey,
+      timeout: config.timeout,
+      idleTimeout: config.idleTimeout,
+      encode: (options, format) => encodeRequest(config, options, format),
+      decoder: (context, toolNames) =>
+        new ChatDecoder(context, toolNames, skipMalformed, coalesce, passInvalidToolCalls)
     })
   })
 

@@ -4,18 +4,23 @@
  */
 import type * as AiError from "@effect/ai/AiError"
 import * as AiErrors from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
+import * as StructuredOutput from "../StructuredOutput.js"
 
 /** What an engine call needs to build its errors. */
 export interface CallContext {
@@ -316,4 +321,54 @@ export class Deltas {
       this.text = ""
     }
   }
+}
+
+/** How a JSON-over-HTTP streaming engine talks to its server. */
+export interface ServiceOptions {
+  readonly engine: string
+  readonly url: string
+  readonly accept: string
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly apiKey?: Redacted.Redacted | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** The request body for a call, or why it cannot be sent. */
+  readonly encode: (
+    options: LanguageModel.ProviderOptions,
+    format: Option.Option<StructuredOutput.Format>
+  ) => Either.Either<unknown, string>
+  /** A fresh decoder of the response body for one call. */
+  readonly decoder: (context: CallContext, toolNames: ReadonlySet<string>) => ChunkDecoder
+}
+
+/**
+ * A `LanguageModel` over one streaming POST per call: the body encoded with the requested structured output, the
+ * response decoded chunk by chunk; `generateText` folds the same stream.
+ */
+export const makeService = (
+  client: HttpClient.HttpClient,
+  options: ServiceOptions
+): Effect.Effect<LanguageModel.Service> => {
+  const timeout = duration(options.timeout)
+  const idleTimeout = duration(options.idleTimeout)
+  const stream = (call: LanguageModel.ProviderOptions, method: string) =>
+    Stream.unwrap(Effect.flatMap(StructuredOutput.requested(call), (format) => {
+      const encoded = options.encode(call, format)
+      if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
+      const request = HttpClientRequest.post(options.url).pipe(
+        HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
+        options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
+        HttpClientRequest.bodyUnsafeJson(encoded.right)
+      )
+      const context: CallContext = { engine: options.engine, method, request }
+      const toolNames = new Set(call.tools.map((tool) => tool.name))
+      return Effect.map(
+        execute(client, context, timeout),
+        (response) => decodeBody(response, context, idleTimeout, options.decoder(context, toolNames))
+      )
+    }))
+  return LanguageModel.make({
+    generateText: (call) => collect(stream(call, "generateText")),
+    streamText: (call) => stream(call, "streamText")
+  })
 }
