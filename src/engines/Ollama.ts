@@ -315,10 +315,7 @@ const numberOr = (u: unknown): number | undefined => (typeof u === "number" ? u 
 class Decoder implements Http.ChunkDecoder {
   readonly parser = Ndjson.makeParser()
   error: AiError.AiError | undefined = undefined
-  private blocks = 0
   private calls = 0
-  private textId: string | undefined = undefined
-  private reasoningId: string | undefined = undefined
   private metadata = false
   private done = false
   private finish: Part | undefined = undefined
@@ -384,21 +381,11 @@ class Decoder implements Http.ChunkDecoder {
     const message = isObject(json.message) ? json.message : json
     const thinking = message.thinking
     if (typeof thinking === "string" && thinking.length > 0) {
-      if (this.reasoningId === undefined) {
-        this.closeText(out)
-        this.reasoningId = `reasoning-${this.blocks++}`
-        this.deltas.push(out, { type: "reasoning-start", id: this.reasoningId })
-      }
-      this.deltas.delta(out, "reasoning-delta", this.reasoningId, thinking)
+      this.deltas.reasoningDelta(out, thinking)
     }
     const content = isObject(json.message) ? message.content : json.response
     if (typeof content === "string" && content.length > 0) {
-      if (this.textId === undefined) {
-        this.closeReasoning(out)
-        this.textId = `text-${this.blocks++}`
-        this.deltas.push(out, { type: "text-start", id: this.textId })
-      }
-      this.deltas.delta(out, "text-delta", this.textId, content)
+      this.deltas.textDelta(out, content)
     }
     if (Array.isArray(message.tool_calls)) {
       for (const call of message.tool_calls) {
@@ -408,8 +395,8 @@ class Decoder implements Http.ChunkDecoder {
     }
     if (json.done === true) {
       this.done = true
-      this.closeReasoning(out)
-      this.closeText(out)
+      this.deltas.closeReasoning(out)
+      this.deltas.closeText(out)
       const inputTokens = numberOr(json.prompt_eval_count)
       const outputTokens = numberOr(json.eval_count)
       const reason: Response.FinishReason = this.calls > 0
@@ -448,8 +435,8 @@ class Decoder implements Http.ChunkDecoder {
       }
       params = parsed
     }
-    this.closeReasoning(out)
-    this.closeText(out)
+    this.deltas.closeReasoning(out)
+    this.deltas.closeText(out)
     this.deltas.push(out, { type: "tool-params-start", id, name })
     this.deltas.push(out, { type: "tool-params-delta", id, delta: raw })
     this.deltas.push(out, { type: "tool-params-end", id })
@@ -462,19 +449,5 @@ class Decoder implements Http.ChunkDecoder {
       return
     }
     this.deltas.push(out, { type: "tool-call", id, name, params })
-  }
-
-  private closeText(out: Array<Part>): void {
-    if (this.textId !== undefined) {
-      this.deltas.push(out, { type: "text-end", id: this.textId })
-      this.textId = undefined
-    }
-  }
-
-  private closeReasoning(out: Array<Part>): void {
-    if (this.reasoningId !== undefined) {
-      this.deltas.push(out, { type: "reasoning-end", id: this.reasoningId })
-      this.reasoningId = undefined
-    }
   }
 }

@@ -39,9 +39,6 @@ const isObject = (u: unknown): u is Record<string, any> => typeof u === "object"
 export class ChatDecoder implements Http.ChunkDecoder {
   readonly parser = Sse.makeParser()
   error: AiError.AiError | undefined = undefined
-  private blocks = 0
-  private textId: string | undefined = undefined
-  private reasoningId: string | undefined = undefined
   private readonly tools = new Map<number, ToolState>()
   private toolsDone = false
   private metadata = false
@@ -148,21 +145,11 @@ export class ChatDecoder implements Http.ChunkDecoder {
     if (delta !== undefined) {
       const reasoning = typeof delta.reasoning_content === "string" ? delta.reasoning_content : delta.reasoning
       if (typeof reasoning === "string" && reasoning.length > 0) {
-        if (this.reasoningId === undefined) {
-          this.closeText(out)
-          this.reasoningId = `reasoning-${this.blocks++}`
-          this.deltas.push(out, { type: "reasoning-start", id: this.reasoningId })
-        }
-        this.deltas.delta(out, "reasoning-delta", this.reasoningId, reasoning)
+        this.deltas.reasoningDelta(out, reasoning)
       }
       const content = delta.content
       if (typeof content === "string" && content.length > 0) {
-        if (this.textId === undefined) {
-          this.closeReasoning(out)
-          this.textId = `text-${this.blocks++}`
-          this.deltas.push(out, { type: "text-start", id: this.textId })
-        }
-        this.deltas.delta(out, "text-delta", this.textId, content)
+        this.deltas.textDelta(out, content)
       }
       if (typeof delta.refusal === "string") this.refusal += delta.refusal
       if (Array.isArray(delta.tool_calls)) this.toolDeltas(delta.tool_calls, out)
@@ -183,8 +170,8 @@ export class ChatDecoder implements Http.ChunkDecoder {
       const fn = isObject(call.function) ? call.function : undefined
       let tool = this.tools.get(index)
       if (tool === undefined) {
-        this.closeText(out)
-        this.closeReasoning(out)
+        this.deltas.closeText(out)
+        this.deltas.closeReasoning(out)
         tool = {
           index,
           id: typeof call.id === "string" && call.id.length > 0 ? call.id : `call_${index}`,
@@ -211,23 +198,9 @@ export class ChatDecoder implements Http.ChunkDecoder {
     }
   }
 
-  private closeText(out: Array<Part>): void {
-    if (this.textId !== undefined) {
-      this.deltas.push(out, { type: "text-end", id: this.textId })
-      this.textId = undefined
-    }
-  }
-
-  private closeReasoning(out: Array<Part>): void {
-    if (this.reasoningId !== undefined) {
-      this.deltas.push(out, { type: "reasoning-end", id: this.reasoningId })
-      this.reasoningId = undefined
-    }
-  }
-
   private finish(out: Array<Part>): void {
-    this.closeReasoning(out)
-    this.closeText(out)
+    this.deltas.closeReasoning(out)
+    this.deltas.closeText(out)
     if (this.toolsDone) return
     this.toolsDone = true
     const tools = [...this.tools.values()].sort((a, b) => a.index - b.index)

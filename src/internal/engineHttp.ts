@@ -292,8 +292,45 @@ export class Deltas {
   private id: string | undefined = undefined
   private type: "text-delta" | "reasoning-delta" = "text-delta"
   private text = ""
+  private blocks = 0
+  private textId: string | undefined = undefined
+  private reasoningId: string | undefined = undefined
 
   constructor(readonly coalesce: boolean) {}
+
+  /** A text delta: opens a text block (closing an open reasoning block) when none is open. */
+  textDelta(out: Array<Response.StreamPartEncoded>, delta: string): void {
+    if (this.textId === undefined) {
+      this.closeReasoning(out)
+      this.textId = `text-${this.blocks++}`
+      this.push(out, { type: "text-start", id: this.textId })
+    }
+    this.delta(out, "text-delta", this.textId, delta)
+  }
+
+  /** A reasoning delta: opens a reasoning block (closing an open text block) when none is open. */
+  reasoningDelta(out: Array<Response.StreamPartEncoded>, delta: string): void {
+    if (this.reasoningId === undefined) {
+      this.closeText(out)
+      this.reasoningId = `reasoning-${this.blocks++}`
+      this.push(out, { type: "reasoning-start", id: this.reasoningId })
+    }
+    this.delta(out, "reasoning-delta", this.reasoningId, delta)
+  }
+
+  closeText(out: Array<Response.StreamPartEncoded>): void {
+    if (this.textId !== undefined) {
+      this.push(out, { type: "text-end", id: this.textId })
+      this.textId = undefined
+    }
+  }
+
+  closeReasoning(out: Array<Response.StreamPartEncoded>): void {
+    if (this.reasoningId !== undefined) {
+      this.push(out, { type: "reasoning-end", id: this.reasoningId })
+      this.reasoningId = undefined
+    }
+  }
 
   delta(out: Array<Response.StreamPartEncoded>, type: "text-delta" | "reasoning-delta", id: string, delta: string) {
     if (!this.coalesce) {
