@@ -34,8 +34,8 @@
  * - **Calls.** An LLM step makes one `generateText` call per item (no token streaming: the runner needs whole
  *   values), with the output schema sent through the structured-output channel (`StructuredOutput`), the JSON Schema
  *   put in the system prompt for engines that do not confirm that channel, `repair` retries with the issues fed
- *   back, and `retry` for retryable engine errors. `sampling` is recorded (graph, hash) but requests use the
- *   engine's own sampling settings.
+ *   back, and `retry` for retryable engine errors. `sampling` goes with each call (`Sampling.withSampling`) and is laid
+ *   over the engine's defaults by sluice's HTTP engines; it is also recorded in `graph.json` and the step's hash.
  * - **Engines.** An LLM step names its engine; when a chain runs, the name resolves through the `EngineRegistry` if
  *   one is provided and knows it, else to the `LanguageModel` in context ({@link resolveEngines}).
  * - **Running.** {@link stream} streams the events of a run over any inputs (`RunStart`, per item and step
@@ -69,6 +69,7 @@ import * as EngineRegistry from "./EngineRegistry.js"
 import * as Event from "./Event.js"
 import * as Node from "./Node.js"
 import * as Pipeline from "./Pipeline.js"
+import * as SamplingModule from "./Sampling.js"
 import * as StructuredOutput from "./StructuredOutput.js"
 import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
 import * as Template from "./Template.js"
@@ -90,8 +91,8 @@ export type TypeId = typeof TypeId
 // =============================================================================
 
 /**
- * Sampling settings of an LLM step (the `EngineRegistry` vocabulary). They are recorded in `graph.json` and in the
- * step's configuration hash; the engine's own defaults apply to the request.
+ * Sampling settings of an LLM step (the `EngineRegistry` vocabulary). They go with each of the step's calls, laid
+ * over the engine's defaults, and are recorded in `graph.json` and in the step's configuration hash.
  *
  * @example
  * ```ts
@@ -2095,6 +2096,7 @@ const callLlm = (
     ): Effect.Effect<unknown, AiError.AiError | StructuredOutputError> =>
       service.generateText({ prompt: instruct ? Prompt.appendSystem(prompt, plan.instruction()) : prompt }).pipe(
         Effect.locally(StructuredOutput.currentFormat, requested),
+        SamplingModule.withSampling(step.sampling),
         Effect.flatMap((response) => {
           usage = Event.addUsage(usage, Event.toUsage(response.usage))
           const decoder = StructuredOutput.makeDecoder(step.output, {

@@ -34,6 +34,7 @@ import type * as Redacted from "effect/Redacted"
 import * as EngineError from "../EngineError.js"
 import * as Http from "../internal/engineHttp.js"
 import * as Ndjson from "../Ndjson.js"
+import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
@@ -124,7 +125,7 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
       apiKey: config.apiKey,
       timeout: config.timeout,
       idleTimeout: config.idleTimeout,
-      encode: (options, format) => encodeRequest(config, options, format),
+      encode: (options, format, sampling) => encodeRequest(config, options, format, sampling),
       decoder: (context, toolNames) => new Decoder(context, toolNames, config.coalesceDeltas !== false)
     }))
 
@@ -168,13 +169,14 @@ export const layer = (config: Config): Layer.Layer<LanguageModel.LanguageModel, 
 export const encodeRequest = (
   config: Config,
   options: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice">,
-  format: Option.Option<StructuredOutput.Format>
+  format: Option.Option<StructuredOutput.Format>,
+  sampling?: SamplingModule.Sampling | undefined
 ): Either.Either<Record<string, unknown>, string> => {
   const encoded = encodeMessages(options.prompt)
   if (Either.isLeft(encoded)) return Either.left(encoded.left)
   let messages = encoded.right
   const body: Record<string, unknown> = { model: config.model, messages, stream: true }
-  const modelOptions = { ...samplingOptions(config.sampling), ...config.options }
+  const modelOptions = { ...samplingOptions(SamplingModule.merge(config.sampling, sampling)), ...config.options }
   if (Object.keys(modelOptions).length > 0) body.options = modelOptions
   if (config.think !== undefined) body.think = config.think
   if (config.keepAlive !== undefined) body.keep_alive = config.keepAlive

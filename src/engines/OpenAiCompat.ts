@@ -46,6 +46,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { ChatDecoder } from "../internal/chatCompletions.js"
 import * as Http from "../internal/engineHttp.js"
+import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
@@ -95,7 +96,7 @@ export type StructuredOutputMode = "json_schema" | "vllm" | "guided_json" | "jso
  *
  * - `baseUrl`: the API root, e.g. `http://localhost:8000/v1` (the engine appends `/chat/completions`);
  * - `model`; `apiKey` (sent as a bearer token); `headers` (extra headers, e.g. OpenRouter's);
- * - `sampling`: defaults sent with every request; `maxTokensField`: `"max_tokens"` (default) or
+ * - `sampling`: defaults sent with every request (a call's `Sampling.withSampling` settings override them); `maxTokensField`: `"max_tokens"` (default) or
  *   `"max_completion_tokens"` (OpenAI's reasoning models);
  * - `structuredOutput` (default `"json_schema"`) and `strict` (default `true`);
  * - `streamUsage`: ask for the final usage chunk (`stream_options.include_usage`, default `true`);
@@ -174,7 +175,7 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
       apiKey: config.apiKey,
       timeout: config.timeout,
       idleTimeout: config.idleTimeout,
-      encode: (options, format) => encodeRequest(config, options, format),
+      encode: (options, format, sampling) => encodeRequest(config, options, format, sampling),
       decoder: (context, toolNames) =>
         new ChatDecoder(context, toolNames, skipMalformed, coalesce, passInvalidToolCalls)
     })
@@ -375,24 +376,25 @@ export const presets: {
 export const encodeRequest = (
   config: Config,
   options: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice">,
-  format: Option.Option<StructuredOutput.Format>
+  format: Option.Option<StructuredOutput.Format>,
+  sampling?: SamplingModule.Sampling | undefined
 ): Either.Either<Record<string, unknown>, string> => {
   const messages = encodeMessages(options.prompt)
   if (Either.isLeft(messages)) return Either.left(messages.left)
   const body: Record<string, unknown> = { model: config.model, messages: messages.right, stream: true }
   if (config.streamUsage !== false) body.stream_options = { include_usage: true }
-  const sampling = config.sampling
-  if (sampling !== undefined) {
-    setDefined(body, "temperature", sampling.temperature)
-    setDefined(body, "top_p", sampling.topP)
-    setDefined(body, config.maxTokensField ?? "max_tokens", sampling.maxTokens)
-    setDefined(body, "seed", sampling.seed)
-    setDefined(body, "stop", typeof sampling.stop === "string" ? [sampling.stop] : sampling.stop)
-    setDefined(body, "frequency_penalty", sampling.frequencyPenalty)
-    setDefined(body, "presence_penalty", sampling.presencePenalty)
-    setDefined(body, "top_k", sampling.topK)
-    setDefined(body, "min_p", sampling.minP)
-    setDefined(body, "repetition_penalty", sampling.repetitionPenalty)
+  const merged = SamplingModule.merge(config.sampling, sampling)
+  if (merged !== undefined) {
+    setDefined(body, "temperature", merged.temperature)
+    setDefined(body, "top_p", merged.topP)
+    setDefined(body, config.maxTokensField ?? "max_tokens", merged.maxTokens)
+    setDefined(body, "seed", merged.seed)
+    setDefined(body, "stop", typeof merged.stop === "string" ? [merged.stop] : merged.stop)
+    setDefined(body, "frequency_penalty", merged.frequencyPenalty)
+    setDefined(body, "presence_penalty", merged.presencePenalty)
+    setDefined(body, "top_k", merged.topK)
+    setDefined(body, "min_p", merged.minP)
+    setDefined(body, "repetition_penalty", merged.repetitionPenalty)
   }
   const tools = options.tools.filter((tool) => !Tool.isProviderDefined(tool))
   if (tools.length > 0) {

@@ -20,6 +20,7 @@ import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
+import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /** What an engine call needs to build its errors. */
@@ -372,14 +373,16 @@ export interface ServiceOptions {
   /** The request body for a call, or why it cannot be sent. */
   readonly encode: (
     options: LanguageModel.ProviderOptions,
-    format: Option.Option<StructuredOutput.Format>
+    format: Option.Option<StructuredOutput.Format>,
+    sampling: Sampling.Sampling | undefined
   ) => Either.Either<unknown, string>
   /** A fresh decoder of the response body for one call. */
   readonly decoder: (context: CallContext, toolNames: ReadonlySet<string>) => ChunkDecoder
 }
 
 /**
- * A `LanguageModel` over one streaming POST per call: the body encoded with the requested structured output, the
+ * A `LanguageModel` over one streaming POST per call: the body encoded with the requested structured output and the
+ * per-call sampling (`Sampling.withSampling`), the
  * response decoded chunk by chunk; `generateText` folds the same stream.
  */
 export const makeService = (
@@ -389,21 +392,23 @@ export const makeService = (
   const timeout = duration(options.timeout)
   const idleTimeout = duration(options.idleTimeout)
   const stream = (call: LanguageModel.ProviderOptions, method: string) =>
-    Stream.unwrap(Effect.flatMap(StructuredOutput.requested(call), (format) => {
-      const encoded = options.encode(call, format)
-      if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
-      const request = HttpClientRequest.post(options.url).pipe(
-        HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
-        options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
-        HttpClientRequest.bodyUnsafeJson(encoded.right)
-      )
-      const context: CallContext = { engine: options.engine, method, request }
-      const toolNames = new Set(call.tools.map((tool) => tool.name))
-      return Effect.map(
-        execute(client, context, timeout),
-        (response) => decodeBody(response, context, idleTimeout, options.decoder(context, toolNames))
-      )
-    }))
+    Stream.unwrap(
+      Effect.flatMap(Effect.zip(StructuredOutput.requested(call), Sampling.current), ([format, sampling]) => {
+        const encoded = options.encode(call, format, sampling)
+        if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
+        const request = HttpClientRequest.post(options.url).pipe(
+          HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
+          options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
+          HttpClientRequest.bodyUnsafeJson(encoded.right)
+        )
+        const context: CallContext = { engine: options.engine, method, request }
+        const toolNames = new Set(call.tools.map((tool) => tool.name))
+        return Effect.map(
+          execute(client, context, timeout),
+          (response) => decodeBody(response, context, idleTimeout, options.decoder(context, toolNames))
+        )
+      })
+    )
   return LanguageModel.make({
     generateText: (call) => collect(stream(call, "generateText")),
     streamText: (call) => stream(call, "streamText")

@@ -19,6 +19,7 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { chunkText, promptText, replyContent, replyParts } from "../internal/prompt.js"
+import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
@@ -60,6 +61,8 @@ export interface Request {
   readonly tools: ReadonlyArray<string>
   /** The structured output requested, by `responseFormat` or `StructuredOutput.withFormat`. */
   readonly format: Option.Option<StructuredOutput.Format>
+  /** The per-call sampling set with `Sampling.withSampling`. */
+  readonly sampling: Sampling.Sampling | undefined
 }
 
 /**
@@ -120,6 +123,7 @@ export const layer = (script: Script): Layer.Layer<LanguageModel.LanguageModel |
     const resolve = (method: Request["method"], options: LanguageModel.ProviderOptions) =>
       Effect.gen(function*() {
         const format = yield* StructuredOutput.requested(options)
+        const sampling = yield* Sampling.current
         const recorded = yield* Ref.modify(requests, (all): [Request, ReadonlyArray<Request>] => {
           const request: Request = {
             call: all.length + 1,
@@ -127,7 +131,8 @@ export const layer = (script: Script): Layer.Layer<LanguageModel.LanguageModel |
             prompt: options.prompt,
             text: promptText(options.prompt),
             tools: options.tools.map((tool) => tool.name),
-            format
+            format,
+            sampling
           }
           return [request, [...all, request]]
         })
