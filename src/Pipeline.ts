@@ -1608,6 +1608,31 @@ const retryPolicy = (retry: Retry<any> | undefined): RetryPolicy | undefined => 
   }
 }
 
+/** The error of one item that failed (or died) after `attempts` attempts at a step. */
+const itemError = (
+  run: Run,
+  stats: StepStats,
+  item: unknown,
+  index: number,
+  cause: Cause.Cause<unknown>,
+  attempts: number
+): PipelineError => {
+  const failure = Cause.failureOption(cause)
+  const typed = Option.isSome(failure)
+  return new PipelineError({
+    pipeline: run.settings.name,
+    step: stats.key,
+    reason: typed ? "ItemFailed" : "ItemDefect",
+    item: index,
+    input: item,
+    attempts,
+    retryable: typed ? Node.isRetryable(failure.value) : false,
+    cause: typed ? Cause.originalError(failure.value) : Cause.squash(cause),
+    traceId: run.traceId,
+    spanId: run.spanId
+  })
+}
+
 const itemContext = (run: Run, stats: StepStats, index: number): ItemContext<any, any> => ({
   index,
   step: stats.key,
@@ -1649,22 +1674,8 @@ const itemStep = (
     stats.passed(count(value, flat))
   }
 
-  const toError = (item: unknown, index: number, cause: Cause.Cause<unknown>, attempts: number): PipelineError => {
-    const failure = Cause.failureOption(cause)
-    const typed = Option.isSome(failure)
-    return new PipelineError({
-      pipeline: run.settings.name,
-      step: stats.key,
-      reason: typed ? "ItemFailed" : "ItemDefect",
-      item: index,
-      input: item,
-      attempts,
-      retryable: typed ? Node.isRetryable(failure.value) : false,
-      cause: typed ? Cause.originalError(failure.value) : Cause.squash(cause),
-      traceId: run.traceId,
-      spanId: run.spanId
-    })
-  }
+  const toError = (item: unknown, index: number, cause: Cause.Cause<unknown>, attempts: number): PipelineError =>
+    itemError(run, stats, item, index, cause, attempts)
 
   const failed = (error: PipelineError): Exit.Exit<Pool.Skip, PipelineError> => {
     stats.failed(run.now())
@@ -1835,20 +1846,7 @@ const lazyFlatMap = (
         let passed = 0
         let state = retry?.schedule.initial
         const giveUp = (cause: Cause.Cause<unknown>, attempts: number): AnyStream => {
-          const failure = Cause.failureOption(cause)
-          const typed = Option.isSome(failure)
-          const error = new PipelineError({
-            pipeline: run.settings.name,
-            step: stats.key,
-            reason: typed ? "ItemFailed" : "ItemDefect",
-            item: index,
-            input: item,
-            attempts,
-            retryable: typed ? Node.isRetryable(failure.value) : false,
-            cause: typed ? Cause.originalError(failure.value) : Cause.squash(cause),
-            traceId: run.traceId,
-            spanId: run.spanId
-          })
+          const error = itemError(run, stats, item, index, cause, attempts)
           stats.failed(run.now())
           const outcome: AnyStream = strategy === "FAIL_FAST"
             ? Stream.fail(error)
