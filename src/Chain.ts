@@ -1919,14 +1919,7 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
       const decoded = node.decode === undefined ? Either.right(input) : node.decode(input)
       if (Either.isLeft(decoded)) {
         return Effect.fail(
-          new ChainError({
-            chain: ctx.chain,
-            step: step.id,
-            reason: "InvalidInput",
-            item: item.index,
-            description: ParseResult.TreeFormatter.formatErrorSync(decoded.left),
-            cause: decoded.left
-          })
+          invalidInput(ctx, step.id, item.index, decoded.left)
         )
       }
       if (step._tag === "ApplyStep") {
@@ -2149,6 +2142,17 @@ const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prom
   )
 }
 
+/** The per-item error of an input that does not match a step's input schema. */
+const invalidInput = (ctx: Context, step: string, item: number, error: ParseResult.ParseError): ChainError =>
+  new ChainError({
+    chain: ctx.chain,
+    step,
+    reason: "InvalidInput",
+    item,
+    description: ParseResult.TreeFormatter.formatErrorSync(error),
+    cause: error
+  })
+
 const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): Effect.Effect<Chunk.Chunk<ItemState>> =>
   Effect.suspend(() => {
     const step = node.step as ApplyStep
@@ -2168,14 +2172,7 @@ const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): 
         fail(
           item,
           step.id,
-          new ChainError({
-            chain: ctx.chain,
-            step: step.id,
-            reason: "InvalidInput",
-            item: item.index,
-            description: ParseResult.TreeFormatter.formatErrorSync(decoded.left),
-            cause: decoded.left
-          }),
+          invalidInput(ctx, step.id, item.index, decoded.left),
           ctx,
           effects
         )
