@@ -91,17 +91,19 @@ export const replyParts = (reply: {
     parts.push({ type: "tool-params-end", id: call.id })
     parts.push({ type: "tool-call", id: call.id, name: call.name, params: call.params })
   }
-  parts.push({
-    type: "finish",
-    reason: reply.finishReason,
-    usage: {
-      inputTokens: reply.usage.inputTokens,
-      outputTokens: reply.usage.outputTokens,
-      totalTokens: reply.usage.inputTokens + reply.usage.outputTokens
-    }
-  })
+  parts.push(finishPart(reply))
   return parts
 }
+
+const finishPart = (reply: Parameters<typeof replyParts>[0]): Response.FinishPartEncoded => ({
+  type: "finish",
+  reason: reply.finishReason,
+  usage: {
+    inputTokens: reply.usage.inputTokens,
+    outputTokens: reply.usage.outputTokens,
+    totalTokens: reply.usage.inputTokens + reply.usage.outputTokens
+  }
+})
 
 /** The non-streaming parts of a complete reply. */
 export const replyContent = (reply: Parameters<typeof replyParts>[0]): Array<Response.PartEncoded> => {
@@ -111,14 +113,6 @@ export const replyContent = (reply: Parameters<typeof replyParts>[0]): Array<Res
   for (const call of reply.toolCalls ?? []) {
     parts.push({ type: "tool-call", id: call.id, name: call.name, params: call.params })
   }
-  parts.push({
-    type: "finish",
-    reason: reply.finishReason,
-    usage: {
-      inputTokens: reply.usage.inputTokens,
-      outputTokens: reply.usage.outputTokens,
-      totalTokens: reply.usage.inputTokens + reply.usage.outputTokens
-    }
-  })
+  parts.push(finishPart(reply))
   return parts
 }
