@@ -15,7 +15,6 @@
  */
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import type * as Response from "@effect/ai/Response"
 import type * as Tool from "@effect/ai/Tool"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Duration from "effect/Duration"
@@ -25,6 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type { replyParts } from "../internal/prompt.js"
 import {
   chunkText,
   hash,
@@ -33,7 +33,7 @@ import {
   prng,
   promptText,
   replyContent,
-  replyParts
+  streamReply
 } from "../internal/prompt.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
@@ -115,15 +115,7 @@ export const make = (options?: Options | undefined): Effect.Effect<LanguageModel
     return LanguageModel.make({
       generateText: (request) => Effect.map(reply("generateText", request), replyContent),
       streamText: (request) =>
-        Stream.unwrap(Effect.map(reply("streamText", request), (r) => {
-          const parts = Stream.fromIterable(replyParts(r))
-          return tokenDelay === undefined
-            ? parts
-            : Stream.mapEffect(parts, (part): Effect.Effect<Response.StreamPartEncoded> =>
-              part.type === "text-delta" || part.type === "reasoning-delta"
-                ? Effect.as(Effect.sleep(tokenDelay), part)
-                : Effect.succeed(part))
-        }))
+        Stream.unwrap(Effect.map(reply("streamText", request), (reply) => streamReply(reply, tokenDelay)))
     })
   })
 

@@ -1,5 +1,8 @@
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 
 /** The text of a prompt, message by message, as `role: text` lines. */
 export const promptText = (prompt: Prompt.Prompt): string => {
@@ -115,4 +118,21 @@ export const replyContent = (reply: Parameters<typeof replyParts>[0]): Array<Res
   }
   parts.push(finishPart(reply))
   return parts
+}
+
+/** Streams the parts of a complete reply, each text or reasoning delta after `tokenDelay` when one is set. */
+export const streamReply = (
+  reply: Parameters<typeof replyParts>[0],
+  tokenDelay: Duration.DurationInput | undefined
+): Stream.Stream<Response.StreamPartEncoded> => {
+  const parts = Stream.fromIterable(replyParts(reply))
+  return tokenDelay === undefined ?
+    parts :
+    Stream.mapEffect(
+      parts,
+      (part): Effect.Effect<Response.StreamPartEncoded> =>
+        part.type === "text-delta" || part.type === "reasoning-delta"
+          ? Effect.as(Effect.sleep(tokenDelay), part)
+          : Effect.succeed(part)
+    )
 }

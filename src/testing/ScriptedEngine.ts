@@ -18,7 +18,7 @@ import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { chunkText, promptText, replyContent, replyParts } from "../internal/prompt.js"
+import { chunkText, promptText, replyContent, streamReply } from "../internal/prompt.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
@@ -159,15 +159,7 @@ export const layer = (script: Script): Layer.Layer<LanguageModel.LanguageModel |
     const service = yield* LanguageModel.make({
       generateText: (options) => Effect.map(resolve("generateText", options), replyContent),
       streamText: (options) =>
-        Stream.unwrap(Effect.map(resolve("streamText", options), (reply) => {
-          const parts = Stream.fromIterable(replyParts(reply))
-          return tokenDelay === undefined ?
-            parts :
-            Stream.mapEffect(parts, (part): Effect.Effect<Response.StreamPartEncoded> =>
-              part.type === "text-delta" || part.type === "reasoning-delta"
-                ? Effect.as(Effect.sleep(tokenDelay), part)
-                : Effect.succeed(part))
-        }))
+        Stream.unwrap(Effect.map(resolve("streamText", options), (reply) => streamReply(reply, tokenDelay)))
     })
     return Context.make(LanguageModel.LanguageModel, service).pipe(
       Context.add(ScriptedEngine, { requests: Ref.get(requests) })
