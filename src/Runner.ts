@@ -59,6 +59,7 @@ import { type ChainError, isChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import type { DatasetError } from "./DatasetError.js"
 import type * as Event from "./Event.js"
+import * as Records from "./internal/runRecords.js"
 import * as Node from "./Node.js"
 import { RunnerError } from "./RunnerError.js"
 import * as Writer from "./Writer.js"
@@ -548,83 +549,6 @@ const countRecords = (dir: string, step: string) =>
     return { records, files: files.length }
   }).pipe(Effect.mapError(outputError))
 
-/** A step's output as written: `{ _id, ...fields }`, or `{ _id, _value }` for values that are not plain objects. */
-const stepRecord = (id: string, value: unknown): Record<string, unknown> =>
-  value !== null && typeof value === "object" && !Array.isArray(value) && !Object.hasOwn(value, "_id")
-    ? { _id: id, ...value as Record<string, unknown> }
-    : { _id: id, _value: value }
-
-const fromStepRecord = (record: Record<string, unknown>): unknown => {
-  if (Object.hasOwn(record, "_value")) {
-    let keys = 0
-    for (const _ in record) keys++
-    if (keys === 2) return record._value
-  }
-  const { _id: _, ...value } = record
-  return value
-}
-
-const flatten = (out: Record<string, unknown>, prefix: string, value: unknown): void => {
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    for (const key in value as Record<string, unknown>) {
-      out[`${prefix}.${key}`] = (value as Record<string, unknown>)[key]
-    }
-  } else if (value !== undefined) {
-    out[prefix] = value
-  }
-}
-
-interface StepCounter {
-  done: number
-  filtered: number
-  errors: number
-  retries: number
-  samples: Array<number>
-  seen: number
-  sum: number
-  max: number
-  input: number
-  output: number
-  total: number
-}
-
-const RESERVOIR = 4096
-
-const newCounter = (): StepCounter => ({
-  done: 0,
-  filtered: 0,
-  errors: 0,
-  retries: 0,
-  samples: [],
-  seen: 0,
-  sum: 0,
-  max: 0,
-  input: 0,
-  output: 0,
-  total: 0
-})
-
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-
-const statsOf = (c: StepCounter): StepStats => {
-  const sorted = [...c.samples].sort((a, b) => a - b)
-  return {
-    done: c.done,
-    filtered: c.filtered,
-    errors: c.errors,
-    retries: c.retries,
-    latencyMs: {
-      p50: percentile(sorted, 50),
-      p95: percentile(sorted, 95),
-      p99: percentile(sorted, 99),
-      mean: c.seen === 0 ? 0 : c.sum / c.seen,
-      max: c.max
-    },
-    tokens: { input: c.input, output: c.output, total: c.total }
-  }
-}
-
 const streamWith = (
   chain: Chain.Chain,
   options: Options,
@@ -731,7 +655,7 @@ const streamWith = (
                 entry = {}
                 partial.set(rowId, entry)
               }
-              entry[id] = fromStepRecord(record as Record<string, unknown>)
+              entry[id] = Records.fromStepRecord(record as Record<string, unknown>)
             }
           })
         ),
@@ -771,7 +695,7 @@ const streamWith = (
       : undefined
     const items: Stream.Stream<Dataset.Item, RunnerError, FileSystem.FileSystem> = typeof options.input === "string"
       ? Stream.mapError(Dataset.stream(options.input, datasetOptions), inputError)
-      : recordsOf(options.input, options.key, options.limit)
+      : Records.recordsOf(options.input, options.key, options.limit)
 
     // ---- writers
     const writerOptions = (step: string): Writer.Options => ({
@@ -793,38 +717,12 @@ const streamWith = (
     const errorWriter = yield* open("errors")
 
     // ---- counters and metrics
-    const counters = new Map(ids.map((id) => [id, newCounter()]))
-    let random = 0x2545f491
+    const counters = new Map(ids.map((id) => [id, Records.newCounter()]))
     const counts = { done: 0, filtered: 0, resumed: 0, failed: 0, malformed: 0 }
-    const record = (event: Event.Event): void => {
-      if (event._tag !== "StepEnd" && event._tag !== "StepError" && event._tag !== "Retry") return
-      const c = counters.get(event.path[event.path.length - 1]!)
-      if (c === undefined) return
-      if (event._tag === "StepError") c.errors++
-      else if (event._tag === "Retry") c.retries++
-      else {
-        if (event.output === undefined) c.filtered++
-        else c.done++
-        const ms = event.durationMs
-        c.seen++
-        c.sum += ms
-        if (ms > c.max) c.max = ms
-        if (c.samples.length < RESERVOIR) c.samples.push(ms)
-        else {
-          random = (Math.imul(random, 1664525) + 1013904223) >>> 0
-          const slot = random % c.seen
-          if (slot < RESERVOIR) c.samples[slot] = ms
-        }
-        if (event.usage !== undefined) {
-          c.input += event.usage.inputTokens ?? 0
-          c.output += event.usage.outputTokens ?? 0
-          c.total += event.usage.totalTokens ?? (event.usage.inputTokens ?? 0) + (event.usage.outputTokens ?? 0)
-        }
-      }
-    }
+    const record = Records.counting(counters)
     const summaryOf = (status: Summary["status"], now: number): Summary => {
       const steps: Record<string, StepStats> = {}
-      for (const [id, c] of counters) steps[id] = statsOf(c)
+      for (const [id, c] of counters) steps[id] = Records.statsOf(c)
       return {
         runId,
         chain: chain.name,
@@ -960,7 +858,7 @@ const streamWith = (
               records = []
               byStep.set(id, records)
             }
-            records.push(stepRecord(r.id, r.outputs[id]))
+            records.push(Records.stepRecord(r.id, r.outputs[id]))
           }
           if (r.status === "failed") {
             counts.failed++
@@ -982,14 +880,7 @@ const streamWith = (
           }
           if (r.status === "complete") counts.done++
           else counts.filtered++
-          const row: Record<string, unknown> = { _id: r.id, _index: r.index, _status: r.status }
-          if (r.filteredBy !== undefined) row._filteredBy = r.filteredBy
-          flatten(row, "chain_input", r.input)
-          const present = Object.keys(r.outputs).filter((id) => order.has(id)).sort((a, b) =>
-            order.get(a)! - order.get(b)!
-          )
-          for (const id of present) flatten(row, id, r.outputs[id])
-          flat.push(row)
+          flat.push(Records.flatRow(r, order))
         }
         for (const [id, records] of byStep) yield* writers.get(id)!.write(records)
         if (errors.length > 0) yield* errorWriter.write(errors)
@@ -1046,45 +937,3 @@ const chainToRunner = (cause: ChainError): RunnerError =>
     description: cause.message,
     cause
   })
-
-const recordsOf = (
-  input: Chain.Inputs<unknown>,
-  key: string | undefined,
-  limit: number | undefined
-): Stream.Stream<Dataset.Item, RunnerError> => {
-  const source: Stream.Stream<unknown, unknown> = Predicate.hasProperty(input, Stream.StreamTypeId)
-    ? input as Stream.Stream<unknown>
-    : Symbol.asyncIterator in (input as object)
-    ? Stream.fromAsyncIterable(input as AsyncIterable<unknown>, (e) => e)
-    : Stream.fromIterable(input as Iterable<unknown>)
-  let index = 0
-  const items = Stream.map(
-    Stream.mapError(
-      source,
-      (cause) =>
-        new RunnerError({ reason: "Input", description: `the input failed: ${Node.errorMessage(cause)}`, cause })
-    ),
-    (data): Dataset.Item => {
-      const i = index++
-      const raw = key !== undefined && data !== null && typeof data === "object"
-        ? (data as Record<string, unknown>)[key]
-        : undefined
-      if (key !== undefined && (typeof raw !== "string" && typeof raw !== "number")) {
-        return {
-          _tag: "Malformed",
-          index: i,
-          file: "(input)",
-          raw: Either.getOrElse(Either.try(() => JSON.stringify(data) ?? ""), () => String(data)),
-          message: `the record has no "${key}" field`
-        }
-      }
-      return {
-        _tag: "Row",
-        id: raw === undefined ? String(i) : String(raw),
-        index: i,
-        data: (data ?? {}) as Record<string, unknown>
-      }
-    }
-  )
-  return limit === undefined ? items : Stream.take(items, limit)
-}
