@@ -5,6 +5,7 @@
  *
  * Targets (issue 5): 64-byte feeding ≤ 5× one `JSON.parse`, and the 4 MB time ≤ 4.5× the 1 MB time.
  */
+import { Effect, Stream } from "effect"
 import { parse as partialJsonParse } from "partial-json"
 import * as PartialJson from "../src/PartialJson.js"
 import type { Suite } from "./harness.js"
@@ -176,4 +177,41 @@ const quadraticSuite = (): Suite => {
   }
 }
 
-export default [sizeSuite(1), sizeSuite(4), quadraticSuite()]
+/** Runs `PartialJson.parseStream` over the chunks and returns the last value emitted. */
+const parseStreamAll = (chunks: ReadonlyArray<string>): Promise<unknown> =>
+  Effect.runPromise(Stream.runLast(PartialJson.parseStream(Stream.fromIterable(chunks))))
+
+const streamMedians = new Map<number, number>()
+
+/**
+ * Issue 13: `parseStream` over a `{ items: [...] }` document (about 0.7 MB, then 4×) in 64-byte chunks, emitting
+ * immutable snapshots. Targets: 4× the document ≤ 4.5× the time, and ≤ 10× one `JSON.parse` of the whole.
+ */
+const streamSuite = (scale: number): Suite => {
+  const doc = makeDocument(scale * 0.68 * 1024 * 1024)
+  const chunks = chunksOf(doc)
+  check(doc, chunks)
+  const json = "JSON.parse (whole document, once)"
+  const stream = `PartialJson.parseStream, ${chunks.length} chunks`
+  return {
+    name: `PartialJson.parseStream: ${scale}× document (${sizeLabel(doc)}) in ${CHUNK}-byte chunks`,
+    description: "a Stream of 64-character strings through parseStream to its last value; every value emitted is " +
+      "an independent snapshot a consumer may keep",
+    units: { count: doc.length / 1024 / 1024, label: "MB" },
+    rounds: 5,
+    variants: [
+      { name: json, run: () => JSON.parse(doc) },
+      { name: stream, run: () => parseStreamAll(chunks), baseline: json }
+    ],
+    summary: (medians) => {
+      const ms = medians.get(stream)!
+      streamMedians.set(scale, ms)
+      const lines = [`target: parseStream vs one JSON.parse = ${verdict(ratio(ms, medians.get(json)), 10)}`]
+      const one = streamMedians.get(1)
+      if (scale === 4 && one !== undefined) lines.push(`target: 4× document time / 1× time = ${verdict(ms / one, 4.5)}`)
+      return lines
+    }
+  }
+}
+
+export default [sizeSuite(1), sizeSuite(4), quadraticSuite(), streamSuite(1), streamSuite(4)]

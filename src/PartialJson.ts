@@ -169,6 +169,14 @@ export interface Parser {
   isComplete(path: Path): boolean
   /** An independent copy of the current value that shares the completed subtrees with the live value. */
   snapshot(): unknown
+  /**
+   * Whether taking a `snapshot` now keeps the total cost of snapshots linear in the document: true once the text
+   * fed since the last snapshot covers the size of the containers still open (a few element copies per character).
+   * While the open containers are small (up to 128 elements and keys) it is true after every chunk; while a long list is
+   * being filled it is true every so many chunks, so that snapshotting "when due" costs O(document) overall where
+   * snapshotting after every chunk costs O(chunks × list length).
+   */
+  snapshotDue(): boolean
 }
 
 /**
@@ -241,9 +249,12 @@ export const parseStrict = (
 }
 
 /**
- * Parses a stream of text chunks into a stream of values: after each chunk the current value is emitted if it
- * changed (each emission is a `snapshot`, safe to keep). In strict mode the stream fails with the
- * `PartialJsonError` at the first malformation; in lenient mode it never fails on its own.
+ * Parses a stream of text chunks into a stream of values: after a chunk the current value is emitted if it changed
+ * and a snapshot is due (`Parser.snapshotDue`), and the final value is always emitted. Each emission is a
+ * `snapshot`: an independent value, safe to keep, that shares the completed subtrees with the others. While the open
+ * containers are small, that is after every chunk that changes the value; while a long list is being filled,
+ * emissions thin out as it grows, so the whole stream costs O(document), not O(chunks × list length). In strict mode
+ * the stream fails with the `PartialJsonError` at the first malformation; in lenient mode it never fails on its own.
  *
  * @example
  * ```ts
@@ -274,8 +285,8 @@ export const parseStream: {
     Stream.suspend(() => {
       const parser = new ParserImpl(options)
       let emitted = 0
-      const emit = (out: Array<unknown>) => {
-        if (parser.version !== emitted && parser.value !== undefined) {
+      const emit = (out: Array<unknown>, last: boolean) => {
+        if (parser.version !== emitted && parser.value !== undefined && (last || parser.snapshotDue())) {
           emitted = parser.version
           out.push(parser.snapshot())
         }
@@ -287,14 +298,14 @@ export const parseStream: {
           for (const text of chunk) {
             parser.feed(text)
             if (strict && parser.error !== undefined) return Effect.fail(parser.error)
-            emit(out)
+            emit(out, false)
           }
           return Effect.succeed(Chunk.unsafeFromArray(out))
         }),
         Stream.concat(Stream.suspend(() => {
           parser.end()
           const out: Array<unknown> = []
-          emit(out)
+          emit(out, true)
           return Stream.fromIterable(out)
         }))
       )
@@ -468,6 +479,21 @@ const setKey = (object: Record<string, unknown>, key: string, value: unknown): v
 
 const copyContainer = (container: any): any => Array.isArray(container) ? container.slice() : { ...container }
 
+/** The number of slots (elements or keys) of a container, i.e. what copying it costs. */
+const slots = (container: any): number => {
+  if (Array.isArray(container)) return container.length
+  let n = 0
+  for (const _ in container) n++
+  return n
+}
+
+/**
+ * A snapshot is due when the open containers hold at most `SNAPSHOT_FREE_SLOTS` slots plus `SNAPSHOT_SLOTS_PER_CHAR`
+ * per character fed since the last one: snapshots then copy at most `FREE + PER_CHAR` slots per character overall.
+ */
+const SNAPSHOT_FREE_SLOTS = 128
+const SNAPSHOT_SLOTS_PER_CHAR = 2
+
 /** The value of a truncated number's longest valid prefix, or `undefined` when it has none (`-`). */
 const numberPrefixValue = (text: string, state: number): number | undefined => {
   switch (state) {
@@ -525,6 +551,9 @@ class ParserImpl implements Parser {
   /** Where the string that opened in the current chunk starts (its first content character), or -1. */
   private contentStart = -1
   private readonly keyCache: Array<string | undefined> = []
+  /** Characters fed since the last snapshot, and the number of slots (elements, keys) that snapshot copied. */
+  private credit = 0
+  private spineCost = 0
 
   constructor(options: Options | undefined) {
     this.strict = options?.strict === true
@@ -537,6 +566,7 @@ class ParserImpl implements Parser {
 
   feed(chunk: string): unknown {
     const n = chunk.length
+    this.credit += n
     const strict = this.strict
     let i = 0
     this.numStart = 0
@@ -947,16 +977,27 @@ class ParserImpl implements Parser {
   }
 
   snapshot(): unknown {
-    if (this.depth === 0) return this.value
+    this.credit = 0
+    if (this.depth === 0) {
+      this.spineCost = 0
+      return this.value
+    }
     const root = copyContainer(this.containers[0])
+    let cost = slots(root)
     let parent = root
     for (let d = 1; d < this.depth; d++) {
       const copy = copyContainer(this.containers[d])
+      cost += slots(copy)
       if (this.isArray[d - 1]) parent[this.keys[d - 1]] = copy
       else setKey(parent, this.keys[d - 1], copy)
       parent = copy
     }
+    this.spineCost = cost
     return root
+  }
+
+  snapshotDue(): boolean {
+    return this.spineCost <= SNAPSHOT_FREE_SLOTS + this.credit * SNAPSHOT_SLOTS_PER_CHAR
   }
 
   /**

@@ -27,6 +27,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -110,8 +111,11 @@ export type Retry<E = unknown> = Schedule.Schedule<unknown, E> | RetryOptions<E>
 /**
  * Options of the item-wise steps (`map`, `flatMap`, `filter`).
  *
- * - `concurrency` (default 1), `ordered` (default `true`) and `bufferSize` (default 64): see `Concurrency.Options`;
- *   at most `concurrency + bufferSize` items of the step are started and not yet passed on;
+ * - `concurrency` (default 1) and `ordered` (default `true`): see `Concurrency.Options`;
+ * - `bufferSize` (default 0): how many items beyond `concurrency` the step may start before the earlier ones are
+ *   passed on. A step holds at most `concurrency + bufferSize` items it has pulled and not passed on, so with the
+ *   default, `concurrency: 10` means at most 10 items of the step in memory; raise `bufferSize` to keep workers busy
+ *   while a slow item holds up the ordered output, or under a bursty consumer;
  * - `errorStrategy` (default `FAIL_FAST`) and `retry` (default none).
  *
  * @since 0.1.0
@@ -320,10 +324,13 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
   /** The steps, in order. */
   readonly steps: ReadonlyArray<{ readonly key: string; readonly kind: StepKind }>
 
-  /** A whole-stream step: `f` receives the input stream (and the step context) and returns the output stream. */
+  /**
+   * A whole-stream step: `f` receives the input stream (and the step context) and returns the output: a stream, or
+   * an iterable or async iterable (a generator), read lazily, one item per pull, and closed when the run stops.
+   */
   add<K extends string, O2, E2 = never, R2 = never>(
     key: Key<K, Keys>,
-    f: (args: StreamContext<O, E, Acc, C>) => Stream.Stream<O2, E2, R2>
+    f: (args: StreamContext<O, E, Acc, C>) => Inputs<O2, E2, R2>
   ): Pipeline<I, O2, E | Exclude<E2, PipelineError<any>>, R | R2, Keys | K, Acc, C>
 
   /** Runs an effect (or a `Node`) for every item. */
@@ -810,8 +817,8 @@ const checkItemOptions = (options: ItemOptions<any> | undefined): string | undef
   if (options.concurrency !== undefined && !isPositiveInteger(options.concurrency)) {
     return `concurrency must be a positive integer, got ${options.concurrency}`
   }
-  if (options.bufferSize !== undefined && !isPositiveInteger(options.bufferSize)) {
-    return `bufferSize must be a positive integer, got ${options.bufferSize}`
+  if (options.bufferSize !== undefined && !isCount(options.bufferSize)) {
+    return `bufferSize must be a non-negative integer, got ${options.bufferSize}`
   }
   if (
     options.errorStrategy !== undefined &&
@@ -841,13 +848,17 @@ const Proto = {
     const self = this as unknown as PipelineImpl
     return Effect.sync(() => snapshot(self.settings.name, self.cell.current))
   },
-  add(this: PipelineImpl, key: string, f: (args: StreamContext<unknown, unknown, unknown, unknown>) => AnyStream) {
+  add(
+    this: PipelineImpl,
+    key: string,
+    f: (args: StreamContext<unknown, unknown, unknown, unknown>) => Inputs<unknown, unknown, unknown>
+  ) {
     return append(this, key, "add", undefined, (input, run, stats) =>
       Stream.suspend(() => {
-        const output = f({
+        const output = fromInputs(f({
           input: countIn(input, stats) as Stream.Stream<unknown, PipelineError>,
           ...stepContext(run, stats)
-        })
+        }))
         const wrapped = countOut(Stream.mapError(output, (e) => toStepError(run, stats, e)), stats)
         return run.emit === undefined ? wrapped : withStepEvents(wrapped, run, stats)
       }))
@@ -1162,6 +1173,9 @@ const events = (
       ),
       Effect.forkScoped
     )
+    // Finalizers run in reverse order: the queue is shut down before the run is interrupted, so that a consumer that
+    // stopped early (a `take`) never leaves the run's last events blocked on a full queue nobody reads.
+    yield* Effect.addFinalizer(() => Queue.shutdown(queue))
     return Stream.flattenTake(Stream.fromQueue(queue))
   }))
 
@@ -1507,8 +1521,32 @@ const fromInputs = <A, E, R>(inputs: Inputs<A, E, R>): Stream.Stream<A, E | unkn
   if (Predicate.hasProperty(inputs, Symbol.asyncIterator)) {
     return Stream.fromAsyncIterable(inputs as AsyncIterable<A>, (cause) => cause)
   }
-  return Stream.fromIterable(inputs as Iterable<A>)
+  return Array.isArray(inputs)
+    ? Stream.fromIterable(inputs as ReadonlyArray<A>)
+    : fromLazyIterable(inputs as Iterable<A>)
 }
+
+/**
+ * Reads a synchronous iterable (a generator, a lazy sequence) one item per pull, so that nothing is read ahead of
+ * what the steps ask for, and closes it (`return()`, which runs a generator's `finally`) when the stream ends or is
+ * interrupted. A throwing iterator fails the stream with what it threw. Arrays, already in memory, are read in
+ * chunks.
+ */
+const fromLazyIterable = <A>(iterable: Iterable<A>): Stream.Stream<A, unknown> =>
+  Stream.unwrapScoped(Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => iterable[Symbol.iterator]()),
+      (iterator) => Effect.sync(() => iterator.return?.())
+    ),
+    (iterator) => {
+      const loop: Channel.Channel<Chunk.Chunk<A>, unknown, unknown, unknown, unknown, unknown> = Channel.suspend(() => {
+        const next = Either.try(() => iterator.next())
+        if (Either.isLeft(next)) return Channel.fail(next.left)
+        return next.right.done ? Channel.void : Channel.zipRight(Channel.write(Chunk.of(next.right.value)), loop)
+      })
+      return Stream.fromChannel(loop)
+    }
+  ))
 
 const stepContext = (run: Run, stats: StepStats): StepContext<any, any> => ({
   step: stats.key,
@@ -1559,11 +1597,21 @@ const withStepEvents = (output: AnyStream, run: Run, stats: StepStats): AnyStrea
     )
   })
 
-const poolOptions = (options: ItemOptions<any> | undefined): Pool.Options => ({
-  concurrency: options?.concurrency ?? 1,
-  ordered: options?.ordered ?? true,
-  bufferSize: options?.bufferSize ?? Concurrency.defaultBufferSize
-})
+/**
+ * With more than one worker, a step holds at most `concurrency + bufferSize` items (default `bufferSize` 0: exactly
+ * `concurrency`). With one, items are handled as they are pulled and `bufferSize` only caps how many outputs of
+ * already-complete effects go out in one chunk (at least 64, so trivial steps stay fast).
+ */
+const poolOptions = (options: ItemOptions<any> | undefined): Pool.Options => {
+  const concurrency = options?.concurrency ?? 1
+  return {
+    concurrency,
+    ordered: options?.ordered ?? true,
+    bufferSize: concurrency > 1 ? options?.bufferSize ?? 0 : Math.max(options?.bufferSize ?? 0, sequentialChunk)
+  }
+}
+
+const sequentialChunk = 64
 
 const exitSkip: Exit.Exit<Pool.Skip> = Exit.succeed(Pool.Skip)
 

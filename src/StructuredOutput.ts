@@ -843,13 +843,16 @@ class DecoderImpl<A, I> implements Decoder<A> {
     return this.takeChanged()
   }
 
-  private takeChanged(): boolean {
+  /** Whether to show a new partial; in raw mode, only when a snapshot is due (so a long list costs O(text)). */
+  private takeChanged(last = false): boolean {
     if (this.mode === false) return false
     if (this.mode === "raw") {
       const version = this.parser.version
-      const changed = version !== this.version || this.dirty
-      this.version = version
-      this.dirty = false
+      const changed = (version !== this.version || this.dirty) && (last || this.parser.snapshotDue())
+      if (changed) {
+        this.version = version
+        this.dirty = false
+      }
       return changed
     }
     const changed = this.dirty
@@ -865,7 +868,7 @@ class DecoderImpl<A, I> implements Decoder<A> {
 
   finish(context: { readonly attempt: number; readonly finishReason?: string | undefined }) {
     const value = this.parser.end()
-    this.changed = this.takeChanged()
+    this.changed = this.takeChanged(true)
     const fail = (reason: "InvalidJson" | "SchemaMismatch", issues: ReadonlyArray<Issue>) =>
       Either.left(
         new StructuredOutputError({
