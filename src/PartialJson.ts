@@ -172,9 +172,9 @@ export interface Parser {
   /**
    * Whether taking a `snapshot` now keeps the total cost of snapshots linear in the document: true once the text
    * fed since the last snapshot covers the size of the containers still open (a few element copies per character).
-   * While the open containers are small (up to 128 elements and keys) it is true after every chunk; while a long list is
-   * being filled it is true every so many chunks, so that snapshotting "when due" costs O(document) overall where
-   * snapshotting after every chunk costs O(chunks × list length).
+   * While the open containers are small (up to 128 elements and keys) it is true after every chunk; while a long
+   * list is being filled it is true every so many chunks, so that snapshotting "when due" costs O(document) overall
+   * where snapshotting after every chunk costs O(chunks × list length).
    */
   snapshotDue(): boolean
 }
