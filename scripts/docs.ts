@@ -83,7 +83,13 @@ const program = ts.createProgram(files, {
   exactOptionalPropertyTypes: true,
   skipLibCheck: true,
   noEmit: true,
-  types: ["node"]
+  types: ["node"],
+  // `sluice/...` resolves to the sources, as in tsconfig.json (the package's exports point at the build)
+  paths: {
+    "sluice": [path.join(root, "src", "index.ts")],
+    "sluice/testing": [path.join(root, "src", "testing", "index.ts")],
+    "sluice/*": [path.join(root, "src", "*.ts")]
+  }
 })
 for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
   const index = files.indexOf(path.resolve(diagnostic.file?.fileName ?? ""))
