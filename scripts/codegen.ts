@@ -30,12 +30,18 @@ generate(path.join("src", "testing"), header)
 
 // `sluice/<Module>`, `sluice/engines/<Engine>`, `sluice/testing`, `sluice/testing/<Module>`: each with its
 // declarations first, as Effect's own packages do. `./internal/*` stays closed.
-const entry = (file: string) => ({ types: `./dist/${file}.d.ts`, import: `./dist/${file}.js`, default: `./dist/${file}.js` })
+const entry = (file: string) => ({
+  types: `./dist/${file}.d.ts`,
+  import: `./dist/${file}.js`,
+  default: `./dist/${file}.js`
+})
 const exportsMap: Record<string, unknown> = {
   ".": entry("index"),
   "./package.json": "./package.json",
   ...Object.fromEntries(modulesIn("src").map((name) => [`./${name}`, entry(name)])),
-  ...Object.fromEntries(modulesIn(path.join("src", "engines")).map((name) => [`./engines/${name}`, entry(`engines/${name}`)])),
+  ...Object.fromEntries(
+    modulesIn(path.join("src", "engines")).map((name) => [`./engines/${name}`, entry(`engines/${name}`)])
+  ),
   "./testing": entry("testing/index"),
   ...Object.fromEntries(
     modulesIn(path.join("src", "testing")).map((name) => [`./testing/${name}`, entry(`testing/${name}`)])
