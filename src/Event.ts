@@ -33,7 +33,7 @@ export const RunStart = Schema.TaggedStruct("RunStart", {
 })
 
 /**
- * A run ended, successfully, with a failure or by interruption.
+ * A run ended, successfully, with a failure or by interruption; `cause` says why a failed run failed, in one line.
  *
  * @since 0.1.0
  * @category schemas
@@ -41,7 +41,8 @@ export const RunStart = Schema.TaggedStruct("RunStart", {
 export const RunEnd = Schema.TaggedStruct("RunEnd", {
   ...base,
   status: Schema.Literal("success", "failure", "interrupted"),
-  durationMs: Schema.Number
+  durationMs: Schema.Number,
+  cause: Schema.optional(Schema.String)
 })
 
 /**

@@ -19,9 +19,14 @@
  *     `filtered`, with `_filteredBy`), written as items finish;
  *   - `errors/`: one record per failed item or malformed row: `_id`, `index`, `step` (`input` for a malformed row),
  *     `error`, `message`, `retryable`, `attempt` (1 the first time this item failed at this step, 2 on the next
- *     run, …), `tries` (calls in this run), `input`, and `file`/`line` for malformed rows;
- *   - `metrics.json`: per step counts (done, filtered, errors, retries), p50/p95/p99 latency and tokens, and the
- *     run's item counts; rewritten every few seconds and at the end.
+ *     run, …), `tries` (calls in this run), `input`, and `file`/`line` for malformed rows; an item that finishes in a
+ *     later run resolves its error records (`inspect` and `metrics.json` count only the open ones);
+ *   - `metrics.json`: the figures across every invocation into the folder (items done, filtered, failed and
+ *     resolved, time spent, per step counts, latency and tokens: see {@link Cumulative}), and under `invocations`
+ *     each invocation's own (status, cause, items, steps); rewritten every few seconds and at the end.
+ * - **Status**: `graph.json`, `metrics.json` and the `RunEnd` event say how the run ended (`success`, `failure` with
+ *   its `cause`, `interrupted`). A run whose items keep failing for one run-wide cause stops early: see
+ *   `stopAfterFailures`.
  * - **Resume**: running again into the same folder skips the items already in `flattened/` and reuses the step
  *   outputs already written for unfinished items. A step whose configuration hash changed (its prompt, schemas,
  *   engine, a pure step's code, or a step it depends on) is run again: its folder, those of the steps after it and
@@ -41,6 +46,7 @@
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -50,6 +56,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -59,6 +66,8 @@ import { type ChainError, isChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import type { DatasetError } from "./DatasetError.js"
 import type * as Event from "./Event.js"
+import * as Totals from "./internal/runner/cumulative.js"
+import * as FailFast from "./internal/runner/failFast.js"
 import * as Records from "./internal/runRecords.js"
 import * as Node from "./Node.js"
 import { RunnerError } from "./RunnerError.js"
@@ -81,6 +90,12 @@ import type { WriterError } from "./WriterError.js"
  *   Parquet copies; `fsync`: flush every batch to the disk;
  * - `count`: count the input first for `Summary.total` and `Plan.total` (default `true` for paths);
  * - `metricsIntervalMs`: how often `metrics.json` is rewritten during the run (default 5000);
+ * - `stopAfterFailures` (default 10): the run stops early, failing with `RunnerError` `RunFailed` (status `failure`
+ *   and the cause in `graph.json`, `metrics.json` and `RunEnd`), when this many items in a row (no item finishing
+ *   in between) fail with one run-wide cause: a refused connection, an unknown host, refused credentials (HTTP
+ *   401/403), an unknown model, a missing key column. Any other failure repeated the same way (same step, error and
+ *   message, numbers aside) stops it after 5× as many (at least 50), so a flaky engine never stops a long run. `0`
+ *   never stops. Everything written stays, and running again after the fix resumes;
  * - `onStart`: called with the {@link Plan} before the first row; `onEvent`: called with every event.
  *
  * @example
@@ -113,6 +128,7 @@ export interface Options {
   readonly count?: boolean | undefined
   readonly runId?: string | undefined
   readonly metricsIntervalMs?: number | undefined
+  readonly stopAfterFailures?: number | undefined
   readonly onStart?: ((plan: Plan) => Effect.Effect<void>) | undefined
   readonly onEvent?: ((event: Event.Event) => Effect.Effect<void>) | undefined
 }
@@ -188,8 +204,35 @@ export interface StepStats {
 }
 
 /**
- * The outcome of a run: items `done` (complete) and `filtered` in this run, `resumed` (already complete, skipped),
- * `failed` (failed items and malformed rows), `total` input items when counted, per step {@link StepStats}.
+ * The figures of a run folder across every invocation into it (the first run and each resume): items `done` and
+ * `filtered`, `failed` (items with an error and no finished row yet), `resolved` (items that failed once and finished
+ * since: their error records no longer count), the time spent, the number of `invocations`, and per step
+ * {@link StepStats} (counts and tokens summed; latency percentiles averaged, weighted by items).
+ *
+ * @example
+ * ```ts
+ * import type * as Runner from "sluice/Runner"
+ *
+ * const open = (c: Runner.Cumulative) => `${c.failed} open errors (${c.resolved} resolved) over ${c.invocations} runs`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Cumulative {
+  readonly done: number
+  readonly filtered: number
+  readonly failed: number
+  readonly resolved: number
+  readonly durationMs: number
+  readonly invocations: number
+  readonly steps: Readonly<Record<string, StepStats>>
+}
+
+/**
+ * The outcome of a run: items `done` (complete) and `filtered` in this invocation, `resumed` (already complete,
+ * skipped), `failed` (failed items and malformed rows), `total` input items when counted, per step
+ * {@link StepStats}, and the figures across every invocation into the folder (`cumulative`).
  *
  * @example
  * ```ts
@@ -215,6 +258,7 @@ export interface Summary {
   readonly durationMs: number
   readonly invalidated: ReadonlyArray<string>
   readonly steps: Readonly<Record<string, StepStats>>
+  readonly cumulative: Cumulative
 }
 
 /**
@@ -247,9 +291,10 @@ export interface ErrorRecord {
 }
 
 /**
- * What {@link inspect} reads from a run folder: the chain and run metadata from `graph.json`, `metrics.json` when
- * present, record and file counts per step and for `flattened/`, and the errors (counts by step and by error tag,
- * and the last few records).
+ * What {@link inspect} reads from a run folder: the chain and run metadata from `graph.json` (with the `cause` of a
+ * failed run), `metrics.json` when present, record and file counts per step and for `flattened/`, and the errors
+ * still open: items whose latest error record has no finished row since (`total`, counts by step and by error tag,
+ * the last few records), and how many items failed once and finished since (`resolved`).
  *
  * @example
  * ```ts
@@ -266,12 +311,14 @@ export interface Inspection {
   readonly chain: string
   readonly runId: string | undefined
   readonly status: string | undefined
+  readonly cause: string | undefined
   readonly graph: unknown
   readonly metrics: unknown
   readonly steps: Readonly<Record<string, { readonly records: number; readonly files: number }>>
   readonly flattened: { readonly records: number; readonly files: number }
   readonly errors: {
     readonly total: number
+    readonly resolved: number
     readonly byStep: Readonly<Record<string, number>>
     readonly byError: Readonly<Record<string, number>>
     readonly last: ReadonlyArray<ErrorRecord>
@@ -389,24 +436,46 @@ export const inspect = (dir: string): Effect.Effect<Inspection, RunnerError, Fil
       : []
     const steps: Record<string, { records: number; files: number }> = {}
     for (const step of hashes) steps[step] = yield* countRecords(dir, step)
-    const flattened = yield* countRecords(dir, "flattened")
-    const byStep: Record<string, number> = {}
-    const byError: Record<string, number> = {}
-    const last: Array<ErrorRecord> = []
-    let total = 0
+    // the latest error record of each item (by id, or `#index` for a malformed row), in the order written
+    const latest = new Map<string, ErrorRecord>()
     yield* Writer.read({ dir, step: "errors" }).pipe(
       Stream.runForEach((record) =>
         Effect.sync(() => {
           const r = record as ErrorRecord
-          total++
-          byStep[r.step] = (byStep[r.step] ?? 0) + 1
-          byError[r.error] = (byError[r.error] ?? 0) + 1
-          last.push(r)
-          if (last.length > 10) last.shift()
+          const item = r._id ?? `#${r.index}`
+          latest.delete(item)
+          latest.set(item, r)
         })
       ),
       Effect.mapError(outputError)
     )
+    const errorCount = latest.size
+    let records = 0
+    const files = yield* Writer.files({ dir, step: "flattened" }).pipe(Effect.mapError(outputError))
+    yield* Writer.read({ dir, step: "flattened" }).pipe(
+      Stream.runForEachChunk((chunk) =>
+        Effect.sync(() => {
+          records += chunk.length
+          if (latest.size === 0) return
+          for (const row of chunk) {
+            if (row === null || typeof row !== "object") continue
+            const r = row as Record<string, unknown>
+            if (typeof r._id === "string") latest.delete(r._id)
+            if (typeof r._index === "number") latest.delete(`#${r._index}`)
+          }
+        })
+      ),
+      Effect.mapError(outputError)
+    )
+    const flattened = { records, files: files.length }
+    const byStep: Record<string, number> = {}
+    const byError: Record<string, number> = {}
+    for (const r of latest.values()) {
+      byStep[r.step] = (byStep[r.step] ?? 0) + 1
+      byError[r.error] = (byError[r.error] ?? 0) + 1
+    }
+    const last = [...latest.values()].slice(-10)
+    const total = latest.size
     const run = Predicate.hasProperty(graph, "run") && typeof graph.run === "object" && graph.run !== null
       ? graph.run as Record<string, unknown>
       : {}
@@ -415,11 +484,12 @@ export const inspect = (dir: string): Effect.Effect<Inspection, RunnerError, Fil
       chain: Predicate.hasProperty(graph, "name") ? String(graph.name) : "",
       runId: typeof run.runId === "string" ? run.runId : undefined,
       status: typeof run.status === "string" ? run.status : undefined,
+      cause: typeof run.cause === "string" ? run.cause : undefined,
       graph,
       metrics,
       steps,
       flattened,
-      errors: { total, byStep, byError, last }
+      errors: { total, resolved: errorCount - total, byStep, byError, last }
     }
   }).pipe(Effect.withSpan("Runner.inspect", { attributes: { dir } }))
 
@@ -663,18 +733,33 @@ const streamWith = (
       )
     }
     const attempts = new Map<string, number>()
+    // the items with an error record and no finished row yet (by id, or `#index` for a malformed row)
+    const unresolved = new Set<string>()
+    let resolvedCount = 0
+    const resolve = (key: string): void => {
+      if (unresolved.delete(key)) resolvedCount++
+    }
     yield* Writer.read({ dir, step: "errors" }).pipe(
       Stream.runForEachChunk((chunk) =>
         Effect.sync(() => {
           for (const record of chunk) {
             const r = record as Partial<ErrorRecord>
-            const key = `${r._id ?? `#${r.index}`}\u0000${r.step}`
+            const item = r._id ?? `#${r.index}`
+            const key = `${item}\u0000${r.step}`
             attempts.set(key, Math.max(attempts.get(key) ?? 0, typeof r.attempt === "number" ? r.attempt : 1))
+            unresolved.add(item)
           }
         })
       ),
       Effect.mapError(outputError)
     )
+    for (const item of unresolved) if (done.has(item)) resolve(item)
+    const metricsPath = join(dir, "metrics.json")
+    const previousMetrics = previous !== undefined && (yield* io(fs.exists(metricsPath), metricsPath))
+      ? yield* Effect.orElseSucceed(readJson(fs, metricsPath), () => undefined)
+      : undefined
+    const base = Totals.fromMetrics(previousMetrics, (step) => !invalidated.includes(step))
+    const baseFiltered = Math.min(base.filtered, done.size)
     const attemptOf = (id: string, step: string): number => {
       const key = `${id}\u0000${step}`
       const n = (attempts.get(key) ?? 0) + 1
@@ -736,21 +821,30 @@ const streamWith = (
         malformed: counts.malformed,
         durationMs: now - startedAt,
         invalidated,
-        steps
+        steps,
+        cumulative: {
+          done: done.size - baseFiltered + counts.done,
+          filtered: baseFiltered + counts.filtered,
+          failed: unresolved.size,
+          resolved: resolvedCount,
+          durationMs: base.durationMs + now - startedAt,
+          invocations: base.invocations.length + 1,
+          steps: Totals.addSteps(base.steps, steps)
+        }
       }
     }
-    const writeMetrics = (status: Summary["status"] | "running") =>
+    const writeMetrics = (status: Summary["status"] | "running", cause?: string | undefined) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const summary = summaryOf(status === "running" ? "success" : status, now)
-        return Writer.writeJsonAtomic(join(dir, "metrics.json"), {
+        const total = summary.cumulative
+        const invocation = {
           runId,
-          chain: chain.name,
           status,
+          ...(cause === undefined ? {} : { cause }),
           startedAt: new Date(startedAt).toISOString(),
           updatedAt: new Date(now).toISOString(),
           durationMs: summary.durationMs,
           items: {
-            total: summary.total,
             done: summary.done,
             filtered: summary.filtered,
             resumed: summary.resumed,
@@ -758,6 +852,25 @@ const streamWith = (
             malformed: summary.malformed
           },
           steps: summary.steps
+        }
+        return Writer.writeJsonAtomic(metricsPath, {
+          runId,
+          chain: chain.name,
+          status,
+          cause,
+          startedAt: base.startedAt ?? invocation.startedAt,
+          updatedAt: invocation.updatedAt,
+          durationMs: total.durationMs,
+          items: {
+            total: summary.total,
+            done: total.done,
+            filtered: total.filtered,
+            failed: total.failed,
+            resolved: total.resolved,
+            malformed: counts.malformed
+          },
+          steps: total.steps,
+          invocations: [...base.invocations, invocation].slice(-Totals.maxInvocations)
         }).pipe(Effect.mapError(outputError))
       })
 
@@ -788,13 +901,28 @@ const streamWith = (
 
     // ---- the pipeline: rows -> chain -> artefacts
     const clock = yield* Effect.clock
+    const threshold = options.stopAfterFailures ?? FailFast.defaultThreshold
+    const inputFailures = FailFast.make(threshold)
+    const itemFailures = FailFast.make(threshold)
+    let stopCause: string | undefined
+    const stopped = (step: string, cause: string) => {
+      stopCause = cause
+      return new RunnerError({
+        reason: "RunFailed",
+        step,
+        description: `${cause} (fix the cause and run the same command again to resume)`
+      })
+    }
     const inputs = Stream.mapChunksEffect(items, (chunk) =>
       Effect.gen(function*() {
         const out: Array<Chain.Input> = []
         const bad: Array<ErrorRecord> = []
         const events: Array<Event.Event> = []
+        let stop: string | undefined
         for (const item of chunk) {
           if (item._tag === "Malformed") {
+            unresolved.add(`#${item.index}`)
+            stop ??= inputFailures.fail({ step: "input", error: "Malformed", message: item.message })
             counts.malformed++
             counts.failed++
             const id = `#${item.index}`
@@ -822,14 +950,17 @@ const streamWith = (
             })
             continue
           }
+          inputFailures.succeed()
           if (done.has(item.id)) {
             counts.resumed++
+            if (unresolved.size > 0) resolve(`#${item.index}`)
             continue
           }
           out.push({ id: item.id, index: item.index, data: item.data, done: partial.get(item.id) })
         }
         if (bad.length > 0) yield* Effect.mapError(errorWriter.write(bad), outputError)
         for (const event of events) yield* onEvent(event)
+        if (stop !== undefined) return yield* stopped("input", stop)
         return Chunk.unsafeFromArray(out)
       }))
     const order = new Map(ids.map((id, i) => [id, i]))
@@ -851,6 +982,7 @@ const streamWith = (
         const byStep = new Map<string, Array<unknown>>()
         const flat: Array<unknown> = []
         const errors: Array<ErrorRecord> = []
+        let stop: { readonly step: string; readonly cause: string } | undefined
         for (const r of chunk) {
           for (const id of r.computed) {
             let records = byStep.get(id)
@@ -861,8 +993,13 @@ const streamWith = (
             records.push(Records.stepRecord(r.id, r.outputs[id]))
           }
           if (r.status === "failed") {
+            unresolved.add(r.id)
             counts.failed++
             const f = r.failure!
+            if (stop === undefined) {
+              const cause = itemFailures.fail(f)
+              if (cause !== undefined) stop = { step: f.step, cause }
+            }
             errors.push({
               _id: r.id,
               index: r.index,
@@ -878,6 +1015,11 @@ const streamWith = (
             })
             continue
           }
+          itemFailures.succeed()
+          if (unresolved.size > 0) {
+            resolve(r.id)
+            resolve(`#${r.index}`)
+          }
           if (r.status === "complete") counts.done++
           else counts.filtered++
           flat.push(Records.flatRow(r, order))
@@ -885,7 +1027,8 @@ const streamWith = (
         for (const [id, records] of byStep) yield* writers.get(id)!.write(records)
         if (errors.length > 0) yield* errorWriter.write(errors)
         if (flat.length > 0) yield* flatWriter.write(flat)
-      }).pipe(Effect.mapError(outputError)))
+        if (stop !== undefined) return yield* stopped(stop.step, stop.cause)
+      }).pipe(Effect.catchTag("WriterError", (e) => Effect.fail(outputError(e)))))
 
     const finish = (exit: Exit.Exit<void, RunnerError>) =>
       Effect.gen(function*() {
@@ -895,18 +1038,32 @@ const streamWith = (
           : Exit.isInterrupted(exit)
           ? "interrupted"
           : "failure"
+        const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        const cause = stopCause !== undefined
+          ? stopCause
+          : Option.isSome(failure)
+          ? FailFast.firstLine(failure.value.message)
+          : status === "failure" && Exit.isFailure(exit)
+          ? FailFast.firstLine(Cause.pretty(exit.cause))
+          : undefined
         let final: Exit.Exit<void, RunnerError> = exit
         const sealed = yield* Effect.exit(Effect.all([
           Effect.forEach([...writers.values(), flatWriter, errorWriter], (w) => w.seal, { discard: true }).pipe(
             Effect.mapError(outputError)
           ),
-          writeMetrics(status),
-          writeGraph(status, { endedAt: new Date(now).toISOString() })
+          writeMetrics(status, cause),
+          writeGraph(status, { endedAt: new Date(now).toISOString(), cause })
         ], { discard: true }))
         if (Exit.isSuccess(final) && Exit.isFailure(sealed)) final = sealed
         const summary = summaryOf(status, now)
         onSummary?.(summary)
-        const end: Event.Event = { _tag: "RunEnd", ...origin(now), status, durationMs: now - startedAt }
+        const end: Event.Event = {
+          _tag: "RunEnd",
+          ...origin(now),
+          status,
+          durationMs: now - startedAt,
+          ...(cause === undefined ? {} : { cause })
+        }
         if (userEvent !== undefined) yield* userEvent(end)
         // interrupted: the consumer may be gone, so never wait for room in the mailbox
         if (status === "interrupted") mailbox.unsafeOffer(end)

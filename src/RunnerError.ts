@@ -30,7 +30,11 @@ export type TypeId = typeof TypeId
  * - `InvalidRun`: `inspect` found no run in the folder, or its `graph.json` / `metrics.json` is not valid;
  * - `ModuleNotFound`: `loadChain` could not import the module (`path`);
  * - `ExportNotFound`: the module has no export of that name (`description` lists the chains it exports);
- * - `NotAChain`: the export is not a `Chain`.
+ * - `NotAChain`: the export is not a `Chain`;
+ * - `RunFailed`: the run stopped early because its items kept failing for one run-wide cause (a refused connection,
+ *   refused credentials, an unknown model, a missing key column, every item failing the same way: see
+ *   `Runner.Options.stopAfterFailures`); `description` says the cause in one line. What was written stays, and running
+ *   again after the fix resumes.
  *
  * @example
  * ```ts
@@ -66,7 +70,8 @@ export const Reason = Schema.Literal(
   "InvalidRun",
   "ModuleNotFound",
   "ExportNotFound",
-  "NotAChain"
+  "NotAChain",
+  "RunFailed"
 )
 
 /**

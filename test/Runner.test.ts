@@ -203,7 +203,14 @@ describe("Runner: artefacts", () => {
 
       const metrics = yield* readJson(`${out}/metrics.json`)
       assert.strictEqual(metrics.status, "success")
-      assert.deepStrictEqual(metrics.items, { total: 5, done: 3, filtered: 0, resumed: 0, failed: 2, malformed: 1 })
+      assert.deepStrictEqual(metrics.items, { total: 5, done: 3, filtered: 0, failed: 2, resolved: 0, malformed: 1 })
+      assert.deepStrictEqual(metrics.invocations[0].items, {
+        done: 3,
+        filtered: 0,
+        resumed: 0,
+        failed: 2,
+        malformed: 1
+      })
       assert.strictEqual(metrics.steps.describe.done, 3)
       assert.strictEqual(metrics.steps.describe.errors, 1)
       assert.strictEqual(metrics.steps.upper.done, 3)

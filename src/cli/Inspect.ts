@@ -96,16 +96,35 @@ export const inspectionLines = (inspection: Runner.Inspection): ReadonlyArray<st
   const count = Progress.formatCount
   const metrics = Option.getOrUndefined(decodeMetrics(inspection.metrics))
   const run = Option.getOrUndefined(decodeRun(inspection.graph))?.run
+  const invocations = metrics?.invocations ?? []
+  const status = inspection.status === "failure" ? "failed" : inspection.status ?? "unknown"
   const lines: Array<string> = [
-    `run ${inspection.runId ?? "?"} of ${inspection.chain} in ${inspection.dir}: ${inspection.status ?? "unknown"}`
+    `run ${inspection.runId ?? "?"} of ${inspection.chain} in ${inspection.dir}: ${status}${
+      inspection.cause === undefined ? "" : `: ${inspection.cause}`
+    }`
   ]
   if (run !== undefined) {
     const when = [
       run.input === undefined ? undefined : `input ${run.input}`,
       run.startedAt === undefined ? undefined : `started ${run.startedAt}`,
-      metrics?.durationMs === undefined ? undefined : `took ${Progress.formatDuration(metrics.durationMs)}`
+      metrics?.durationMs === undefined ? undefined : `took ${Progress.formatDuration(metrics.durationMs)}`,
+      invocations.length > 1 ? `over ${invocations.length} invocations` : undefined
     ].filter((part) => part !== undefined)
     if (when.length > 0) lines.push(`  ${when.join(", ")}`)
+  }
+  if (invocations.length > 1) {
+    for (const i of invocations) {
+      const figures = [
+        `${count(i.items?.done ?? 0)} done`,
+        i.items?.resumed ? `${count(i.items.resumed)} resumed` : undefined,
+        `${count(i.items?.failed ?? 0)} failed`
+      ].filter((part) => part !== undefined).join(", ")
+      lines.push(
+        `    ${i.startedAt ?? "?"} ${i.status === "failure" ? "failed" : i.status ?? "?"}: ${figures} in ${
+          Progress.formatDuration(i.durationMs ?? 0)
+        }${i.cause === undefined ? "" : ` (${oneLine(i.cause)})`}`
+      )
+    }
   }
   const items = metrics?.items
   lines.push(
@@ -115,6 +134,7 @@ export const inspectionLines = (inspection: Runner.Inspection): ReadonlyArray<st
         `${count(inspection.flattened.records)} finished (flattened)`,
         items?.filtered === undefined || items.filtered === 0 ? undefined : `${count(items.filtered)} filtered`,
         `${count(inspection.errors.total)} ${inspection.errors.total === 1 ? "error" : "errors"}`,
+        inspection.errors.resolved === 0 ? undefined : `${count(inspection.errors.resolved)} resolved`,
         items?.malformed === undefined || items.malformed === 0 ? undefined : `${count(items.malformed)} malformed`
       ].filter((part) => part !== undefined).join(", ")
     }`
@@ -165,8 +185,21 @@ export const inspectionLines = (inspection: Runner.Inspection): ReadonlyArray<st
 
 const Latency = Schema.Struct({ p50: Schema.Number, p95: Schema.Number, p99: Schema.Number })
 
+const Invocation = Schema.Struct({
+  startedAt: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.String),
+  durationMs: Schema.optional(Schema.Number),
+  items: Schema.optional(Schema.Struct({
+    done: Schema.optional(Schema.Number),
+    resumed: Schema.optional(Schema.Number),
+    failed: Schema.optional(Schema.Number)
+  }))
+})
+
 const Metrics = Schema.Struct({
   durationMs: Schema.optional(Schema.Number),
+  invocations: Schema.optional(Schema.Array(Invocation)),
   items: Schema.optional(Schema.Struct({
     total: Schema.optional(Schema.Number),
     filtered: Schema.optional(Schema.Number),

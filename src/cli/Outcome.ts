@@ -93,7 +93,7 @@ const codeOf = (error: unknown): number => {
       : exitCode.badInput
   }
   if (isRunnerError(error)) {
-    if (error.reason === "Output") return exitCode.failure
+    if (error.reason === "Output" || error.reason === "RunFailed") return exitCode.failure
     if (error.cause !== undefined && error.cause !== error) {
       const inner = codeOf(error.cause)
       if (inner === exitCode.failure && error.reason === "NoEngine") return inner

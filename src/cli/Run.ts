@@ -97,6 +97,13 @@ export const command = Command.make(
       Options.optional,
       Options.withDescription("the column holding each row's id (default: the row index)")
     ),
+    stopAfterFailures: Options.integer("stop-after-failures").pipe(
+      Options.optional,
+      Options.withDescription(
+        "stop the run when this many items in a row fail with one run-wide cause (refused connection, refused key, " +
+          "unknown model, missing key column; 5x as many for any other repeated failure). Default 10, 0 never stops"
+      )
+    ),
     parquet: Options.boolean("parquet").pipe(Options.withDescription("also write Parquet copies of the outputs")),
     strict: Options.boolean("strict").pipe(Options.withDescription("stop at the first malformed input row")),
     quiet: Options.boolean("quiet").pipe(
@@ -113,6 +120,11 @@ export const command = Command.make(
       const overrides = yield* parseOverrides(args.engine)
       const concurrency = yield* positive("--concurrency", Option.getOrUndefined(args.concurrency), 1)
       const limit = yield* positive("--limit", Option.getOrUndefined(args.limit), 0)
+      const stopAfterFailures = yield* positive(
+        "--stop-after-failures",
+        Option.getOrUndefined(args.stopAfterFailures),
+        0
+      )
       const columns = Option.map(args.columns, (text) => text.split(",").map((c) => c.trim()).filter((c) => c !== ""))
       yield* Engines.requireFile(args.input, "input")
       const chain = yield* Runner.loadChain(args.target)
@@ -130,7 +142,8 @@ export const command = Command.make(
           columns: Option.getOrUndefined(columns),
           key: Option.getOrUndefined(args.key),
           strict: args.strict,
-          parquet: args.parquet
+          parquet: args.parquet,
+          stopAfterFailures
         })
         const report = summaryLines(summary)
         yield* mode === "json" ? Output.errLines(report) : Output.lines(report)
@@ -293,8 +306,19 @@ export const summaryLines = (summary: Runner.Summary): ReadonlyArray<string> => 
     Progress.formatDuration(s.latencyMs.p95),
     count(s.tokens.total)
   ])
+  const total = summary.cumulative
+  const overall = total.invocations > 1
+    ? [
+      `  in total over ${total.invocations} runs: ${count(total.done)} done, ${
+        total.filtered > 0 ? `${count(total.filtered)} filtered, ` : ""
+      }${count(total.failed)} failed${total.resolved > 0 ? ` (${count(total.resolved)} resolved)` : ""} in ${
+        Progress.formatDuration(total.durationMs)
+      }`
+    ]
+    : []
   return [
     `${summary.chain}: ${counts} in ${Progress.formatDuration(summary.durationMs)} → ${summary.output}${status}`,
+    ...overall,
     ...Output.table([["step", "done", "filtered", "errors", "retries", "p50", "p95", "tokens"], ...rows]).map((line) =>
       `  ${line}`
     )
