@@ -30,12 +30,10 @@ import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
@@ -45,7 +43,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
 import * as Concurrency from "./Concurrency.js"
@@ -130,17 +128,26 @@ export interface ItemOptions<E = unknown> {
 }
 
 /**
- * Read access to what earlier steps materialised with {@link Pipeline.checkpoint}: `accumulated.key` is the
- * snapshot (available to every step after the checkpoint once its items flow, since a checkpoint is a barrier);
- * `stream(key)` and `materialize(key)` wait for the snapshot.
+ * Read access to the snapshots of earlier steps: those of {@link Pipeline.checkpoint} steps, and the outputs of
+ * {@link Pipeline.add} steps under the `checkpoints` policy (see {@link StartOptions}).
+ *
+ * - `accumulated.key` is the snapshot once complete: a checkpoint's is there for every later step (a checkpoint is
+ *   a barrier); an `add` step's is `undefined` until that step has passed on its last output;
+ * - `hasSnapshot(key)` says whether `accumulated.key` is complete;
+ * - `materialize(key)` gives the complete snapshot, running the step (and the steps before it) to their end if they
+ *   have not got there yet: a whole-stream step may materialise an earlier step before it reads its own input (the
+ *   items pulled are kept and still flow on). It fails with the run's error if an earlier step fails, and with an
+ *   `InvalidDefinition` error for an `add` step that keeps no snapshot (`checkpoints: "never"`);
+ * - `stream(key)` streams the snapshot once `materialize(key)` has it.
  *
  * @since 0.1.0
  * @category models
  */
 export interface State<Acc> {
   readonly accumulated: Readonly<Acc>
-  readonly stream: <K extends keyof Acc & string>(key: K) => Stream.Stream<ElementOf<Acc[K]>>
-  readonly materialize: <K extends keyof Acc & string>(key: K) => Effect.Effect<Acc[K]>
+  readonly hasSnapshot: (key: keyof Acc & string) => boolean
+  readonly stream: <K extends keyof Acc & string>(key: K) => Stream.Stream<ElementOf<Acc[K]>, PipelineError>
+  readonly materialize: <K extends keyof Acc & string>(key: K) => Effect.Effect<NonNullable<Acc[K]>, PipelineError>
 }
 
 /**
@@ -272,8 +279,11 @@ export interface Metadata {
 }
 
 /**
- * Options of {@link start}: the pipeline's name (the first segment of its event paths and its metric label), and
- * how metadata is recorded: `sampleRate` (share of items whose duration is measured, default 1), `reservoirSize`
+ * Options of {@link start}: the pipeline's name (the first segment of its event paths and its metric label); the
+ * checkpoint policy, `checkpoints`: `"always"` (the default) keeps the outputs of every {@link Pipeline.add} step
+ * as a snapshot in `state.accumulated` (memory grows with those outputs; the step stays lazy: it is not a barrier),
+ * `"never"` keeps none (`add`'s `checkpoint` option decides per step, and {@link Pipeline.checkpoint} steps always
+ * keep theirs); and how metadata is recorded: `sampleRate` (share of items whose duration is measured, default 1), `reservoirSize`
  * (durations kept for the percentiles, default 1024) and `maxCollectedErrors` (default 1000).
  *
  * @since 0.1.0
@@ -281,6 +291,7 @@ export interface Metadata {
  */
 export interface StartOptions {
   readonly name?: string | undefined
+  readonly checkpoints?: "always" | "never" | undefined
   readonly sampleRate?: number | undefined
   readonly reservoirSize?: number | undefined
   readonly maxCollectedErrors?: number | undefined
@@ -306,6 +317,10 @@ type Checkpointed<Acc, K extends string, O> = {
   readonly [k in keyof Acc | K]: k extends K ? ReadonlyArray<O> : Acc[k & keyof Acc]
 }
 
+type Recorded<Acc, K extends string, O> = {
+  readonly [k in keyof Acc | K]: k extends K ? ReadonlyArray<O> | undefined : Acc[k & keyof Acc]
+}
+
 type Flattened<O> = O extends Iterable<infer X> ? X : never
 
 /**
@@ -327,11 +342,15 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
   /**
    * A whole-stream step: `f` receives the input stream (and the step context) and returns the output: a stream, or
    * an iterable or async iterable (a generator), read lazily, one item per pull, and closed when the run stops.
+   * Its outputs are kept as the snapshot `state.accumulated[key]` under the `checkpoints` policy (or the
+   * `checkpoint` option). `retry` re-runs the step's output from the start when it fails (the outputs already
+   * passed on are skipped, as with `flatMap`), so it suits steps whose output is the same when run again.
    */
   add<K extends string, O2, E2 = never, R2 = never>(
     key: Key<K, Keys>,
-    f: (args: StreamContext<O, E, Acc, C>) => Inputs<O2, E2, R2>
-  ): Pipeline<I, O2, E | Exclude<E2, PipelineError<any>>, R | R2, Keys | K, Acc, C>
+    f: (args: StreamContext<O, E, Acc, C>) => Inputs<O2, E2, R2>,
+    options?: { readonly checkpoint?: boolean | undefined; readonly retry?: Retry<E2> | undefined } | undefined
+  ): Pipeline<I, O2, E | Exclude<E2, PipelineError<any>>, R | R2, Keys | K, Recorded<Acc, K, O2>, C>
 
   /** Runs an effect (or a `Node`) for every item. */
   map<K extends string, O2, E2 = never, R2 = never>(
@@ -772,6 +791,7 @@ export const toBatch = <I, O, E, R, Keys extends string, Acc, C>(
 
 interface Settings {
   readonly name: string
+  readonly checkpoints: "always" | "never"
   readonly sampleRate: number
   readonly reservoirSize: number
   readonly maxCollectedErrors: number
@@ -796,17 +816,20 @@ interface PipelineImpl {
 
 const normalizeStart = (options: StartOptions | undefined): Settings => {
   const name = options?.name ?? "pipeline"
+  const checkpoints = options?.checkpoints ?? "always"
   const sampleRate = options?.sampleRate ?? 1
   const reservoirSize = options?.reservoirSize ?? 1024
   const maxCollectedErrors = options?.maxCollectedErrors ?? 1000
-  const invalid = !(sampleRate >= 0 && sampleRate <= 1)
+  const invalid = checkpoints !== "always" && checkpoints !== "never"
+    ? `checkpoints must be "always" or "never", got ${JSON.stringify(checkpoints)}`
+    : !(sampleRate >= 0 && sampleRate <= 1)
     ? `sampleRate must be between 0 and 1, got ${sampleRate}`
     : !isPositiveInteger(reservoirSize)
     ? `reservoirSize must be a positive integer, got ${reservoirSize}`
     : !(Number.isInteger(maxCollectedErrors) && maxCollectedErrors >= 0)
     ? `maxCollectedErrors must be a non-negative integer, got ${maxCollectedErrors}`
     : undefined
-  return { name, sampleRate, reservoirSize, maxCollectedErrors, invalid }
+  return { name, checkpoints, sampleRate, reservoirSize, maxCollectedErrors, invalid }
 }
 
 const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
@@ -851,17 +874,29 @@ const Proto = {
   add(
     this: PipelineImpl,
     key: string,
-    f: (args: StreamContext<unknown, unknown, unknown, unknown>) => Inputs<unknown, unknown, unknown>
+    f: (args: StreamContext<unknown, unknown, unknown, unknown>) => Inputs<unknown, unknown, unknown>,
+    options?: { readonly checkpoint?: boolean | undefined; readonly retry?: Retry<unknown> | undefined }
   ) {
-    return append(this, key, "add", undefined, (input, run, stats) =>
-      Stream.suspend(() => {
-        const output = fromInputs(f({
-          input: countIn(input, stats) as Stream.Stream<unknown, PipelineError>,
-          ...stepContext(run, stats)
-        }))
-        const wrapped = countOut(Stream.mapError(output, (e) => toStepError(run, stats, e)), stats)
+    const retry = options?.retry
+    const invalid = retry !== undefined && !Schedule.isSchedule(retry) && !isPositiveInteger(retry.maxAttempts)
+      ? `retry.maxAttempts must be a positive integer, got ${retry.maxAttempts}`
+      : undefined
+    return append(this, key, "add", invalid, (input, run, stats) => {
+      const output = Stream.suspend(() => {
+        const source = () =>
+          fromInputs(f({
+            input: countIn(input, stats) as Stream.Stream<unknown, PipelineError>,
+            ...stepContext(run, stats)
+          }))
+        const retried = retry === undefined
+          ? Stream.suspend(source)
+          : retryStream(source, retryPolicy(retry)!, run, stats)
+        const wrapped = countOut(Stream.mapError(retried, (e) => toStepError(run, stats, e)), stats)
         return run.emit === undefined ? wrapped : withStepEvents(wrapped, run, stats)
-      }))
+      })
+      const record = options?.checkpoint ?? run.settings.checkpoints === "always"
+      return record ? run.tap(key, output, false) : output
+    })
   },
   map(this: PipelineImpl, key: string, f: unknown, options?: ItemOptions<any>) {
     const call: MakeCall = Node.isNode(f)
@@ -954,15 +989,7 @@ const Proto = {
       key,
       "checkpoint",
       undefined,
-      (input, run, stats) =>
-        Stream.unwrap(Effect.flatMap(Stream.runCollect(countIn(input, stats)), (chunk) => {
-          const items = Chunk.toReadonlyArray(chunk)
-          run.checkpoints[key] = items
-          return Effect.as(
-            Deferred.succeed(run.deferred(key), items),
-            countOut(Stream.fromChunk(chunk), stats)
-          )
-        }))
+      (input, run, stats) => countOut(run.tap(key, countIn(input, stats), true), stats)
     )
   },
   window(this: PipelineImpl, key: string, size: number, options?: { readonly slide?: number }) {
@@ -1217,7 +1244,7 @@ type MakeCall = (run: Run, stats: StepStats) => Call
 
 class Run {
   readonly checkpoints: Record<string, ReadonlyArray<unknown>> = {}
-  readonly deferreds = new Map<string, Deferred.Deferred<ReadonlyArray<unknown>>>()
+  readonly taps = new Map<string, Tap>()
   readonly stats: Array<StepStats>
   readonly collected: Array<PipelineError> = []
   collectedTotal = 0
@@ -1236,25 +1263,39 @@ class Run {
     readonly traceId: string | undefined,
     readonly spanId: string | undefined,
     splitting: boolean,
-    readonly startedAt: number
+    readonly startedAt: number,
+    readonly scope: Scope.Scope
   ) {
     this.split = splitting ? [] : undefined
     this.stats = defs.map((def) => new StepStats(settings, def, clock))
-    const deferred = (key: string) => this.deferred(key)
+    const materialize = (key: string): Effect.Effect<ReadonlyArray<unknown>, PipelineError> =>
+      Effect.suspend(() => {
+        const tap = this.taps.get(key)
+        return tap !== undefined ? tap.complete : Effect.fail(
+          new PipelineError({
+            pipeline: settings.name,
+            step: key,
+            reason: "InvalidDefinition",
+            description: `step "${key}" keeps no snapshot (checkpoints: "never"; use add's checkpoint option)`
+          })
+        )
+      })
     this.state = {
       accumulated: this.checkpoints,
-      stream: (key) => Stream.flattenIterables(Stream.fromEffect(Deferred.await(deferred(key)))) as any,
-      materialize: (key) => Deferred.await(deferred(key)) as any
+      hasSnapshot: (key) => Object.hasOwn(this.checkpoints, key),
+      stream: (key) => Stream.flattenIterables(Stream.fromEffect(materialize(key))) as any,
+      materialize: materialize as any
     }
   }
 
-  deferred(key: string): Deferred.Deferred<ReadonlyArray<unknown>> {
-    let deferred = this.deferreds.get(key)
-    if (deferred === undefined) {
-      deferred = Deferred.unsafeMake<ReadonlyArray<unknown>>(FiberId.none)
-      this.deferreds.set(key, deferred)
-    }
-    return deferred
+  /**
+   * Makes `output` the snapshot `key`: its items are recorded as they are pulled, and `state.materialize(key)` may
+   * pull the rest ahead of the steps after it. A `barrier` passes nothing on before the snapshot is complete.
+   */
+  tap(key: string, output: AnyStream, barrier: boolean): AnyStream {
+    const tap = new Tap(key, output, this, barrier)
+    this.taps.set(key, tap)
+    return tap.stream
   }
 
   now(): number {
@@ -1269,6 +1310,82 @@ class Run {
     this.collectedTotal++
     if (this.collected.length < this.settings.maxCollectedErrors) this.collected.push(error)
   }
+}
+
+/**
+ * A step's output shared by the steps after it and by `state.materialize`: one pull at a time (a semaphore), each
+ * chunk recorded; what `materialize` pulls ahead waits in `pending` for the steps after it (unless a barrier).
+ */
+class Tap {
+  private pull: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<PipelineError>, any> | undefined = undefined
+  private readonly recorded: Array<unknown> = []
+  private pending: Array<unknown> = []
+  private end: Exit.Exit<void, PipelineError> | undefined = undefined
+  private readonly lock = Effect.unsafeMakeSemaphore(1)
+
+  constructor(
+    readonly key: string,
+    readonly upstream: AnyStream,
+    readonly run: Run,
+    readonly barrier: boolean
+  ) {}
+
+  /** Pulls one chunk (`undefined` at the end), recording it. Runs under the lock. */
+  private readonly next: Effect.Effect<Chunk.Chunk<unknown> | undefined, PipelineError, any> = Effect.suspend(() => {
+    if (this.end !== undefined) return Effect.as(this.end, undefined)
+    const pull: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<PipelineError>, any> = this.pull ?? Effect.flatten(
+      Effect.map(
+        Scope.extend(Stream.toPull(this.upstream), this.run.scope),
+        (pull) => (this.pull = pull)
+      )
+    )
+    return Effect.matchCauseEffect(pull, {
+      onSuccess: (chunk): Effect.Effect<Chunk.Chunk<unknown> | undefined> => {
+        for (const item of chunk) this.recorded.push(item)
+        return Effect.succeed(chunk)
+      },
+      onFailure: (cause): Effect.Effect<Chunk.Chunk<unknown> | undefined, PipelineError> => {
+        const failure = Cause.flipCauseOption(cause)
+        if (Option.isNone(failure)) {
+          this.end = Exit.void
+          this.run.checkpoints[this.key] = this.recorded
+          return Effect.succeed(undefined)
+        }
+        if (!Cause.isInterruptedOnly(failure.value)) this.end = Exit.failCause(failure.value)
+        return Effect.failCause(failure.value)
+      }
+    })
+  })
+
+  /** The complete snapshot: pulls to the end what the steps after have not pulled yet. */
+  readonly complete: Effect.Effect<ReadonlyArray<unknown>, PipelineError> = this.lock.withPermits(1)(
+    Effect.suspend(() => {
+      const loop: Effect.Effect<ReadonlyArray<unknown>, PipelineError, any> = Effect.flatMap(this.next, (chunk) => {
+        if (chunk === undefined) return Effect.succeed(this.recorded)
+        if (!this.barrier) { for (const item of chunk) this.pending.push(item) }
+        return loop
+      })
+      return loop
+    })
+  ) as Effect.Effect<ReadonlyArray<unknown>, PipelineError>
+
+  readonly stream: AnyStream = Stream.suspend(() =>
+    this.barrier
+      ? Stream.flatMap(Stream.fromEffect(this.complete), (items) => Stream.fromIterable(items))
+      : Stream.repeatEffectChunkOption(
+        this.lock.withPermits(1)(Effect.suspend(() => {
+          if (this.pending.length > 0) {
+            const items = this.pending
+            this.pending = []
+            return Effect.succeed(Chunk.unsafeFromArray(items))
+          }
+          return Effect.matchEffect(this.next, {
+            onFailure: (error) => Effect.fail(Option.some(error)),
+            onSuccess: (chunk) => chunk === undefined ? Effect.fail(Option.none()) : Effect.succeed(chunk)
+          })
+        }))
+      )
+  )
 }
 
 class StepStats {
@@ -1434,7 +1551,7 @@ const execute = (
   splitting: boolean
 ): any => {
   const { settings } = self
-  const stream: Stream.Stream<unknown, PipelineError, unknown> = Stream.unwrap(Effect.gen(function*() {
+  const stream: Stream.Stream<unknown, PipelineError, unknown> = Stream.unwrapScoped(Effect.gen(function*() {
     const invalid = settings.invalid !== undefined
       ? { step: "start", description: settings.invalid }
       : self.defs.find((def) => def.invalid !== undefined)
@@ -1474,7 +1591,8 @@ const execute = (
       Option.isSome(span) ? span.value.traceId : undefined,
       Option.isSome(span) ? span.value.spanId : undefined,
       splitting,
-      clock.unsafeCurrentTimeMillis()
+      clock.unsafeCurrentTimeMillis(),
+      yield* Effect.scope
     )
     self.cell.current = run
     let output: AnyStream = Stream.mapError(
@@ -1652,9 +1770,59 @@ const retryPolicy = (retry: Retry<any> | undefined): RetryPolicy | undefined => 
       ? Node.isRetryable
       : typeof tags === "function"
       ? tags
-      : (error) => tags.includes(Node.errorTag(error))
+      : (error) => tags.includes(Node.errorTag(error)) || (hasCode(error) && tags.includes(String(error.code)))
   }
 }
+
+/** Whether an error carries a `code` (`ETIMEDOUT`, `RATE_LIMIT`, an HTTP status), as Node.js errors do. */
+const hasCode = (error: unknown): error is { readonly code: string | number } =>
+  Predicate.hasProperty(error, "code") && (typeof error.code === "string" || typeof error.code === "number")
+
+/**
+ * Runs a whole-stream step's output and, when it fails with an error the policy retries (never an earlier step's
+ * `PipelineError`), runs it again after the policy's delay, skipping the outputs already passed on.
+ */
+const retryStream = (
+  source: () => Stream.Stream<unknown, unknown, any>,
+  retry: RetryPolicy,
+  run: Run,
+  stats: StepStats
+): Stream.Stream<unknown, unknown, any> =>
+  Stream.suspend(() => {
+    let passed = 0
+    let state = retry.schedule.initial
+    const attempt = (n: number): Stream.Stream<unknown, unknown, any> => {
+      const already = passed
+      const fresh = already > 0 ? Stream.drop(Stream.suspend(source), already) : Stream.suspend(source)
+      const counted = Stream.mapChunks(fresh, (chunk) => {
+        passed += chunk.length
+        return chunk
+      })
+      return Stream.catchAll(counted, (error) => {
+        if (isPipelineError(error) || !retry.retryable(error)) return Stream.fail(error)
+        return Stream.unwrap(Effect.flatMap(
+          Effect.clockWith((clock) => clock.currentTimeMillis),
+          (now) =>
+            Effect.map(retry.schedule.step(now, error, state), ([next, _, decision]) => {
+              if (ScheduleDecision.isDone(decision)) return Stream.fail(error)
+              state = next
+              stats.retried()
+              const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
+              const announce = run.emit === undefined ? Effect.void : run.emit(Event.make(
+                "Retry",
+                run.origin(stats.path),
+                { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+              ))
+              return Stream.concat(
+                Stream.drain(Stream.fromEffect(Effect.zipRight(announce, Effect.sleep(delayMs)))),
+                attempt(n + 1)
+              )
+            })
+        ))
+      })
+    }
+    return attempt(1)
+  })
 
 /** The error of one item that failed (or died) after `attempts` attempts at a step. */
 const itemError = (
@@ -2069,6 +2237,7 @@ const batchContext = (step: string, runId: string, context: unknown): StepContex
   context,
   state: {
     accumulated: {},
+    hasSnapshot: () => false,
     stream: () => Stream.empty as any,
     materialize: () => Effect.succeed([]) as any
   }

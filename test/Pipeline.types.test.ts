@@ -116,8 +116,10 @@ describe("Pipeline types", () => {
         .add("report", ({ input, state }) => {
           expectTypeOf(input).toEqualTypeOf<Stream.Stream<number, PipelineError<never>>>()
           expectTypeOf(state.accumulated.lengths).toEqualTypeOf<ReadonlyArray<number>>()
-          expectTypeOf(state.stream("raw")).toEqualTypeOf<Stream.Stream<string>>()
-          expectTypeOf(state.materialize("lengths")).toEqualTypeOf<Effect.Effect<ReadonlyArray<number>>>()
+          expectTypeOf(state.stream("raw")).toEqualTypeOf<Stream.Stream<string, PipelineError>>()
+          expectTypeOf(state.materialize("lengths")).toEqualTypeOf<
+            Effect.Effect<ReadonlyArray<number>, PipelineError>
+          >()
           // @ts-expect-error: only checkpointed keys can be streamed
           state.stream("report")
           return input
