@@ -80,9 +80,11 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { AgentError } from "./AgentError.js"
 import * as AgentEvent from "./AgentEvent.js"
+import * as EngineError from "./EngineError.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import type { EngineRegistryError } from "./EngineRegistryError.js"
 import * as Event from "./Event.js"
+import * as Retry from "./internal/retry.js"
 import * as Node from "./Node.js"
 import * as PartialJson from "./PartialJson.js"
 
@@ -235,7 +237,10 @@ export interface StopContext {
  * - `persist`: load the saved state of `sessionId` from the `KeyValueStore` in context, and save after every turn;
  *   `storeKey` (default `"sluice/agent/"`): the key prefix;
  * - `replay` (default 0): events handed to each new subscriber; `bufferSize` (default 256): events a prompt's
- *   stream buffers ahead of its consumer.
+ *   stream buffers ahead of its consumer;
+ * - `retry` (default 2; 0 switches it off): retries of a model call that failed with a transient error (429, 5xx,
+ *   transport, timeout) before it streamed anything, with jittered exponential backoff and the server's
+ *   retry-after, each announced by a `Retry` event.
  *
  * @example
  * ```ts
@@ -266,6 +271,7 @@ export interface Options<Tools extends Record<string, Tool.Any>, M, P> {
   readonly storeKey?: string | undefined
   readonly replay?: number | undefined
   readonly bufferSize?: number | undefined
+  readonly retry?: number | undefined
 }
 
 /**
@@ -416,6 +422,7 @@ interface Internal extends Agent {
   readonly stopWhen: ((context: StopContext) => boolean | Effect.Effect<boolean>) | undefined
   readonly toolConcurrency: number | "unbounded"
   readonly bufferSize: number
+  readonly retry: number
 }
 
 const Proto = {
@@ -554,7 +561,8 @@ export const make: {
       onMaxTurns: options.onMaxTurns ?? "fail",
       stopWhen: options.stopWhen,
       toolConcurrency: options.toolConcurrency ?? 4,
-      bufferSize: Math.max(1, options.bufferSize ?? 256)
+      bufferSize: Math.max(1, options.bufferSize ?? 256),
+      retry: Math.max(0, Math.floor(options.retry ?? Retry.defaultTimes))
     })
     if (Option.isSome(store)) yield* loadFrom(self, store.value, sessionId)
     return self as Agent
@@ -1257,7 +1265,7 @@ const loop = (
         text: run.lastText,
         turns: run.turn,
         ...(run.usage === undefined ? {} : { usage: run.usage }),
-        error: { tag: Node.errorTag(error), message: Node.errorMessage(error), retryable: Node.isRetryable(error) }
+        error: { tag: Node.errorTag(error), message: Node.errorMessage(error), retryable: Retry.isRetryable(error) }
       }
       return Effect.zipRight(emit([end]), Effect.ignore(autoSave(agent)))
     })
@@ -1293,11 +1301,33 @@ const modelTurn = (
     yield* emit([{ _tag: "MessageStart", sessionId: run.sessionId, timestamp: started.timestamp, message: started }])
     const current = yield* Ref.get(agent.state)
     const model = yield* Ref.get(agent.model)
-    const parts = model.streamText({
-      prompt: toPrompt(current),
-      toolkit: agent.wire as Toolkit.Toolkit<{}>,
-      disableToolCallResolution: true
-    }) as Stream.Stream<unknown, AiError.AiError>
+    let anyPart = false
+    const call = () =>
+      Stream.mapChunks(
+        model.streamText({
+          prompt: toPrompt(current),
+          toolkit: agent.wire as Toolkit.Toolkit<{}>,
+          disableToolCallResolution: true
+        }) as Stream.Stream<unknown, AiError.AiError>,
+        (chunk) => {
+          if (chunk.length > 0) anyPart = true
+          return chunk
+        }
+      )
+    const parts = agent.retry === 0 ? call() : Retry.stream(call, {
+      schedule: EngineError.retrySchedule({ times: agent.retry }),
+      while: (error) => !anyPart && Retry.isRetryable(error)
+    }, ({ attempt, delayMs, error }) =>
+      Stream.drain(Stream.fromEffect(emit([{
+        _tag: "Retry",
+        sessionId: run.sessionId,
+        timestamp: run.now(),
+        turn: run.turn,
+        attempt,
+        error: Node.errorTag(error),
+        message: Node.errorMessage(error),
+        delayMs
+      }]))))
     const streamed = yield* Stream.runForEachChunk(parts, (chunk) => {
       const out: Array<AgentEvent.AgentEvent> = []
       builder.feed(chunk as Iterable<RawPart>, run.now(), out)
@@ -1936,6 +1966,19 @@ class EventMapper {
           isFailure: event.isError
         })
         out.push({ _tag: "StepEnd", runId, path, timestamp, durationMs: event.durationMs, output: event.result })
+        break
+      }
+      case "Retry": {
+        out.push({
+          _tag: "Retry",
+          runId,
+          path: this.turnPath,
+          timestamp,
+          attempt: event.attempt,
+          error: event.error,
+          message: event.message,
+          delayMs: event.delayMs
+        })
         break
       }
       case "MessageStart":

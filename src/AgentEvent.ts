@@ -669,6 +669,30 @@ export const ToolExecutionEnd = Schema.TaggedStruct("ToolExecutionEnd", {
 })
 
 /**
+ * A model call failed with a transient error (429, 5xx, transport, timeout) before it streamed anything, and is
+ * tried again after `delayMs` (never sooner than the server's retry-after). `attempt` numbers the failed call from 1.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const isRetry = Schema.is(AgentEvent.Retry)
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Retry = Schema.TaggedStruct("Retry", {
+  ...base,
+  turn: Schema.Number,
+  attempt: Schema.Number,
+  error: Schema.String,
+  message: Schema.String,
+  delayMs: Schema.Number
+})
+
+/**
  * The schema of every agent event.
  *
  * @example
@@ -692,7 +716,8 @@ export const AgentEvent = Schema.Union(
   MessageEnd,
   ToolExecutionStart,
   ToolExecutionUpdate,
-  ToolExecutionEnd
+  ToolExecutionEnd,
+  Retry
 )
 
 /**

@@ -65,8 +65,10 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { ChainError } from "./ChainError.js"
 import * as Concurrency from "./Concurrency.js"
+import * as EngineError from "./EngineError.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import * as Event from "./Event.js"
+import * as Retry from "./internal/retry.js"
 import * as Node from "./Node.js"
 import * as Pipeline from "./Pipeline.js"
 import * as SamplingModule from "./Sampling.js"
@@ -399,8 +401,10 @@ export interface ResolvedEngine {
  * - `concurrency`: items in flight at once (default 16);
  * - `engines`: engine names by step id, overriding the steps' own;
  * - `engineConcurrency`: the most calls in flight per engine name (default: no limit but `concurrency`);
- * - `retry`: retries of a retryable LLM failure for steps that set none (default 0), with exponential backoff from
- *   `retryDelayMs` (default 200);
+ * - `retry`: retries of a transient LLM failure (429, 5xx, transport, timeout; never 400/401/403/404) for steps
+ *   that set none (default 2; 0 switches retries off), with jittered exponential backoff from `retryDelayMs`
+ *   (default 500), never sooner than the server's retry-after; `engineRetry`: the same by engine name, between the
+ *   step's own and the run's;
  * - `onEvent`: called with every event as it happens (the runner records metrics and forwards them).
  *
  * @example
@@ -419,6 +423,7 @@ export interface RunOptions {
   readonly engines?: Readonly<Record<string, string>> | undefined
   readonly engineConcurrency?: Readonly<Record<string, number>> | undefined
   readonly retry?: number | undefined
+  readonly engineRetry?: Readonly<Record<string, number>> | undefined
   readonly retryDelayMs?: number | undefined
 }
 
@@ -559,8 +564,8 @@ export type StepDescription =
 /**
  * Options of {@link llm}: `id` (a plain name, unique in the chain), `name` (a label, default the id), the `input`
  * and `output` schemas, the `engine` name, `sampling`, the `system` and user `prompt` templates, `repair` (asks
- * again with the issues when the reply does not decode, default 0) and `retry` (retries of retryable engine errors,
- * default: the run's).
+ * again with the issues when the reply does not decode, default 0) and `retry` (retries of transient engine errors,
+ * default: the engine's or the run's, 2 unless set; 0 switches them off).
  *
  * @example
  * ```ts
@@ -1189,8 +1194,9 @@ export const execute = <E, R>(
       emit: options?.onEvent,
       engines: resolved,
       limits,
-      retry: Math.max(0, options?.retry ?? 0),
-      retryDelayMs: Math.max(0, options?.retryDelayMs ?? 200)
+      retry: Math.max(0, options?.retry ?? Retry.defaultTimes),
+      engineRetry: options?.engineRetry ?? {},
+      retryDelayMs: Math.max(0, options?.retryDelayMs ?? 500)
     }
     const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 16))
     let items: Stream.Stream<ItemState, E, R> = Stream.map(inputs, makeItem)
@@ -1802,6 +1808,7 @@ interface Context {
   readonly engines: ReadonlyMap<string, ResolvedEngine>
   readonly limits: ReadonlyMap<string, Effect.Semaphore>
   readonly retry: number
+  readonly engineRetry: Readonly<Record<string, number>>
   readonly retryDelayMs: number
 }
 
@@ -1930,24 +1937,21 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
       }
       return callLlm(node, decoded.right, item, ctx)
     })
-  const retries = step._tag === "LlmStep" ? (step.retry >= 0 ? step.retry : ctx.retry) : 0
-  const withRetry = (n: number): Effect.Effect<StepValue | Stop, unknown> =>
-    n >= retries
-      ? attempt()
-      : Effect.catchAll(attempt(), (error) => {
-        if (!Node.isRetryable(error) || isChainErrorInput(error)) return Effect.fail(error)
-        const delayMs = ctx.retryDelayMs * 2 ** n
-        return emit(ctx, {
-          _tag: "Retry",
-          ...origin(ctx, step.id),
-          attempt: n + 1,
-          error: Node.errorTag(error),
-          message: Node.errorMessage(error),
-          delayMs
-        }).pipe(Effect.zipRight(Effect.sleep(delayMs)), Effect.zipRight(withRetry(n + 1)))
-      })
+  const retries = step._tag === "LlmStep" ? retriesOf(step, ctx) : 0
+  const tries_ = retries <= 0 ? attempt() : Retry.effect(attempt(), {
+    schedule: EngineError.retrySchedule({ times: retries, base: ctx.retryDelayMs }),
+    while: (error) => Retry.isRetryable(error) && !isChainErrorInput(error)
+  }, ({ attempt, delayMs, error }) =>
+    emit(ctx, {
+      _tag: "Retry",
+      ...origin(ctx, step.id),
+      attempt,
+      error: Node.errorTag(error),
+      message: Node.errorMessage(error),
+      delayMs
+    }))
   return emit(ctx, { _tag: "StepStart", ...start, item: item.index }).pipe(
-    Effect.zipRight(withRetry(0)),
+    Effect.zipRight(tries_),
     Effect.matchCauseEffect({
       onSuccess: (result) => {
         if (result === Filtered) {
@@ -1976,7 +1980,7 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
         const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
         const tag = Option.isSome(failure) ? Node.errorTag(error) : "Defect"
         const message = Option.isSome(failure) ? Node.errorMessage(error) : Cause.pretty(cause)
-        const retryable = Option.isSome(failure) ? Node.isRetryable(error) : false
+        const retryable = Option.isSome(failure) ? Retry.isRetryable(error) : false
         item.status = "failed"
         item.failure = { step: step.id, error: tag, message, retryable, tries, cause: error }
         return Effect.as(
@@ -1986,6 +1990,14 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
       }
     })
   )
+}
+
+/** The retries of an LLM step: its own, else its engine's (`engineRetry`), else the run's (default 2). */
+const retriesOf = (step: LlmStep, ctx: Context): number => {
+  if (step.retry >= 0) return step.retry
+  const engine = ctx.engines.get(step.id)?.name
+  const byEngine = engine === undefined ? undefined : ctx.engineRetry[engine]
+  return byEngine === undefined ? ctx.retry : Math.max(0, Math.floor(byEngine))
 }
 
 const isChainErrorInput = (error: unknown): boolean =>

@@ -38,6 +38,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -50,13 +51,13 @@ import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Types from "effect/Types"
+import * as EngineError from "./EngineError.js"
 import * as Event from "./Event.js"
 import { GraphError } from "./GraphError.js"
+import * as Retry from "./internal/retry.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
 
@@ -327,8 +328,9 @@ export interface Middleware<out E = never, out R = never> {
 }
 
 /**
- * Retry settings for a step: a `Schedule` fed with the errors, and which errors are worth retrying (by default those
- * whose `isRetryable` is not `false`).
+ * Retry settings for a step: a `Schedule` fed with the errors, and which errors are worth retrying (by default the one
+ * rule of `EngineError.isRetryable`: transient engine failures and errors flagged `isRetryable`). The delay is never
+ * shorter than the server's retry-after.
  *
  * @example
  * ```ts
@@ -1738,32 +1740,24 @@ const attempts = (
   }
   const retry = definition.retry
   if (retry === undefined) return attempt(1)
-  const retryable = retry.while ?? Node.isRetryable
-  const schedule = retry.schedule
-  const loop = (n: number, state: unknown): Effect.Effect<unknown, unknown, unknown> =>
-    Effect.catchAll(attempt(n), (error) => {
-      if (!retryable(error)) return Effect.fail(error)
-      return Effect.clockWith((clock) =>
-        Effect.suspend(() => {
-          const now = clock.unsafeCurrentTimeMillis()
-          return Effect.flatMap(schedule.step(now, error, state), ([nextState, _, decision]) => {
-            if (ScheduleDecision.isDone(decision)) return Effect.fail(error)
-            const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
-            const event = Event.make("Retry", { runId: runtime.runId, path, timestamp: now }, {
-              attempt: n,
+  return Effect.suspend(() => {
+    let n = 0
+    return Retry.effect(
+      Effect.suspend(() => attempt(++n)),
+      retry,
+      ({ attempt, delayMs, error }) =>
+        Effect.flatMap(
+          Clock.currentTimeMillis,
+          (timestamp) =>
+            runtime.emit(Event.make("Retry", { runId: runtime.runId, path, timestamp }, {
+              attempt,
               error: Node.errorTag(error),
               message: Node.errorMessage(error),
               delayMs
-            })
-            return runtime.emit(event).pipe(
-              Effect.zipRight(Effect.sleep(delayMs)),
-              Effect.zipRight(loop(n + 1, nextState))
-            )
-          })
-        })
-      )
-    })
-  return Effect.suspend(() => loop(1, schedule.initial))
+            }))
+        )
+    )
+  })
 }
 
 const bodyEffect = (
@@ -1833,7 +1827,7 @@ const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Eve
     return Event.make("StepError", origin, {
       error: Node.errorTag(error),
       message: Node.errorMessage(error),
-      retryable: Node.isRetryable(error)
+      retryable: EngineError.isRetryable(error)
     })
   }
   return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })

@@ -32,6 +32,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Event from "./Event.js"
+import * as Retry from "./internal/retry.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
 import * as PartialJson from "./PartialJson.js"
@@ -39,7 +40,10 @@ import * as StructuredOutput from "./StructuredOutput.js"
 import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
 
 /**
- * How a node builds its prompt from its input: the user message, and optionally a system message.
+ * How a node builds its prompt from its input: the user message, and optionally a system message. `retry` (default
+ * 2; 0 switches it off) is how many times a model call that failed with a transient error (429, 5xx, transport,
+ * timeout; never 400/401/403/404) is tried again, with jittered exponential backoff and never sooner than the
+ * server's retry-after, each after a `Retry` event.
  *
  * @example
  * ```ts
@@ -55,6 +59,7 @@ export interface PromptOptions<I> {
   readonly name?: string | undefined
   readonly prompt: (input: I) => string
   readonly system?: string | ((input: I) => string) | undefined
+  readonly retry?: number | undefined
 }
 
 /**
@@ -152,33 +157,36 @@ export const makePrompt = <I>(options: PromptOptions<I>, input: I): Prompt.Promp
 export const text = <I>(
   options: TextOptions<I>
 ): Node.Node<I, string, AiError.AiError, LanguageModel.LanguageModel> =>
-  Node.make(options.name ?? "llm", (input, context) =>
-    Stream.unwrap(Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        const texts: Array<string> = []
-        const mapEvent = makeEventMapper()
-        let usage: Event.Usage | undefined
-        const events = Stream.mapChunks(
-          LanguageModel.streamText({ prompt: makePrompt(options, input) }),
-          (parts) => {
-            const timestamp = clock.unsafeCurrentTimeMillis()
-            const origin = { runId: context.runId, path: context.path, timestamp }
-            const out: Array<Node.Emission<string>> = []
-            for (const part of parts) {
-              const event = mapEvent(part, origin)
-              if (event !== undefined) {
-                if (event._tag === "Token") texts.push(event.text)
-                out.push(event)
-              } else if (part.type === "finish") {
-                usage = Event.toUsage(part.usage)
+  withRetry(
+    options,
+    Node.make(options.name ?? "llm", (input, context) =>
+      Stream.unwrap(Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const texts: Array<string> = []
+          const mapEvent = makeEventMapper()
+          let usage: Event.Usage | undefined
+          const events = Stream.mapChunks(
+            LanguageModel.streamText({ prompt: makePrompt(options, input) }),
+            (parts) => {
+              const timestamp = clock.unsafeCurrentTimeMillis()
+              const origin = { runId: context.runId, path: context.path, timestamp }
+              const out: Array<Node.Emission<string>> = []
+              for (const part of parts) {
+                const event = mapEvent(part, origin)
+                if (event !== undefined) {
+                  if (event._tag === "Token") texts.push(event.text)
+                  out.push(event)
+                } else if (part.type === "finish") {
+                  usage = Event.toUsage(part.usage)
+                }
               }
+              return Chunk.unsafeFromArray(out)
             }
-            return Chunk.unsafeFromArray(out)
-          }
-        )
-        return Stream.concat(events, Stream.sync(() => Node.output(texts.join(""), usage)))
-      })
-    )))
+          )
+          return Stream.concat(events, Stream.sync(() => Node.output(texts.join(""), usage)))
+        })
+      )))
+  )
 
 /**
  * A node that asks the model for a value of the `output` schema and returns it decoded.
@@ -240,98 +248,103 @@ export const object = <I, IE, O, OE>(
     readonly usage: Event.Usage | undefined
   }
 
-  return Node.make(name, (input: I, context) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const valid = yield* Effect.mapError(validate(input), (error) =>
-        new NodeError({
-          node: name,
-          reason: "InvalidInput",
-          description: ParseResult.TreeFormatter.formatErrorSync(error),
-          cause: error
-        }))
-      const model = yield* LanguageModel.LanguageModel
-      const clock = yield* Effect.clock
-      const origin = (): Event.Origin => ({
-        runId: context.runId,
-        path: context.path,
-        timestamp: clock.unsafeCurrentTimeMillis()
-      })
-
-      const attempt = (state: Attempt): Out =>
-        Stream.suspend(() => {
-          const format: StructuredOutput.Format = { objectName, schema: options.output }
-          const decoder = StructuredOutput.makeDecoder(options.output, {
-            partial: partial === "none" ? false : partial,
-            objectName
-          })
-          const mapEvent = makeEventMapper()
-          let usage: Event.Usage | undefined
-          let finishReason: string | undefined
-          const prompt = state.instruct
-            ? Prompt.appendSystem(state.prompt, StructuredOutput.instruction(format))
-            : state.prompt
-          const parts = guided === "prompt"
-            ? LanguageModel.streamText({ prompt })
-            : StructuredOutput.withFormat(LanguageModel.streamText({ prompt }), format)
-          const partialFields = (at: Event.Origin): Event.Event => {
-            const { complete, value } = decoder.partial()
-            return { _tag: "PartialFields", ...at, value, complete }
-          }
-          const events = Stream.mapChunks(parts, (chunk) => {
-            const at = origin()
-            const out: Array<Node.Emission<O>> = []
-            for (const part of chunk) {
-              if (part.type === "text-delta") {
-                if (decoder.feed(part.delta)) out.push(partialFields(at))
-              } else if (part.type === "finish") {
-                usage = Event.toUsage(part.usage)
-                finishReason = part.reason
-              } else {
-                const event = mapEvent(part, at)
-                if (event !== undefined) out.push(event)
-              }
-            }
-            return Chunk.unsafeFromArray(out)
-          })
-          const end: Out = Stream.unwrap(Effect.sync((): Out => {
-            const result = decoder.finish({ attempt: state.call, finishReason })
-            const total = Event.addUsage(state.usage, usage)
-            const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
-            if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
-            const error = result.left
-            const unconfirmed = guided === "auto" && !state.instruct && !StructuredOutput.isConfirmed(format)
-            if (unconfirmed) unguided.add(model)
-            if (!unconfirmed && state.repairs <= 0) return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
-            const retry: Event.Event = {
-              _tag: "Retry",
-              ...origin(),
-              attempt: state.call,
-              error: error._tag,
-              message: error.message,
-              delayMs: 0
-            }
-            const next: Attempt = unconfirmed
-              ? { ...state, call: state.call + 1, instruct: true, usage: total }
-              : {
-                call: state.call + 1,
-                prompt: repairPrompt(state.prompt, error),
-                instruct: state.instruct,
-                repairs: state.repairs - 1,
-                usage: total
-              }
-            return Stream.concat(Stream.fromIterable([...last, retry]), attempt(next))
+  return withRetry(
+    options,
+    Node.make(name, (input: I, context) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const valid = yield* Effect.mapError(validate(input), (error) =>
+          new NodeError({
+            node: name,
+            reason: "InvalidInput",
+            description: ParseResult.TreeFormatter.formatErrorSync(error),
+            cause: error
           }))
-          return Stream.concat(events, end)
+        const model = yield* LanguageModel.LanguageModel
+        const clock = yield* Effect.clock
+        const origin = (): Event.Origin => ({
+          runId: context.runId,
+          path: context.path,
+          timestamp: clock.unsafeCurrentTimeMillis()
         })
 
-      return attempt({
-        call: 1,
-        prompt: makePrompt(options, valid),
-        instruct: guided === "prompt" || (guided === "auto" && unguided.has(model)),
-        repairs: options.repair ?? 0,
-        usage: undefined
-      })
-    })))
+        const attempt = (state: Attempt): Out =>
+          Stream.suspend(() => {
+            const format: StructuredOutput.Format = { objectName, schema: options.output }
+            const decoder = StructuredOutput.makeDecoder(options.output, {
+              partial: partial === "none" ? false : partial,
+              objectName
+            })
+            const mapEvent = makeEventMapper()
+            let usage: Event.Usage | undefined
+            let finishReason: string | undefined
+            const prompt = state.instruct
+              ? Prompt.appendSystem(state.prompt, StructuredOutput.instruction(format))
+              : state.prompt
+            const parts = guided === "prompt"
+              ? LanguageModel.streamText({ prompt })
+              : StructuredOutput.withFormat(LanguageModel.streamText({ prompt }), format)
+            const partialFields = (at: Event.Origin): Event.Event => {
+              const { complete, value } = decoder.partial()
+              return { _tag: "PartialFields", ...at, value, complete }
+            }
+            const events = Stream.mapChunks(parts, (chunk) => {
+              const at = origin()
+              const out: Array<Node.Emission<O>> = []
+              for (const part of chunk) {
+                if (part.type === "text-delta") {
+                  if (decoder.feed(part.delta)) out.push(partialFields(at))
+                } else if (part.type === "finish") {
+                  usage = Event.toUsage(part.usage)
+                  finishReason = part.reason
+                } else {
+                  const event = mapEvent(part, at)
+                  if (event !== undefined) out.push(event)
+                }
+              }
+              return Chunk.unsafeFromArray(out)
+            })
+            const end: Out = Stream.unwrap(Effect.sync((): Out => {
+              const result = decoder.finish({ attempt: state.call, finishReason })
+              const total = Event.addUsage(state.usage, usage)
+              const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
+              if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
+              const error = result.left
+              const unconfirmed = guided === "auto" && !state.instruct && !StructuredOutput.isConfirmed(format)
+              if (unconfirmed) unguided.add(model)
+              if (!unconfirmed && state.repairs <= 0) {
+                return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
+              }
+              const retry: Event.Event = {
+                _tag: "Retry",
+                ...origin(),
+                attempt: state.call,
+                error: error._tag,
+                message: error.message,
+                delayMs: 0
+              }
+              const next: Attempt = unconfirmed
+                ? { ...state, call: state.call + 1, instruct: true, usage: total }
+                : {
+                  call: state.call + 1,
+                  prompt: repairPrompt(state.prompt, error),
+                  instruct: state.instruct,
+                  repairs: state.repairs - 1,
+                  usage: total
+                }
+              return Stream.concat(Stream.fromIterable([...last, retry]), attempt(next))
+            }))
+            return Stream.concat(events, end)
+          })
+
+        return attempt({
+          call: 1,
+          prompt: makePrompt(options, valid),
+          instruct: guided === "prompt" || (guided === "auto" && unguided.has(model)),
+          repairs: options.repair ?? 0,
+          usage: undefined
+        })
+      })))
+  )
 }
 
 /**
@@ -430,6 +443,11 @@ export const toEvent = (part: Response.AnyPart, origin: Event.Origin): Event.Eve
 // =============================================================================
 // internal
 // =============================================================================
+
+const withRetry = <I, O, E, R>(options: PromptOptions<any>, node: Node.Node<I, O, E, R>): Node.Node<I, O, E, R> => {
+  const times = Math.max(0, Math.floor(options.retry ?? Retry.defaultTimes))
+  return times === 0 ? node : Node.retry(node, Retry.transient({ times }))
+}
 
 /** The `LanguageModel` services that did not confirm a requested format: the schema goes in their prompt. */
 const unguided = new WeakSet<LanguageModel.Service>()

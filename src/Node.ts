@@ -22,10 +22,10 @@ import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import * as Stream from "effect/Stream"
+import * as EngineError from "./EngineError.js"
 import * as Event from "./Event.js"
+import * as Retry from "./internal/retry.js"
 import { NodeError } from "./NodeError.js"
 
 /**
@@ -467,8 +467,9 @@ export const run: {
 // =============================================================================
 
 /**
- * Options for {@link retry}: a `Schedule` fed with the errors, and which errors are worth retrying (by default those
- * whose `isRetryable` is not `false`).
+ * Options for {@link retry}: a `Schedule` fed with the errors, and which errors are worth retrying (by default the one
+ * rule of `EngineError.isRetryable`: transient engine failures and errors flagged `isRetryable`; others only when
+ * `while` says so). The delay is never shorter than the server's retry-after.
  *
  * @since 0.1.0
  * @category models
@@ -508,35 +509,22 @@ export const retry: {
     self: Node<I, O, E, R>,
     options: RetryOptions<E, R2> | Schedule.Schedule<unknown, E, R2>
   ): Node<I, O, E, R | R2> => {
-    const { schedule, while: retryable = isRetryable } = "schedule" in options
+    const policy: Retry.Policy<E, R2> = "schedule" in options
       ? options as RetryOptions<E, R2>
-      : { schedule: options, while: undefined }
+      : { schedule: options }
     return makeNode(self.name, (input, context) =>
-      Stream.suspend(() => {
-        let state = schedule.initial
-        const attempt = (n: number): Stream.Stream<Emission<O>, E, R | R2> =>
-          Stream.catchAll(self.body(input, context), (error) => {
-            if (!retryable(error)) return Stream.fail(error)
-            return Stream.unwrap(Effect.gen(function*() {
-              const now = yield* Clock.currentTimeMillis
-              const [next, _, decision] = yield* schedule.step(now, error, state)
-              if (ScheduleDecision.isDone(decision)) return Stream.fail(error)
-              state = next
-              const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
-              const event = Event.make("Retry", { ...context, timestamp: now }, {
-                attempt: n,
-                error: errorTag(error),
-                message: errorMessage(error),
-                delayMs
-              })
-              return Stream.make(event).pipe(
-                Stream.concat(Stream.drain(Stream.fromEffect(Effect.sleep(delayMs)))),
-                Stream.concat(attempt(n + 1))
-              )
-            }))
-          })
-        return attempt(1)
-      }), self.observers)
+      Retry.stream(
+        () => self.body(input, context),
+        policy,
+        ({ attempt, delayMs, error }) =>
+          Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (timestamp) =>
+            Event.make("Retry", { ...context, timestamp }, {
+              attempt,
+              error: errorTag(error),
+              message: errorMessage(error),
+              delayMs
+            })))
+      ), self.observers)
   }
 )
 
@@ -868,22 +856,6 @@ export const finalResult = <E, R>(
   })
 
 /**
- * Tells whether an error is worth retrying: its `isRetryable` property when it has one, `true` otherwise.
- *
- * @example
- * ```ts
- * import * as Node from "sluice/Node"
- *
- * Node.isRetryable({ isRetryable: false }) // false
- * ```
- *
- * @since 0.1.0
- * @category guards
- */
-export const isRetryable = (error: unknown): boolean =>
-  Predicate.hasProperty(error, "isRetryable") && typeof error.isRetryable === "boolean" ? error.isRetryable : true
-
-/**
  * The tag of an error for events: its `_tag` when it has one.
  *
  * @example
@@ -966,7 +938,7 @@ const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Eve
     return Event.make("StepError", origin, {
       error: errorTag(error),
       message: errorMessage(error),
-      retryable: isRetryable(error)
+      retryable: EngineError.isRetryable(error)
     })
   }
   return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })

@@ -41,14 +41,14 @@ import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
 import * as Concurrency from "./Concurrency.js"
+import * as EngineError from "./EngineError.js"
 import * as Event from "./Event.js"
 import * as Pool from "./internal/pool.js"
+import * as RetryModule from "./internal/retry.js"
 import * as Node from "./Node.js"
 import { isPipelineError, PipelineError } from "./PipelineError.js"
 
@@ -86,7 +86,8 @@ export type ErrorStrategy = "FAIL_FAST" | "SKIP_FAILED" | "COLLECT_ERRORS" | "SP
 /**
  * A retry policy: `maxAttempts` counts the first attempt; `backoff` is the base of an exponential backoff (default
  * 100 milliseconds, doubling) or a `Schedule` of delays; `retryable` lists the error tags worth retrying or decides
- * per error (by default, errors whose `isRetryable` is not `false`).
+ * per error (by default the one rule of `EngineError.isRetryable`: transient engine failures and errors flagged
+ * `isRetryable`). The delay is never shorter than the server's retry-after.
  *
  * @since 0.1.0
  * @category models
@@ -98,7 +99,7 @@ export interface RetryOptions<E = unknown> {
 }
 
 /**
- * A retry policy: a `Schedule` fed with the errors (retrying errors whose `isRetryable` is not `false`), or
+ * A retry policy: a `Schedule` fed with the errors (retrying what `EngineError.isRetryable` accepts), or
  * {@link RetryOptions}.
  *
  * @since 0.1.0
@@ -1693,7 +1694,7 @@ const toStepError = (run: Run, stats: StepStats, cause: unknown): PipelineError 
     pipeline: run.settings.name,
     step: stats.key,
     reason: "StepFailed",
-    retryable: Node.isRetryable(cause),
+    retryable: EngineError.isRetryable(cause),
     cause: Cause.originalError(cause),
     traceId: run.traceId,
     spanId: run.spanId
@@ -1747,16 +1748,9 @@ const toStream = (result: unknown): Stream.Stream<unknown, unknown, unknown> =>
 // internal: item-wise steps
 // =============================================================================
 
-interface RetryPolicy {
-  readonly schedule: Schedule.Schedule<unknown, unknown>
-  readonly retryable: (error: unknown) => boolean
-}
-
-const retryPolicy = (retry: Retry<any> | undefined): RetryPolicy | undefined => {
+const retryPolicy = (retry: Retry<any> | undefined): RetryModule.Policy | undefined => {
   if (retry === undefined) return undefined
-  if (Schedule.isSchedule(retry)) {
-    return { schedule: retry as Schedule.Schedule<unknown, unknown>, retryable: Node.isRetryable }
-  }
+  if (Schedule.isSchedule(retry)) return { schedule: retry as Schedule.Schedule<unknown, unknown> }
   const options = retry as RetryOptions<unknown>
   const backoff = options.backoff === undefined
     ? Schedule.exponential("100 millis", 2)
@@ -1766,9 +1760,7 @@ const retryPolicy = (retry: Retry<any> | undefined): RetryPolicy | undefined => 
   const tags = options.retryable
   return {
     schedule: Schedule.intersect(backoff, Schedule.recurs(options.maxAttempts - 1)),
-    retryable: tags === undefined
-      ? Node.isRetryable
-      : typeof tags === "function"
+    while: tags === undefined || typeof tags === "function"
       ? tags
       : (error) => tags.includes(Node.errorTag(error)) || (hasCode(error) && tags.includes(String(error.code)))
   }
@@ -1784,44 +1776,32 @@ const hasCode = (error: unknown): error is { readonly code: string | number } =>
  */
 const retryStream = (
   source: () => Stream.Stream<unknown, unknown, any>,
-  retry: RetryPolicy,
+  retry: RetryModule.Policy,
   run: Run,
   stats: StepStats
 ): Stream.Stream<unknown, unknown, any> =>
   Stream.suspend(() => {
     let passed = 0
-    let state = retry.schedule.initial
-    const attempt = (n: number): Stream.Stream<unknown, unknown, any> => {
-      const already = passed
-      const fresh = already > 0 ? Stream.drop(Stream.suspend(source), already) : Stream.suspend(source)
-      const counted = Stream.mapChunks(fresh, (chunk) => {
-        passed += chunk.length
-        return chunk
-      })
-      return Stream.catchAll(counted, (error) => {
-        if (isPipelineError(error) || !retry.retryable(error)) return Stream.fail(error)
-        return Stream.unwrap(Effect.flatMap(
-          Effect.clockWith((clock) => clock.currentTimeMillis),
-          (now) =>
-            Effect.map(retry.schedule.step(now, error, state), ([next, _, decision]) => {
-              if (ScheduleDecision.isDone(decision)) return Stream.fail(error)
-              state = next
-              stats.retried()
-              const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
-              const announce = run.emit === undefined ? Effect.void : run.emit(Event.make(
-                "Retry",
-                run.origin(stats.path),
-                { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
-              ))
-              return Stream.concat(
-                Stream.drain(Stream.fromEffect(Effect.zipRight(announce, Effect.sleep(delayMs)))),
-                attempt(n + 1)
-              )
-            })
-        ))
-      })
-    }
-    return attempt(1)
+    const retryable = retry.while ?? RetryModule.isRetryable
+    return RetryModule.stream(
+      () => {
+        const already = passed
+        const fresh = already > 0 ? Stream.drop(Stream.suspend(source), already) : Stream.suspend(source)
+        return Stream.mapChunks(fresh, (chunk) => {
+          passed += chunk.length
+          return chunk
+        })
+      },
+      { schedule: retry.schedule, while: (error) => !isPipelineError(error) && retryable(error) },
+      ({ attempt, delayMs, error }) => {
+        stats.retried()
+        return run.emit === undefined ? Stream.empty : Stream.drain(Stream.fromEffect(run.emit(Event.make(
+          "Retry",
+          run.origin(stats.path),
+          { attempt, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+        ))))
+      }
+    )
   })
 
 /** The error of one item that failed (or died) after `attempts` attempts at a step. */
@@ -1842,7 +1822,7 @@ const itemError = (
     item: index,
     input: item,
     attempts,
-    retryable: typed ? Node.isRetryable(failure.value) : false,
+    retryable: typed ? EngineError.isRetryable(failure.value) : false,
     cause: typed ? Cause.originalError(failure.value) : Cause.squash(cause),
     traceId: run.traceId,
     spanId: run.spanId
@@ -1944,9 +1924,19 @@ const itemStep = (
       stats.started(1)
       const t0 = stats.sampled(index) ? start : -1
       const ctx = itemContext(run, stats, index)
-      let state = retry?.schedule.initial
-      const attempt = (n: number): Effect.Effect<unknown, PipelineError, unknown> =>
-        Effect.matchCauseEffect(invoke(call, item, ctx), {
+      let attempts = 1
+      const once = invoke(call, item, ctx)
+      const tries = retry === undefined ? once : RetryModule.effect(once, retry, ({ attempt, delayMs, error }) => {
+        attempts = attempt + 1
+        stats.retried()
+        return emit === undefined ? Effect.void : emit(Event.make(
+          "Retry",
+          run.origin([...stats.path, String(index)]),
+          { attempt, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+        ))
+      })
+      const attempt = (): Effect.Effect<unknown, PipelineError, unknown> =>
+        Effect.matchCauseEffect(tries, {
           onSuccess: (value) => {
             completed(value, t0)
             stats.flush()
@@ -1957,32 +1947,8 @@ const itemStep = (
               : { durationMs: origin.timestamp - start, item: index }
             return Effect.as(emit(Event.make("StepEnd", origin, fields)), value)
           },
-          onFailure: (cause): Effect.Effect<unknown, PipelineError, unknown> => {
-            if (Cause.isInterruptedOnly(cause)) return Exit.failCause(cause as Cause.Cause<never>)
-            const failure = Cause.failureOption(cause)
-            if (retry !== undefined && Option.isSome(failure) && retry.retryable(failure.value)) {
-              const error = failure.value
-              return Effect.flatMap(
-                Effect.clockWith((clock) => clock.currentTimeMillis),
-                (now) =>
-                  Effect.flatMap(retry.schedule.step(now, error, state), ([next, _, decision]) => {
-                    if (ScheduleDecision.isDone(decision)) {
-                      return giveUp(cause, n)
-                    }
-                    state = next
-                    stats.retried()
-                    const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
-                    const announce = emit === undefined ? Effect.void : emit(Event.make(
-                      "Retry",
-                      run.origin([...stats.path, String(index)]),
-                      { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
-                    ))
-                    return Effect.zipRight(Effect.zipRight(announce, Effect.sleep(delayMs)), attempt(n + 1))
-                  })
-              )
-            }
-            return giveUp(cause, n)
-          }
+          onFailure: (cause): Effect.Effect<unknown, PipelineError, unknown> =>
+            Cause.isInterruptedOnly(cause) ? Exit.failCause(cause as Cause.Cause<never>) : giveUp(cause, attempts)
         })
       const giveUp = (cause: Cause.Cause<unknown>, attempts: number): Effect.Effect<unknown, PipelineError> => {
         const error = toError(item, index, cause, attempts)
@@ -1999,7 +1965,7 @@ const itemStep = (
           failed(error)
         )
       }
-      const body = attempt(1)
+      const body = attempt()
       return emit === undefined
         ? body
         : Effect.zipRight(emit(Event.make("StepStart", run.origin(stats.path), { item: index })), body)
@@ -2060,7 +2026,6 @@ const lazyFlatMap = (
         const t0 = stats.sampled(index) ? start : -1
         const ctx = itemContext(run, stats, index)
         let passed = 0
-        let state = retry?.schedule.initial
         const giveUp = (cause: Cause.Cause<unknown>, attempts: number): AnyStream => {
           const error = itemError(run, stats, item, index, cause, attempts)
           stats.failed(run.now())
@@ -2084,45 +2049,36 @@ const lazyFlatMap = (
             outcome
           )
         }
-        const attempt = (n: number): AnyStream => {
+        let attempts = 1
+        const once = (): AnyStream => {
           const result = Either.try(() => call(item, ctx))
           const source = Either.isRight(result) ? toStream(result.right) : Stream.die(result.left)
           const already = passed
           const fresh = already > 0 ? Stream.drop(source, already) : source
-          return Stream.catchAllCause(
-            Stream.mapChunks(fresh, (chunk) => {
-              passed += chunk.length
-              stats.passed(chunk.length)
-              return chunk
-            }) as AnyStream,
-            (cause) => {
-              if (Cause.isInterruptedOnly(cause)) return Stream.failCause(cause)
-              const failure = Cause.failureOption(cause)
-              if (retry === undefined || Option.isNone(failure) || !retry.retryable(failure.value)) {
-                return giveUp(cause, n)
-              }
-              const error = failure.value
-              return Stream.unwrap(Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
-                Effect.map(retry.schedule.step(now, error, state), ([next, _, decision]): AnyStream => {
-                  if (ScheduleDecision.isDone(decision)) {
-                    return giveUp(cause, n)
-                  }
-                  state = next
-                  stats.retried()
-                  const delayMs = Math.max(0, Intervals.start(decision.intervals) - now)
-                  const announce = emit === undefined ? Effect.void : emit(Event.make(
-                    "Retry",
-                    run.origin([...stats.path, String(index)]),
-                    { attempt: n, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
-                  ))
-                  return Stream.concat(
-                    Stream.drain(Stream.fromEffect(Effect.zipRight(announce, Effect.sleep(delayMs)))),
-                    attempt(n + 1)
-                  )
-                })))
-            }
-          )
+          return Stream.mapChunks(fresh, (chunk) => {
+            passed += chunk.length
+            stats.passed(chunk.length)
+            return chunk
+          }) as AnyStream
         }
+        const tries: AnyStream = retry === undefined ? once() : RetryModule.stream(
+          once,
+          retry,
+          ({ attempt, delayMs, error }) => {
+            attempts = attempt + 1
+            stats.retried()
+            return emit === undefined ? Stream.empty : Stream.drain(Stream.fromEffect(emit(Event.make(
+              "Retry",
+              run.origin([...stats.path, String(index)]),
+              { attempt, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+            ))))
+          }
+        )
+        const attempt = (): AnyStream =>
+          Stream.catchAllCause(
+            tries,
+            (cause) => Cause.isInterruptedOnly(cause) ? Stream.failCause(cause) : giveUp(cause, attempts)
+          )
         const finish = Stream.drain(Stream.fromEffect(Effect.suspend(() => {
           const now = run.now()
           if (t0 >= 0) {
@@ -2136,7 +2092,7 @@ const lazyFlatMap = (
           const origin = run.origin(stats.path)
           return emit(Event.make("StepEnd", origin, { durationMs: origin.timestamp - start, item: index }))
         })))
-        const body = Stream.concat(attempt(1), finish)
+        const body = Stream.concat(attempt(), finish)
         return emit === undefined
           ? body
           : Stream.concat(
@@ -2265,7 +2221,7 @@ const runBatchSteps = (
             pipeline: self.name,
             step: step.key,
             reason: "StepFailed",
-            retryable: Option.isSome(failure) ? Node.isRetryable(failure.value) : false,
+            retryable: Option.isSome(failure) ? EngineError.isRetryable(failure.value) : false,
             cause: Option.isSome(failure) ? Cause.originalError(failure.value) : Cause.squash(cause)
           })
         )

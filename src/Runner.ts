@@ -66,6 +66,7 @@ import { type ChainError, isChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import type { DatasetError } from "./DatasetError.js"
 import type * as Event from "./Event.js"
+import * as Retry from "./internal/retry.js"
 import * as Totals from "./internal/runner/cumulative.js"
 import * as FailFast from "./internal/runner/failFast.js"
 import * as Records from "./internal/runRecords.js"
@@ -85,7 +86,7 @@ import type { WriterError } from "./WriterError.js"
  *   `key`, `limit`, `strict`: as in `Dataset.Options` (`key` also names the id field of records given in code);
  * - `output`: the run folder;
  * - `concurrency` (items in flight, default 16), `engines` (engine names by step id), `engineConcurrency`, `retry`,
- *   `retryDelayMs`: see `Chain.RunOptions`;
+ *   `engineRetry`, `retryDelayMs`: see `Chain.RunOptions`;
  * - `rollRows` (default 100,000) and `rollBytes` (default 64 MiB): when output files roll; `parquet`: also write
  *   Parquet copies; `fsync`: flush every batch to the disk;
  * - `count`: count the input first for `Summary.total` and `Plan.total` (default `true` for paths);
@@ -120,6 +121,7 @@ export interface Options {
   readonly engines?: Readonly<Record<string, string>> | undefined
   readonly engineConcurrency?: Readonly<Record<string, number>> | undefined
   readonly retry?: number | undefined
+  readonly engineRetry?: Readonly<Record<string, number>> | undefined
   readonly retryDelayMs?: number | undefined
   readonly rollRows?: number | undefined
   readonly rollBytes?: number | undefined
@@ -694,7 +696,7 @@ const streamWith = (
           concurrency: options.concurrency ?? 16,
           engines: options.engines,
           engineConcurrency: options.engineConcurrency,
-          retry: options.retry ?? 0,
+          retry: options.retry ?? Retry.defaultTimes,
           rollRows: options.rollRows ?? 100_000,
           parquet: options.parquet ?? false
         },
@@ -971,6 +973,7 @@ const streamWith = (
         engines: options.engines,
         engineConcurrency: options.engineConcurrency,
         retry: options.retry,
+        engineRetry: options.engineRetry,
         retryDelayMs: options.retryDelayMs,
         resolved,
         onEvent

@@ -1,7 +1,7 @@
 import { AiError } from "@effect/ai"
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Layer, Schema, Stream, TestClock } from "effect"
+import { Chunk, Effect, Either, Fiber, Layer, Option, Schema, Stream, TestClock } from "effect"
 import * as Branch from "../src/Branch.js"
 import * as Chain from "../src/Chain.js"
 import * as EngineRegistry from "../src/EngineRegistry.js"
@@ -316,9 +316,15 @@ describe("Chain: running", () => {
         name: "c",
         steps: [Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" })]
       })
-      const down = (n: number) =>
-        new AiError.UnknownError({ module: "test", method: "generateText", description: `down ${n}` })
-      const engine = ScriptedEngine.layer({ failures: { 1: down(1), 2: down(2) }, reply: () => fixed("ok") })
+      const status = (code: number) =>
+        new AiError.HttpResponseError({
+          module: "test",
+          method: "generateText",
+          reason: "StatusCode",
+          request: { method: "POST", url: "u", urlParams: [], hash: Option.none(), headers: {} },
+          response: { status: code, headers: {} }
+        })
+      const engine = ScriptedEngine.layer({ failures: { 1: status(503), 2: status(502) }, reply: () => fixed("ok") })
       const events = Chunk.toArray(
         yield* Stream.runCollect(Chain.stream(chain, [{ sku: "1", text: "x" }], { retry: 2, retryDelayMs: 1 })).pipe(
           Effect.provide(engine)
@@ -329,10 +335,10 @@ describe("Chain: running", () => {
         2
       ])
       assert.strictEqual(events.filter((e) => e._tag === "StepEnd").length, 1)
-      const noRetry = ScriptedEngine.layer({ failures: { 1: down(1) }, reply: () => fixed("ok") })
+      const noRetry = ScriptedEngine.layer({ failures: { 1: status(400) }, reply: () => fixed("ok") })
       const results = yield* Chain.run(chain, [{ sku: "1", text: "x" }]).pipe(Effect.provide(noRetry))
       assert.strictEqual(results[0]!.status, "failed")
-      assert.strictEqual(results[0]!.failure!.error, "UnknownError")
+      assert.strictEqual(results[0]!.failure!.error, "HttpResponseError")
     }))
 
   it.effect("pure steps: a filter drops items, a batch step gets batches, a throwing step fails its items", () =>
