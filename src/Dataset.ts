@@ -10,7 +10,7 @@
  *   rows after it follow. With `strict: true` the stream fails with a {@link DatasetError} instead, after the rows
  *   before it. A JSON array that is not valid JSON always fails (the rest of it cannot be parsed).
  * - JSON arrays are parsed incrementally (`@streamparser/json`), CSV by `csv-parse`, Parquet one row group at a
- *   time (`hyparquet`), Arrow one record batch at a time (`apache-arrow`, loaded on first use).
+ *   time (`hyparquet`), Arrow one record batch at a time (`apache-arrow`); both libraries load on first use.
  * - `columns` keeps only the named fields (Parquet and Arrow read only those columns); `limit` stops reading after
  *   that many items, closing the file.
  *
@@ -32,7 +32,7 @@ import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type AsyncBuffer, type ColumnData, parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet"
+import type { AsyncBuffer, ColumnData } from "hyparquet"
 import { DatasetError } from "./DatasetError.js"
 
 /**
@@ -919,6 +919,7 @@ const unknownColumn = (path: string, column: string, available: ReadonlyArray<st
 
 const openParquet = (fs: FileSystem.FileSystem, path: string) =>
   Effect.gen(function*() {
+    const hyparquet = yield* Effect.promise(() => import("hyparquet"))
     const file = yield* fs.open(path).pipe(Effect.mapError((e) => fromPlatformError(path, e)))
     const size = Number((yield* file.stat.pipe(Effect.mapError((e) => fromPlatformError(path, e)))).size)
     const runtime = yield* Effect.runtime<never>()
@@ -931,14 +932,17 @@ const openParquet = (fs: FileSystem.FileSystem, path: string) =>
       Runtime.isFiberFailure(e)
         ? new DatasetError({ reason: "ReadFailed", path, description: String(e), cause: e })
         : new DatasetError({ reason: "InvalidFile", path, description: (e as Error)?.message ?? String(e), cause: e })
-    const metadata = yield* Effect.tryPromise({ try: () => parquetMetadataAsync(buffer), catch: decodeFailure })
-    return { buffer, metadata, decodeFailure }
+    const metadata = yield* Effect.tryPromise({
+      try: () => hyparquet.parquetMetadataAsync(buffer),
+      catch: decodeFailure
+    })
+    return { buffer, metadata, decodeFailure, hyparquet }
   })
 
 const readParquet = (fs: FileSystem.FileSystem, path: string, settings: Settings): Stream.Stream<Raw, DatasetError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const { buffer, decodeFailure, metadata } = yield* openParquet(fs, path)
-    const available = parquetSchema(metadata).children.map((child) => child.element.name)
+    const { buffer, decodeFailure, hyparquet, metadata } = yield* openParquet(fs, path)
+    const available = hyparquet.parquetSchema(metadata).children.map((child) => child.element.name)
     const columns = wanted(settings)
     const missing = unknownColumns(columns, available)
     if (missing !== undefined) return yield* unknownColumn(path, missing, available)
@@ -954,7 +958,7 @@ const readParquet = (fs: FileSystem.FileSystem, path: string, settings: Settings
       Effect.tryPromise({
         try: async () => {
           const chunks = new Map<string, Array<ColumnData>>()
-          await parquetRead({
+          await hyparquet.parquetRead({
             file: buffer,
             metadata,
             rowStart,

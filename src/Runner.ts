@@ -66,6 +66,7 @@ import { type ChainError, isChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import type { DatasetError } from "./DatasetError.js"
 import type * as Event from "./Event.js"
+import { importModule } from "./internal/importModule.js"
 import * as Retry from "./internal/retry.js"
 import * as Totals from "./internal/runner/cumulative.js"
 import * as FailFast from "./internal/runner/failFast.js"
@@ -497,8 +498,9 @@ export const inspect = (dir: string): Effect.Effect<Inspection, RunnerError, Fil
 
 /**
  * Loads a chain from a module: `"path/to/module.ts:exportName"` (the path is resolved from the working directory;
- * without `:exportName`, the `default` export or the module's only exported chain). TypeScript modules need a
- * loader such as `tsx` (the `sluice` CLI runs with one). Fails with `ModuleNotFound`, `ExportNotFound` (listing the
+ * without `:exportName`, the `default` export or the module's only exported chain). A TypeScript module that Node
+ * cannot load by itself is loaded through `tsx`, an optional peer dependency (`ModuleNotFound` names it when it is
+ * not installed); JavaScript modules need nothing. Fails with `ModuleNotFound`, `ExportNotFound` (listing the
  * chains the module exports), `NotAChain`, or `InvalidChain` when the chain is built wrong.
  *
  * @example
@@ -532,16 +534,11 @@ export const loadChain = (
         new RunnerError({ reason: "ModuleNotFound", path: file, description: cause.message, cause })
       )
     )
-    const mod = yield* Effect.tryPromise({
-      try: () => import(url.href) as Promise<Record<string, unknown>>,
-      catch: (cause) =>
-        new RunnerError({
-          reason: "ModuleNotFound",
-          path: file,
-          description: `cannot import the module: ${Node.errorMessage(cause)}`,
-          cause
-        })
-    })
+    const mod = yield* importModule(url.href).pipe(
+      Effect.mapError(({ cause, description }) =>
+        new RunnerError({ reason: "ModuleNotFound", path: file, description, cause })
+      )
+    )
     const chains = Object.keys(mod).filter((key) => Chain.isChain(mod[key]))
     let chosen: string | undefined = name
     if (chosen === undefined) {

@@ -19,8 +19,8 @@
  *
  * @since 0.1.0
  */
-import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
-import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
+import type * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
+import type * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as HttpBody from "@effect/platform/HttpBody"
@@ -126,7 +126,10 @@ export const layer = (config: Config): Layer.Layer<LanguageModel.LanguageModel, 
 export const make = (
   config: Config
 ): Effect.Effect<LanguageModel.Service, never, OpenAiClient.OpenAiClient> =>
-  Effect.map(OpenAiLanguageModel.make({ model: config.model, config: modelConfig(config) }), (service) => {
+  Effect.flatMap(
+    Effect.promise(() => import("@effect/ai-openai/OpenAiLanguageModel")),
+    (OpenAiLanguageModel) => OpenAiLanguageModel.make({ model: config.model, config: modelConfig(config) })
+  ).pipe(Effect.map((service) => {
     const url = `${Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1")}/responses`
     const streamText = (options: Parameters<LanguageModel.Service["streamText"]>[0]) =>
       Stream.suspend(() => {
@@ -140,7 +143,7 @@ export const make = (
         )
       })
     return { ...service, streamText: streamText as LanguageModel.Service["streamText"] }
-  })
+  }))
 
 /**
  * The configuration of {@link layerConfig}: as {@link Config}, with the base URL, the model and the API key read
@@ -195,19 +198,23 @@ export const layerConfig = (
 // internal
 // =============================================================================
 
+// `@effect/ai-openai` (large generated schemas) loads when the engine is built, not when sluice is imported
 const clientLayer = (config: Config): Layer.Layer<OpenAiClient.OpenAiClient, never, HttpClient.HttpClient> =>
-  OpenAiClient.layer({
-    apiUrl: Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1"),
-    apiKey: config.apiKey,
-    organizationId: config.organizationId,
-    projectId: config.projectId,
-    transformClient: (client) => {
-      const withHeaders = config.headers === undefined
-        ? client
-        : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(config.headers))
-      return HttpClient.mapRequestEffect(withHeaders, requestFormat(config.strict ?? true))
-    }
-  })
+  Layer.unwrapEffect(
+    Effect.map(Effect.promise(() => import("@effect/ai-openai/OpenAiClient")), (OpenAiClient) =>
+      OpenAiClient.layer({
+        apiUrl: Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1"),
+        apiKey: config.apiKey,
+        organizationId: config.organizationId,
+        projectId: config.projectId,
+        transformClient: (client) => {
+          const withHeaders = config.headers === undefined
+            ? client
+            : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(config.headers))
+          return HttpClient.mapRequestEffect(withHeaders, requestFormat(config.strict ?? true))
+        }
+      }))
+  )
 
 const truncated = (url: string): AiError.AiError =>
   EngineError.toAiError(
