@@ -13,12 +13,16 @@ const modulesIn = (dir: string): ReadonlyArray<string> =>
       .sort()
     : []
 
+// Modules whose dependencies are optional peers (`Durable`: @effect/workflow, @effect/cluster, @effect/sql-*): only
+// their subpath imports them, so that `import "sluice"` works without those packages installed.
+const subpathOnly = new Set(["Durable"])
+
 const generate = (dir: string, header: string) => {
   const engines = dir.endsWith("src") ? modulesIn(path.join(dir, "engines")) : []
   const lines = [
     header,
     "",
-    ...modulesIn(dir).map((name) => `export * as ${name} from "./${name}.js"`),
+    ...modulesIn(dir).filter((name) => !subpathOnly.has(name)).map((name) => `export * as ${name} from "./${name}.js"`),
     ...engines.map((name) => `export * as ${name} from "./engines/${name}.js"`)
   ]
   fs.writeFileSync(path.join(dir, "index.ts"), lines.join("\n") + "\n")

@@ -527,7 +527,16 @@ export const run = (
       malformed,
       durationMs: now - startedAt,
       invalidated: [],
-      steps
+      steps,
+      cumulative: {
+        done: finished.complete,
+        filtered: finished.filtered,
+        failed,
+        resolved: 0,
+        durationMs: now - (existing?.submittedAt ?? startedAt),
+        invocations: attempt,
+        steps
+      }
     }
     yield* exportRun(chain, options, summary, {
       hashes,
@@ -819,22 +828,38 @@ const exportRun = (
       yield* writer.seal.pipe(Effect.mapError(io(path)))
     }
     const now = yield* Clock.currentTimeMillis
+    const total = summary.cumulative
     yield* Writer.writeJsonAtomic(join(dir, "metrics.json"), {
       runId: summary.runId,
       chain: chain.name,
       status: summary.status,
       startedAt: new Date(meta.startedAt).toISOString(),
       updatedAt: new Date(now).toISOString(),
-      durationMs: summary.durationMs,
+      durationMs: total.durationMs,
       items: {
         total: summary.total,
-        done: summary.done,
-        filtered: summary.filtered,
-        resumed: summary.resumed,
-        failed: summary.failed,
+        done: total.done,
+        filtered: total.filtered,
+        failed: total.failed,
+        resolved: total.resolved,
         malformed: summary.malformed
       },
-      steps: summary.steps
+      steps: total.steps,
+      invocations: [{
+        runId: summary.runId,
+        status: summary.status,
+        startedAt: new Date(meta.startedAt).toISOString(),
+        updatedAt: new Date(now).toISOString(),
+        durationMs: summary.durationMs,
+        items: {
+          done: summary.done,
+          filtered: summary.filtered,
+          resumed: summary.resumed,
+          failed: summary.failed,
+          malformed: summary.malformed
+        },
+        steps: summary.steps
+      }]
     }).pipe(Effect.mapError(io(dir)))
     const description = Chain.describe(chain, options.engines === undefined ? undefined : { engines: options.engines })
     yield* Writer.writeJsonAtomic(join(dir, "graph.json"), {
