@@ -5,8 +5,11 @@
  * {@link EngineError} travels inside it:
  *
  * - an HTTP status error (429, 401, 400, 500, …) is an `AiError.HttpResponseError` (`reason: "StatusCode"`) with the
- *   response's status, headers and body: {@link fromAiError} reads the reason, the server's message and the
- *   retry-after from them, so it also works for engines sluice did not write (e.g. `@effect/ai-openai`);
+ *   response's status, headers and body, and a message naming the reason and the server's message: {@link fromAiError}
+ *   reads the reason, the server's message and the retry-after from them, so it also works for engines sluice did
+ *   not write (e.g. `@effect/ai-openai`);
+ * - an error the server sent inside a stream is an `AiError.HttpResponseError` too, with the status its code names
+ *   (500 when it names none) and the error event as its body;
  * - a transport failure or a timeout (connection refused, connection dropped mid-stream, no response in time) is an
  *   `AiError.HttpRequestError` (`reason: "Transport"`) whose `cause` is the `EngineError`;
  * - a malformed stream chunk is an `AiError.MalformedOutput` whose `cause` is the `EngineError` holding the raw line.
@@ -433,16 +436,22 @@ export const toAiError = (error: EngineError, context: {
     hash: Option.none(),
     headers: redact(context.request.headers)
   }
-  if (context.response !== undefined && error.status !== undefined && error.reason !== "Transport") {
-    return new AiError.HttpResponseError({
-      module: error.engine,
-      method: context.method,
-      reason: "StatusCode",
-      request,
-      response: { status: context.response.status, headers: redact(context.response.headers) },
-      ...(context.response.body === undefined ? {} : { body: context.response.body }),
-      description: error.message
-    }, { disableValidation: true })
+  if (error.status !== undefined && error.reason !== "Transport" && error.reason !== "MalformedStream") {
+    const response = context.response ?? { status: error.status, headers: {} }
+    return new AiError.HttpResponseError(
+      {
+        module: error.engine,
+        method: context.method,
+        reason: "StatusCode",
+        request,
+        response: { status: response.status, headers: redact(response.headers) },
+        ...(response.body === undefined ? {} : { body: response.body }),
+        description: error.message,
+        // not a field of the schema: it keeps the EngineError for `fromAiError`, as the other shapes do
+        cause: error
+      } as ConstructorParameters<typeof AiError.HttpResponseError>[0],
+      { disableValidation: true }
+    )
   }
   if (error.reason === "MalformedStream") {
     return new AiError.MalformedOutput({

@@ -8,7 +8,8 @@
  *   character split across chunks is decoded once and the decoder never strips a BOM of its own.
  * - `data:` with or without the space (only one leading U+0020 is stripped from any value), multi-line data joined
  *   with LF, `event`, `id` (ignored when it contains NUL), `retry` (ASCII digits only, otherwise ignored), comments
- *   (`:` lines) and unknown fields (ignored; field names are case-sensitive).
+ *   (`:` lines) and unknown fields (ignored unless an `onField` listener
+ *   reads them; field names are case-sensitive).
  * - A block dispatches an event only when it is ended by a blank line and has at least one `data` field; the
  *   unterminated last block of a stream is discarded.
  *
@@ -155,8 +156,9 @@ export interface DecodeOptions {
 
 /**
  * Options of {@link makeParser}: those of the decoder, plus synchronous listeners for comments (the text after the
- * colon, one leading space stripped) and for valid `retry` fields (also those of blocks that dispatch no event).
- * Comments are skipped without being buffered when there is no `onComment`.
+ * colon, one leading space stripped), for valid `retry` fields (also those of blocks that dispatch no event) and for
+ * the fields the standard does not know (`onField`: the name and the value, e.g. llama.cpp's server sends its errors
+ * as an `error:` field). Comments and unknown fields are skipped without being buffered when nobody listens.
  *
  * @example
  * ```ts
@@ -172,6 +174,7 @@ export interface DecodeOptions {
 export interface ParserOptions extends DecodeOptions {
   readonly onComment?: ((text: string) => void) | undefined
   readonly onRetry?: ((millis: number) => void) | undefined
+  readonly onField?: ((name: string, value: string) => void) | undefined
 }
 
 /**
@@ -400,6 +403,7 @@ class ParserImpl implements Parser {
   private readonly maxBufferSize: number
   private readonly onComment: ((text: string) => void) | undefined
   private readonly onRetry: ((millis: number) => void) | undefined
+  private readonly onField: ((name: string, value: string) => void) | undefined
   private decoder: TextDecoder | undefined = undefined
   private out: Array<Event> = []
   /** Whether the first non-empty text of the connection (where a BOM may be) has been seen. */
@@ -424,6 +428,7 @@ class ParserImpl implements Parser {
     this.maxBufferSize = options?.maxBufferSize ?? defaultMaxBufferSize
     this.onComment = options?.onComment
     this.onRetry = options?.onRetry
+    this.onField = options?.onField
   }
 
   readonly feed = (chunk: Uint8Array | string): ReadonlyArray<Event> => {
@@ -526,7 +531,8 @@ class ParserImpl implements Parser {
     const first = line.charCodeAt(0)
     const matters = first === COLON
       ? this.onComment !== undefined
-      : mayBeField(line, "data") || mayBeField(line, "event") || mayBeField(line, "id") || mayBeField(line, "retry")
+      : this.onField !== undefined ||
+        mayBeField(line, "data") || mayBeField(line, "event") || mayBeField(line, "id") || mayBeField(line, "retry")
     if (!matters) {
       this.pending = ""
       this.discarding = true
@@ -555,12 +561,16 @@ class ParserImpl implements Parser {
           const data = this.data === undefined ? value : this.data + "\n" + value
           this.data = data
           if (data.length > this.maxBufferSize) this.overflow()
+          return
         }
-        return
+        break
       }
       case 101: {
-        if (isField(s, start, end, "event")) this.type = valueOf(s, start + 5, end)
-        return
+        if (isField(s, start, end, "event")) {
+          this.type = valueOf(s, start + 5, end)
+          return
+        }
+        break
       }
       case 105: {
         if (isField(s, start, end, "id")) {
@@ -569,8 +579,9 @@ class ParserImpl implements Parser {
             this.idBuffer = value
             this.blockId = value
           }
+          return
         }
-        return
+        break
       }
       case 114: {
         if (isField(s, start, end, "retry")) {
@@ -581,9 +592,15 @@ class ParserImpl implements Parser {
             this.blockRetry = millis
             if (this.onRetry !== undefined) this.onRetry(millis)
           }
+          return
         }
-        return
+        break
       }
+    }
+    if (this.onField !== undefined) {
+      const colon = s.indexOf(":", start)
+      const nameEnd = colon === -1 || colon > end ? end : colon
+      this.onField(s.slice(start, nameEnd), valueOf(s, nameEnd, end))
     }
   }
 

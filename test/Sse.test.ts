@@ -393,6 +393,19 @@ describe("transcripts", () => {
 const bytes = (...chunks: ReadonlyArray<string>) => Stream.fromIterable(chunks.map((c) => encoder.encode(c)))
 
 describe("Sse", () => {
+  it.effect("onField reads the fields the standard does not know (llama.cpp's `error:`), split anywhere", () =>
+    Effect.sync(() => {
+      const text = "error: {\"code\":400}\n\ndata: [DONE]\n\nx-unknown\n\n"
+      for (const size of [1, 3, text.length]) {
+        const fields: Array<readonly [string, string]> = []
+        const parser = Sse.makeParser({ onField: (name, value) => fields.push([name, value]) })
+        const events = []
+        for (let i = 0; i < text.length; i += size) events.push(...parser.feed(text.slice(i, i + size)))
+        assert.deepStrictEqual(fields, [["error", "{\"code\":400}"], ["x-unknown", ""]])
+        assert.deepStrictEqual(events.map((e) => e.data), ["[DONE]"])
+      }
+    }))
+
   it.effect("decode keeps one output chunk per input chunk", () =>
     Effect.gen(function*() {
       const chunks = yield* bytes("data: 1\n\ndata: 2\n\n", "data: 3\n\ndata: 4\n\nda", "ta: 5\n\n").pipe(

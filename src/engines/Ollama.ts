@@ -14,7 +14,8 @@
  *
  * Errors are `AiError`s carrying an `EngineError`, as for `OpenAiCompat`: HTTP errors by status (Ollama's
  * `{ "error": "…" }` message kept), a dropped connection or a stream that ends before `done` as `Transport`, a line
- * that is not JSON as `MalformedStream` with the raw line, an `{ "error": … }` line mid-stream as `ServerError`.
+ * that is not JSON as `MalformedStream` with the raw line, an `{ "error": … }` line mid-stream as `ServerError` (an
+ * `AiError.HttpResponseError` with status 500 and the server's message).
  *
  * @since 0.1.0
  */
@@ -31,7 +32,6 @@ import * as Encoding from "effect/Encoding"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as EngineError from "../EngineError.js"
 import * as Http from "../internal/engineHttp.js"
 import * as Ndjson from "../Ndjson.js"
 import * as SamplingModule from "../Sampling.js"
@@ -358,16 +358,8 @@ class Decoder implements Http.ChunkDecoder {
 
   private line(json: Record<string, any>, out: Array<Part>): void {
     if (this.done) return
-    if (json.error !== undefined) {
-      const message = typeof json.error === "string" ? json.error : JSON.stringify(json.error)
-      this.error = Http.fail(
-        this.context,
-        new EngineError.EngineError({
-          engine: this.context.engine,
-          reason: "ServerError",
-          description: `error in the stream: ${message}`
-        })
-      )
+    if (json.error !== undefined && json.error !== null) {
+      this.error = Http.streamError(this.context, json.error, JSON.stringify(json))
       return
     }
     if (!this.metadata) {

@@ -8,15 +8,19 @@
  * into one part (`coalesceDeltas`), and the chunk's parts leave as one `Chunk`.
  *
  * - Text (`delta.content`) and thinking (`delta.reasoning_content`, or `delta.reasoning`) stream as
- *   `text-*` / `reasoning-*` parts.
+ *   `text-*` / `reasoning-*` parts; content sent as an array of parts (Mistral's thinking models) streams its `text`
+ *   parts as text and its `thinking` parts as thinking.
  * - Tool calls are assembled by `index` (arguments in fragments, several calls in parallel, an index starting at 1,
  *   a later delta with an empty `name` that must not overwrite the name): `tool-params-start/delta/end` stream as the
- *   arguments arrive, and one `tool-call` per call (arguments parsed as JSON) follows when the choice finishes.
+ *   arguments arrive, and one `tool-call` per call (arguments parsed as JSON) follows when the stream ends.
  * - A refusal (`delta.refusal`) is not text: it ends the reply with finish reason `content-filter`, and its text is
  *   in the `finish` part's metadata, under `openaiCompat.refusal`.
  * - Finish reasons map to `@effect/ai`'s; the final usage chunk (`stream_options.include_usage`) gives the usage,
  *   with reasoning and cached-input tokens when the server reports them.
- * - Only the first choice (`index` 0) is read.
+ * - Only the first choice (`index` 0) is read: other choices' text and finish reasons are ignored. A finish reason
+ *   ends nothing: what arrives after it, until `[DONE]`, is decoded too (tool calls split over finishing chunks).
+ * - The response metadata (id, model, time) comes from the first chunk that names the response, not from a
+ *   placeholder with an empty id and model (Azure's prompt-filter chunk).
  *
  * Structured output: when the call asks for a JSON value (`generateObject`, or `StructuredOutput.withFormat` around
  * `streamText`), its schema goes through the channel set by `structuredOutput`: `"json_schema"` (OpenAI's
@@ -26,8 +30,11 @@
  *
  * Errors are `AiError`s carrying an `EngineError` (see `EngineError.fromAiError`): HTTP errors by status, a dropped
  * connection or a stream that ends before the model finished as a retryable `Transport` error, a chunk that is not
- * JSON as `MalformedStream` (or skipped, with `malformedChunks: "skip"`), an `error` object sent mid-stream by its
- * code. `generateText` runs the same streaming request and folds its parts.
+ * JSON as `MalformedStream` (or skipped, with `malformedChunks: "skip"`). An error sent inside the stream fails the
+ * call with the server's message and the reason its code names (an `AiError.HttpResponseError` with that status;
+ * 500 when it names none), in each shape servers send one: an `error` object (also beside `choices`, as OpenRouter
+ * sends it), an `event: error`, an SSE field named `error` (llama.cpp's server) or an unwrapped `{"object":"error"}`
+ * (vLLM before 0.6). `generateText` runs the same streaming request and folds its parts.
  *
  * @since 0.1.0
  */

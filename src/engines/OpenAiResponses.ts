@@ -36,6 +36,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
 import * as Http from "../internal/engineHttp.js"
+import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
@@ -134,15 +135,31 @@ export const make = (
     const streamText = (options: Parameters<LanguageModel.Service["streamText"]>[0]) =>
       Stream.suspend(() => {
         let finished = false
+        let error: AiError.AiError | undefined = undefined
         return service.streamText(options).pipe(
+          Stream.mapError(withReason),
+          Stream.takeUntil((part) => part.type === "error"),
           Stream.mapChunks((parts) => {
             if (!finished) finished = Chunk.some(parts, (part) => part.type === "finish")
-            return parts
+            const last = Chunk.last(parts)
+            if (Option.isNone(last) || last.value.type !== "error") return parts
+            error = streamError(url, last.value.error)
+            return Chunk.dropRight(parts, 1)
           }),
-          Stream.concat(Stream.suspend(() => finished ? Stream.empty : Stream.fail(truncated(url))))
+          Stream.concat(
+            Stream.suspend(() =>
+              error !== undefined ? Stream.fail(error) : finished ? Stream.empty : Stream.fail(truncated(url))
+            )
+          )
         )
       })
-    return { ...service, streamText: streamText as LanguageModel.Service["streamText"] }
+    const generateText = (options: Parameters<LanguageModel.Service["generateText"]>[0]) =>
+      Effect.mapError(service.generateText(options), withReason)
+    return {
+      ...service,
+      generateText: generateText as LanguageModel.Service["generateText"],
+      streamText: streamText as LanguageModel.Service["streamText"]
+    }
   }))
 
 /**
@@ -211,7 +228,7 @@ const clientLayer = (config: Config): Layer.Layer<OpenAiClient.OpenAiClient, nev
           const withHeaders = config.headers === undefined
             ? client
             : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(config.headers))
-          return HttpClient.mapRequestEffect(withHeaders, requestFormat(config.strict ?? true))
+          return HttpClient.mapRequestEffect(withHeaders, perCall(config.strict ?? true))
         }
       }))
   )
@@ -224,6 +241,43 @@ const truncated = (url: string): AiError.AiError =>
       description: "the stream ended before response.completed"
     }),
     { method: "streamText", request: { method: "POST", url, headers: {} } }
+  )
+
+/**
+ * The errors of `@effect/ai-openai` with sluice's `EngineError` inside, so that their message names the reason and
+ * the server's message (an HTTP status error), or what failed (a transport error, which it reports without a
+ * description).
+ */
+const withReason = (error: AiError.AiError): AiError.AiError => {
+  if ("cause" in error && EngineError.isEngineError(error.cause)) return error
+  if (error._tag === "HttpResponseError" && error.reason === "StatusCode") {
+    const response = { status: error.response.status, headers: error.response.headers, body: error.body }
+    return EngineError.toAiError(EngineError.fromResponse("OpenAiResponses", response), {
+      method: error.method,
+      request: error.request,
+      response
+    })
+  }
+  if (error._tag === "HttpRequestError" && error.reason === "Transport") {
+    const description = `${error.request.method} ${error.request.url}: ${Http.describe(error.cause ?? error)}`
+    return EngineError.toAiError(
+      new EngineError.EngineError({ engine: "OpenAiResponses", reason: "Transport", description, cause: error.cause }),
+      { method: error.method, request: error.request }
+    )
+  }
+  return error
+}
+
+/** An `error` event of the stream (`{ code, message }`): its reason from its code, its message kept. */
+const streamError = (url: string, event: unknown): AiError.AiError =>
+  Http.streamError(
+    {
+      engine: "OpenAiResponses",
+      method: "streamText",
+      request: HttpClientRequest.post(url)
+    },
+    event,
+    JSON.stringify(event)
   )
 
 const fromConfig = <A>(value: A | Config_.Config<A>): Effect.Effect<A, ConfigError.ConfigError> =>
@@ -239,32 +293,43 @@ const modelConfig = (config: Config): Omit<OpenAiLanguageModel.Config.Service, "
 
 const decoder = new TextDecoder()
 
-/** Sends the format requested with `StructuredOutput.withFormat` when the request asks for plain text. */
-const requestFormat = (strict: boolean) =>
+/**
+ * Lays the call's settings over the request body `@effect/ai-openai` built: the per-call sampling
+ * (`Sampling.withSampling`) over the configured defaults, and the format requested with `StructuredOutput.withFormat`
+ * when the request asks for plain text.
+ */
+const perCall = (strict: boolean) =>
 (
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
-  Effect.map(StructuredOutput.current, (format) => {
-    if (Option.isNone(format) || request.body._tag !== "Uint8Array" || !request.url.endsWith("/responses")) {
+  Effect.map(Effect.zip(StructuredOutput.current, SamplingModule.current), ([format, sampling]) => {
+    const withSampling = sampling !== undefined &&
+      (sampling.temperature !== undefined || sampling.topP !== undefined || sampling.maxTokens !== undefined)
+    if (
+      (Option.isNone(format) && !withSampling) || request.body._tag !== "Uint8Array" ||
+      !request.url.endsWith("/responses")
+    ) {
       return request
     }
     const body = Http.tryParse(decoder.decode(request.body.body))
     if (typeof body !== "object" || body === null) return request
+    const out: Record<string, unknown> = { ...body }
+    if (sampling !== undefined) {
+      if (sampling.temperature !== undefined) out.temperature = sampling.temperature
+      if (sampling.topP !== undefined) out.top_p = sampling.topP
+      if (sampling.maxTokens !== undefined) out.max_output_tokens = sampling.maxTokens
+    }
     const text = (body as { readonly text?: { readonly format?: { readonly type?: string } } }).text
-    if (text?.format !== undefined && text.format.type !== "text") return request
-    return HttpClientRequest.setBody(
-      request,
-      HttpBody.unsafeJson({
-        ...body,
-        text: {
-          ...text,
-          format: {
-            type: "json_schema",
-            name: format.value.objectName.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64) || "output",
-            schema: StructuredOutput.jsonSchema(format.value.schema, { strict }),
-            strict
-          }
+    if (Option.isSome(format) && (text?.format === undefined || text.format.type === "text")) {
+      out.text = {
+        ...text,
+        format: {
+          type: "json_schema",
+          name: format.value.objectName.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64) || "output",
+          schema: StructuredOutput.jsonSchema(format.value.schema, { strict }),
+          strict
         }
-      })
-    )
+      }
+    }
+    return HttpClientRequest.setBody(request, HttpBody.unsafeJson(out))
   })

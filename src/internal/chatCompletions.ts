@@ -4,7 +4,6 @@
  */
 import type * as AiError from "@effect/ai/AiError"
 import type * as Response from "@effect/ai/Response"
-import * as EngineError from "../EngineError.js"
 import * as Sse from "../Sse.js"
 import * as Http from "./engineHttp.js"
 
@@ -35,15 +34,18 @@ const isObject = (u: unknown): u is Record<string, any> => typeof u === "object"
 
 /**
  * The per-stream decoding state. Plain synchronous code: it runs once per network chunk, for every SSE event in it.
+ *
+ * Only choice 0 is read; a finish reason is recorded, not acted on: everything up to `[DONE]` (or the end of the
+ * body) is decoded, and the tool calls are closed then. Errors are read in every shape servers send them: an `error`
+ * object (also beside `choices`, as OpenRouter does), an `event: error`, an SSE field named `error` (llama.cpp's
+ * server) and an unwrapped `{"object":"error"}` (older vLLM).
  */
 export class ChatDecoder implements Http.ChunkDecoder {
-  readonly parser = Sse.makeParser()
+  readonly parser: Sse.Parser
   error: AiError.AiError | undefined = undefined
   private readonly tools = new Map<number, ToolState>()
-  private toolsDone = false
   private metadata = false
   private finishReason: string | undefined = undefined
-  private finished = false
   private done = false
   private refusal = ""
   private usage: Record<string, any> | undefined = undefined
@@ -58,6 +60,14 @@ export class ChatDecoder implements Http.ChunkDecoder {
     readonly passInvalidToolCalls = false
   ) {
     this.deltas = new Http.Deltas(coalesce)
+    this.parser = Sse.makeParser({
+      onField: (name, value) => {
+        if (name === "error" && this.error === undefined) {
+          const json = Http.tryParse(value)
+          this.error = Http.streamError(this.context, json === Http.Malformed ? value : json, value)
+        }
+      }
+    })
   }
 
   feed(bytes: Uint8Array, out: Array<Part>): void {
@@ -71,16 +81,19 @@ export class ChatDecoder implements Http.ChunkDecoder {
       }
       const json = Http.tryParse(data)
       if (json === Http.Malformed) {
-        if (!this.skipMalformed) {
+        if (event.event === "error") this.error = Http.streamError(this.context, data, data)
+        else if (!this.skipMalformed) {
           this.error = Http.malformed(this.context, data, "a stream chunk is not valid JSON")
         }
         continue
       }
-      if (event.event === "error" || (isObject(json) && isObject(json.error) && json.choices === undefined)) {
-        this.error = streamError(this.context, isObject(json) && json.error !== undefined ? json.error : json)
-        continue
+      if (!isObject(json)) continue
+      const error = json.error ?? undefined
+      if (error !== undefined || event.event === "error" || json.object === "error") {
+        this.error = Http.streamError(this.context, error ?? json, data)
+      } else {
+        this.chunk(json, out)
       }
-      if (isObject(json)) this.chunk(json, out)
     }
     if (this.parser.error !== undefined && this.error === undefined) {
       this.error = Http.malformed(this.context, "", this.parser.error.message)
@@ -118,29 +131,27 @@ export class ChatDecoder implements Http.ChunkDecoder {
   }
 
   private chunk(json: Record<string, any>, out: Array<Part>): void {
-    if (!this.metadata) {
+    // a placeholder first chunk (Azure's prompt-filter results: empty id and model) does not name the response
+    if (!this.metadata && (nonEmpty(json.id) || nonEmpty(json.model))) {
       this.metadata = true
       const timestamp = Http.isoFromSeconds(json.created)
       this.deltas.push(out, {
         type: "response-metadata",
-        ...(typeof json.id === "string" ? { id: json.id } : {}),
-        ...(typeof json.model === "string" ? { modelId: json.model } : {}),
+        ...(nonEmpty(json.id) ? { id: json.id } : {}),
+        ...(nonEmpty(json.model) ? { modelId: json.model } : {}),
         ...(timestamp === undefined ? {} : { timestamp })
       })
     }
     if (isObject(json.usage)) this.usage = json.usage
     const choices = json.choices
-    if (!Array.isArray(choices) || choices.length === 0 || this.finished) return
-    let choice = choices[0]
-    if (choices.length > 1) {
-      for (const c of choices) {
-        if (isObject(c) && c.index === 0) {
-          choice = c
-          break
-        }
-      }
+    if (!Array.isArray(choices)) return
+    for (let i = 0; i < choices.length; i++) {
+      const choice = choices[i]
+      if (isObject(choice) && (choice.index === 0 || choice.index === undefined)) this.choice(choice, out)
     }
-    if (!isObject(choice)) return
+  }
+
+  private choice(choice: Record<string, any>, out: Array<Part>): void {
     const delta = isObject(choice.delta) ? choice.delta : isObject(choice.message) ? choice.message : undefined
     if (delta !== undefined) {
       const reasoning = typeof delta.reasoning_content === "string" ? delta.reasoning_content : delta.reasoning
@@ -148,17 +159,34 @@ export class ChatDecoder implements Http.ChunkDecoder {
         this.deltas.reasoningDelta(out, reasoning)
       }
       const content = delta.content
-      if (typeof content === "string" && content.length > 0) {
-        this.deltas.textDelta(out, content)
+      if (typeof content === "string") {
+        if (content.length > 0) this.deltas.textDelta(out, content)
+      } else if (Array.isArray(content)) {
+        this.contentParts(content, out)
       }
       if (typeof delta.refusal === "string") this.refusal += delta.refusal
       if (Array.isArray(delta.tool_calls)) this.toolDeltas(delta.tool_calls, out)
     }
     const finish = choice.finish_reason
-    if (typeof finish === "string" && finish.length > 0) {
-      this.finishReason = finish
-      this.finished = true
-      this.finish(out)
+    if (typeof finish === "string" && finish.length > 0) this.finishReason = finish
+  }
+
+  /** Content as an array of parts (Mistral's thinking models): `text` parts and `thinking` parts. */
+  private contentParts(parts: ReadonlyArray<unknown>, out: Array<Part>): void {
+    for (const part of parts) {
+      if (typeof part === "string") {
+        if (part.length > 0) this.deltas.textDelta(out, part)
+      } else if (isObject(part)) {
+        if (part.type === "text" && typeof part.text === "string" && part.text.length > 0) {
+          this.deltas.textDelta(out, part.text)
+        } else if (part.type === "thinking") {
+          const thinking = Array.isArray(part.thinking) ? part.thinking : [part.thinking]
+          for (const t of thinking) {
+            const text = typeof t === "string" ? t : isObject(t) && typeof t.text === "string" ? t.text : ""
+            if (text.length > 0) this.deltas.reasoningDelta(out, text)
+          }
+        }
+      }
     }
   }
 
@@ -201,8 +229,6 @@ export class ChatDecoder implements Http.ChunkDecoder {
   private finish(out: Array<Part>): void {
     this.deltas.closeReasoning(out)
     this.deltas.closeText(out)
-    if (this.toolsDone) return
-    this.toolsDone = true
     const tools = [...this.tools.values()].sort((a, b) => a.index - b.index)
     for (const tool of tools) {
       if (!tool.started) {
@@ -241,17 +267,4 @@ export class ChatDecoder implements Http.ChunkDecoder {
 
 const numberOr = (u: unknown): number | undefined => (typeof u === "number" ? u : undefined)
 
-const streamError = (context: Http.CallContext, error: unknown): AiError.AiError => {
-  const message = isObject(error) && typeof error.message === "string"
-    ? error.message
-    : typeof error === "string"
-    ? error
-    : JSON.stringify(error)
-  const code = isObject(error) ? Number(error.code ?? error.status) : Number.NaN
-  const status = Number.isInteger(code) && code >= 400 && code < 600 ? code : 500
-  const { reason } = EngineError.fromResponse(context.engine, { status, headers: {} })
-  return Http.fail(
-    context,
-    new EngineError.EngineError({ engine: context.engine, reason, description: `error in the stream: ${message}` })
-  )
-}
+const nonEmpty = (u: unknown): u is string => typeof u === "string" && u.length > 0

@@ -144,6 +144,46 @@ export const decodeBody = (
   return Stream.pipeThroughChannel(bytes, decodeWith(decoder, transport))
 }
 
+const isRecord = (u: unknown): u is Record<string, any> => typeof u === "object" && u !== null
+
+/**
+ * The HTTP status an error sent inside a stream stands for: its numeric `code` (or `status`), else what its string
+ * `code` or `type` names (`rate_limit_exceeded`, `invalid_api_key`, `invalid_request_error`, …), else 500.
+ */
+const streamStatus = (error: unknown): number => {
+  if (!isRecord(error)) return 500
+  for (const key of ["code", "status", "status_code"]) {
+    const code = Number(error[key])
+    if (Number.isInteger(code) && code >= 400 && code < 600) return code
+  }
+  const name = `${typeof error.code === "string" ? error.code : ""} ${typeof error.type === "string" ? error.type : ""}`
+  if (/rate_limit|too_many_requests|quota/i.test(name)) return 429
+  if (/invalid_api_key|authentication|unauthori[sz]ed|permission/i.test(name)) return 401
+  if (/invalid_request|context_length|bad_request|not_found|invalid_prompt/i.test(name)) return 400
+  return 500
+}
+
+/** The failure for an error the server sent inside the stream: its reason from its code, its message kept. */
+export const streamError = (context: CallContext, error: unknown, raw: string): AiError.AiError => {
+  const message = isRecord(error) && typeof error.message === "string"
+    ? error.message
+    : typeof error === "string"
+    ? error
+    : JSON.stringify(error)
+  const status = streamStatus(error)
+  const { reason } = EngineError.fromResponse(context.engine, { status, headers: {} })
+  return fail(
+    context,
+    new EngineError.EngineError({
+      engine: context.engine,
+      reason,
+      status,
+      description: `error in the stream: ${message}`
+    }),
+    { status, headers: {}, body: raw }
+  )
+}
+
 /** The error for a stream that ended before the model finished. */
 export const truncated = (context: CallContext): AiError.AiError =>
   fail(
@@ -159,7 +199,8 @@ export const truncated = (context: CallContext): AiError.AiError =>
 export const malformed = (context: CallContext, raw: string, description: string): AiError.AiError =>
   fail(context, new EngineError.EngineError({ engine: context.engine, reason: "MalformedStream", description, raw }))
 
-const describe = (error: unknown): string => {
+/** The messages of an error and its causes, joined. */
+export const describe = (error: unknown): string => {
   const messages: Array<string> = []
   let current: unknown = error
   for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {

@@ -218,6 +218,14 @@ describe("Ollama over HTTP", () => {
       const error = yield* failure(engine(server))
       assert.strictEqual(error.reason, "ServerError")
       assert.include(error.description, "model runner crashed")
+      // the AiError the user sees says so too (it used to be a Transport HttpRequestError)
+      const again = yield* ScriptedServer.make({
+        reply: ScriptedServer.ndjson([line({ content: "a" }), { error: "model runner crashed" }])
+      })
+      const aiError = yield* Effect.flip(parts(engine(again)))
+      assert.strictEqual(aiError._tag, "HttpResponseError")
+      assert.include(aiError.message, "ServerError")
+      assert.include(aiError.message, "model runner crashed")
     }).pipe(Effect.scoped))
 
   it.live("a stream without its final object is a retryable Transport error", () =>

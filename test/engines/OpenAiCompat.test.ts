@@ -1,7 +1,19 @@
 import { LanguageModel, Prompt, Tool, Toolkit } from "@effect/ai"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Config, ConfigProvider, Effect, Either, Layer, Option, Redacted, Schema, Stream } from "effect"
+import {
+  Chunk,
+  Config,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  Schema,
+  Stream
+} from "effect"
 import * as EngineError from "../../src/EngineError.js"
 import * as OpenAiCompat from "../../src/engines/OpenAiCompat.js"
 import * as ScriptedServer from "../../src/testing/ScriptedServer.js"
@@ -450,5 +462,165 @@ describe("OpenAiCompat over HTTP", () => {
       const error = yield* failure(engine(server))
       assert.strictEqual(error.reason, "ServerError")
       assert.strictEqual(error.description, "<h1>Bad gateway</h1>")
+    }).pipe(Effect.scoped))
+})
+
+describe("OpenAiCompat decodes what real servers send (issue #15, minimal bytes)", () => {
+  const raw = (body: string, chunkSizes?: number) =>
+    ScriptedServer.make({ reply: { headers: { "content-type": "text/event-stream" }, body, chunkSizes } })
+  const lines = (...events: ReadonlyArray<string>) => events.map((e) => `${e}\n\n`).join("")
+  const aiError = (layer: Layer.Layer<LanguageModel.LanguageModel>) => Effect.flip(parts(layer))
+  const reasoning = (ps: ReadonlyArray<any>) =>
+    ps.filter((p) => p.type === "reasoning-delta").map((p) => p.delta).join("")
+
+  it.live("1. only choice 0 is text, and another choice's finish does not end it", () =>
+    Effect.gen(function*() {
+      const body = lines(
+        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A\"}}]}",
+        "data: {\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A2\"}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+        "data: [DONE]"
+      )
+      for (const split of [undefined, 1]) {
+        const ps = yield* parts(engine(yield* raw(body, split)))
+        assert.strictEqual(text(ps), "AA2")
+        assert.strictEqual(ps.at(-1).reason, "stop")
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("2. an error beside choices (OpenRouter's mid-stream error) fails with its message and reason", () =>
+    Effect.gen(function*() {
+      const server = yield* raw(lines(
+        "data: {\"id\":\"gen-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"}}]}",
+        "data: {\"id\":\"gen-1\",\"error\":{\"code\":\"server_error\",\"message\":\"Provider disconnected\"}," +
+          "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}",
+        "data: [DONE]"
+      ))
+      const error = yield* aiError(engine(server))
+      assert.strictEqual(error._tag, "HttpResponseError")
+      assert.include(error.message, "Provider disconnected")
+      const engineError = Option.getOrThrow(EngineError.fromAiError(error))
+      assert.strictEqual(engineError.reason, "ServerError")
+      assert.include(engineError.description, "Provider disconnected")
+    }).pipe(Effect.scoped))
+
+  it.live("3. llama.cpp's `error:` field and older vLLM's {\"object\":\"error\"} fail with the server's message", () =>
+    Effect.gen(function*() {
+      const llamaCpp = yield* raw(
+        "error: {\"code\":400,\"message\":\"the request exceeds the available context size\",\"type\":" +
+          "\"exceed_context_size_error\"}\n\ndata: [DONE]\n\n"
+      )
+      const first = yield* failure(engine(llamaCpp))
+      assert.strictEqual(first.reason, "BadRequest")
+      assert.strictEqual(first.status, 400)
+      assert.include(first.description, "exceeds the available context size")
+      const vllm = yield* raw(lines(
+        "data: {\"object\":\"error\",\"message\":\"CUDA out of memory\",\"type\":\"InternalServerError\"," +
+          "\"param\":null,\"code\":500}",
+        "data: [DONE]"
+      ))
+      const second = yield* failure(engine(vllm))
+      assert.strictEqual(second.reason, "ServerError")
+      assert.include(second.description, "CUDA out of memory")
+    }).pipe(Effect.scoped))
+
+  it.live("4. array-valued content (Mistral's thinking models): thinking as reasoning, text as text", () =>
+    Effect.gen(function*() {
+      const body = lines(
+        "data: {\"id\":\"m1\",\"model\":\"magistral\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"," +
+          "\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":\"17*23=\"}]}]}}]}",
+        "data: {\"id\":\"m1\",\"model\":\"magistral\",\"choices\":[{\"index\":0,\"delta\":{\"content\":" +
+          "[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":\"391\"}]},{\"type\":\"text\"," +
+          "\"text\":\"3\"}]}}]}",
+        "data: {\"id\":\"m1\",\"model\":\"magistral\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"91\"}," +
+          "\"finish_reason\":\"stop\"}]}",
+        "data: [DONE]"
+      )
+      const ps = yield* parts(engine(yield* raw(body)))
+      assert.strictEqual(text(ps), "391")
+      assert.strictEqual(reasoning(ps), "17*23=391")
+    }).pipe(Effect.scoped))
+
+  it.live("5. a placeholder first chunk (Azure) does not name the response", () =>
+    Effect.gen(function*() {
+      const body = lines(
+        "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":" +
+          "[{\"prompt_index\":0,\"content_filter_results\":{}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],\"created\":" +
+          "1700000000,\"id\":\"chatcmpl-real\",\"model\":\"gpt-4o-2024-08-06\",\"object\":\"chat.completion.chunk\"}",
+        "data: [DONE]"
+      )
+      const ps = yield* parts(engine(yield* raw(body)))
+      const metadata = ps.filter((p) => p.type === "response-metadata")
+      assert.strictEqual(metadata.length, 1)
+      assert.deepStrictEqual(metadata[0].id, Option.some("chatcmpl-real"))
+      assert.deepStrictEqual(metadata[0].modelId, Option.some("gpt-4o-2024-08-06"))
+    }).pipe(Effect.scoped))
+
+  it.live("6. data after the first finish_reason is still decoded (a tool call split over finishing chunks)", () =>
+    Effect.gen(function*() {
+      const body = lines(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":" +
+          "\"function\",\"function\":{\"name\":\"weather\",\"arguments\":\"{\\\"location\\\":\"}}]}," +
+          "\"finish_reason\":\"tool_calls\"}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":" +
+          "\"\\\"Oslo\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}",
+        "data: [DONE]"
+      )
+      const ps = yield* parts(engine(yield* raw(body)), true)
+      const calls = ps.filter((p) => p.type === "tool-call")
+      assert.strictEqual(calls.length, 1)
+      assert.deepStrictEqual(calls[0].params, { location: "Oslo" })
+      assert.strictEqual(ps.at(-1).reason, "tool-calls")
+    }).pipe(Effect.scoped))
+})
+
+describe("OpenAiCompat errors carry their reason in the AiError", () => {
+  const cases: ReadonlyArray<readonly [number, EngineError.Reason, string]> = [
+    [400, "BadRequest", "This model's maximum context length is 128000 tokens."],
+    [401, "Unauthorized", "Incorrect API key provided: sk-test. You can find your API key at …"],
+    [403, "Unauthorized", "Project does not have access to model gpt-5"],
+    [429, "RateLimited", "Rate limit reached for gpt-4o in organization org-x on tokens per min."],
+    [500, "ServerError", "The server had an error while processing your request. Sorry about that!"],
+    [503, "ServerError", "The engine is currently overloaded, please try again later"]
+  ]
+  it.live("an HTTP error is an HttpResponseError whose message names the reason and the server's message", () =>
+    Effect.gen(function*() {
+      for (const [status, reason, message] of cases) {
+        const server = yield* ScriptedServer.make({
+          reply: ScriptedServer.error(status, { message, ...(status === 429 ? { retryAfter: 7 } : {}) })
+        })
+        const error = yield* Effect.flip(parts(engine(server)))
+        assert.strictEqual(error._tag, "HttpResponseError")
+        assert.include(error.message, reason)
+        assert.include(error.message, message)
+        const found = Option.getOrThrow(EngineError.fromAiError(error))
+        assert.strictEqual(found.reason, reason)
+        assert.strictEqual(found.status, status)
+        if (status === 429) assert.strictEqual(Duration.toMillis(found.retryAfter!), 7000)
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("an error sent inside the stream is an HttpResponseError with the status its code names", () =>
+    Effect.gen(function*() {
+      const inStream = (error: unknown) =>
+        ScriptedServer.make({ reply: ScriptedServer.sse([chunk({ content: "a" }), { error }]) })
+      const rows: ReadonlyArray<readonly [unknown, EngineError.Reason, number]> = [
+        [{ message: "slow down", type: "requests", code: "rate_limit_exceeded" }, "RateLimited", 429],
+        [{ message: "bad key", code: "invalid_api_key" }, "Unauthorized", 401],
+        [{ message: "too long", code: "context_length_exceeded", type: "invalid_request_error" }, "BadRequest", 400],
+        [{ message: "boom", type: "server_error" }, "ServerError", 500],
+        [{ message: "upstream", code: 502 }, "ServerError", 502]
+      ]
+      for (const [error, reason, status] of rows) {
+        const aiError = yield* Effect.flip(parts(engine(yield* inStream(error))))
+        assert.strictEqual(aiError._tag, "HttpResponseError")
+        assert.include(aiError.message, reason)
+        assert.include(aiError.message, (error as any).message)
+        const found = Option.getOrThrow(EngineError.fromAiError(aiError))
+        assert.deepStrictEqual([found.reason, found.status], [reason, status])
+      }
     }).pipe(Effect.scoped))
 })
