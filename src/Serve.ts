@@ -243,14 +243,18 @@ export const llm = <E, R>(self: Node.Node<string, string, E, R>, options?: Route
  *
  * @example
  * ```ts
- * import { Effect, Schema } from "effect"
+ * import { Schema } from "effect"
  * import * as Graph from "sluice/Graph"
+ * import * as Node from "sluice/Node"
  * import * as Serve from "sluice/Serve"
  *
- * const State = Schema.Struct({ n: Schema.Number })
- * const double = Graph.make<typeof State.Type>({ name: "double" })
- *   .step("double", (state) => Effect.succeed({ n: state.n * 2 }))
- * const route = Serve.graph(double, { input: State })
+ * const State = Schema.Struct({ text: Schema.String })
+ * const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
+ * const shout = Graph.make<typeof State.Type>({ name: "shout" }).step("shout", Graph.node(upper, {
+ *   input: (state: typeof State.Type) => state.text,
+ *   output: (text) => ({ text })
+ * }))
+ * const route = Serve.graph(shout, { input: State })
  * ```
  *
  * @since 0.1.0
@@ -280,11 +284,11 @@ export const graph = <S, C, N extends string, T extends string, E, R>(
  *
  * @example
  * ```ts
- * import { Schema } from "effect"
+ * import { Effect, Schema } from "effect"
  * import * as Pipeline from "sluice/Pipeline"
  * import * as Serve from "sluice/Serve"
  *
- * const doubled = Pipeline.start<number>({ name: "doubled" }).map("double", (n) => n * 2)
+ * const doubled = Pipeline.start<number>().map("double", (n) => Effect.succeed(n * 2))
  * const route = Serve.pipeline(doubled, { name: "doubled", input: Schema.Number })
  * ```
  *
