@@ -1,5 +1,5 @@
 /**
- * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup` and `kill`.
+ * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill` and `serve`.
  *
  * Exit codes (see `CliError.exitCode`): 0 success, 1 the run finished with failed items, 2 usage or bad input (one
  * line on stderr names the culprit), 3 a failure of the run itself, 130 interrupted (resumable).
@@ -19,6 +19,7 @@ import * as Kill from "./Kill.js"
 import * as Outcome from "./Outcome.js"
 import * as Output from "./Output.js"
 import * as Run from "./Run.js"
+import * as Serve from "./Serve.js"
 import * as Warmup from "./Warmup.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
@@ -28,7 +29,14 @@ const sluice = Command.make("sluice").pipe(
     "Typed, streaming AI pipelines: run a chain over a dataset, inspect a run, check engines. Exit codes: 0 success, " +
       "1 some items failed, 2 usage or bad input, 3 the run failed, 130 interrupted (run again to resume)."
   ),
-  Command.withSubcommands([Run.command, Inspect.command, Inspect.dagCommand, Warmup.command, Kill.command])
+  Command.withSubcommands([
+    Run.command,
+    Inspect.command,
+    Inspect.dagCommand,
+    Warmup.command,
+    Kill.command,
+    Serve.command
+  ])
 )
 
 const cli = Command.run(sluice, { name: "sluice", version })
