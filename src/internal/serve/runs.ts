@@ -7,6 +7,7 @@ import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as EngineError from "../../EngineError.js"
 import * as Event from "../../Event.js"
 import * as Node from "../../Node.js"
 import type { RouteImpl } from "./route.js"
@@ -25,7 +26,7 @@ export const encodeError = (error: unknown): Record<string, unknown> => {
     ...fields,
     _tag: Node.errorTag(error),
     message: Node.errorMessage(error),
-    retryable: Node.isRetryable(error)
+    retryable: EngineError.isRetryable(error)
   }))
 }
 
