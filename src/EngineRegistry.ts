@@ -3,7 +3,8 @@
  *
  * Each engine is a {@link Spec} (`name`, `backend`, `model`, `endpoint`, `apiKeyEnv`, `lazy`, `sampling`, …) turned
  * into a `LanguageModel` Layer by its backend: the built-in `openai` (Responses API), `openai-compat`, `vllm`,
- * `openrouter` (Chat Completions), `ollama` (native API) and `dry-run`, or one registered in `backends`.
+ * `openrouter` (Chat Completions), `ollama` (native API), `llama-cpp` (in process) and `dry-run`, or one registered in
+ * `backends`.
  *
  * Engines live in an `RcMap`:
  *
@@ -40,6 +41,7 @@ import * as Stream from "effect/Stream"
 import * as Yaml from "yaml"
 import { EngineRegistryError, type Issue } from "./EngineRegistryError.js"
 import * as DryRun from "./engines/DryRun.js"
+import * as LlamaCpp from "./engines/LlamaCpp.js"
 import * as Ollama from "./engines/Ollama.js"
 import * as OpenAiCompat from "./engines/OpenAiCompat.js"
 import * as OpenAiResponses from "./engines/OpenAiResponses.js"
@@ -138,6 +140,10 @@ export const Sampling = Schema.Struct({
  * - `vllm`: vLLM's server (default `http://localhost:8000/v1`, vLLM structured outputs);
  * - `ollama`: Ollama's native API (default `http://localhost:11434`); `options` are Ollama's model options;
  * - `openrouter`: OpenRouter (Chat Completions), key from `OPENROUTER_API_KEY` unless `apiKeyEnv` says otherwise;
+ * - `llama-cpp` (alias `vllm_local`, Chainette's in-process backend): a GGUF model run in process (`LlamaCpp`, needs
+ *   the optional peer dependency `node-llama-cpp`); `model` is the path of the GGUF file and `options` its load
+ *   options (`contextSize`, `sequences`, `gpu`, `gpuLayers`, `threads`, `batchSize`, `flashAttention`,
+ *   `chatWrapper`; see `LlamaCpp.LoadOptions`);
  * - `dry-run`: the embedded `DryRun` engine (no model, no network).
  *
  * @example
@@ -166,7 +172,16 @@ export type BuiltinBackend = typeof BuiltinBackend.Type
  * @since 0.1.0
  * @category schemas
  */
-export const BuiltinBackend = Schema.Literal("openai", "openai-compat", "vllm", "ollama", "openrouter", "dry-run")
+export const BuiltinBackend = Schema.Literal(
+  "openai",
+  "openai-compat",
+  "vllm",
+  "ollama",
+  "openrouter",
+  "llama-cpp",
+  "vllm_local",
+  "dry-run"
+)
 
 const EnvName = Schema.String.pipe(
   Schema.filter((s) =>
@@ -486,7 +501,12 @@ export interface FileOptions<B extends Readonly<Record<string, Backend.Any>> = {
  * @since 0.1.0
  * @category constructors
  */
-export const builtins: { readonly [K in BuiltinBackend]: Backend<never, HttpClient.HttpClient> } = {
+export const builtins: {
+  readonly [K in BuiltinBackend]: Backend<
+    K extends "llama-cpp" | "vllm_local" ? LlamaCpp.LlamaCppError : never,
+    HttpClient.HttpClient
+  >
+} = {
   "openai": (spec, { apiKey }) =>
     OpenAiResponses.layer({
       model: spec.model ?? "",
@@ -518,6 +538,8 @@ export const builtins: { readonly [K in BuiltinBackend]: Backend<never, HttpClie
       }),
       model: spec.model ?? ""
     }),
+  "llama-cpp": (spec) => llamaCpp(spec),
+  "vllm_local": (spec) => llamaCpp(spec),
   "dry-run": (spec) =>
     DryRun.layer(defined({
       seed: spec.sampling?.seed,
@@ -527,6 +549,24 @@ export const builtins: { readonly [K in BuiltinBackend]: Backend<never, HttpClie
       words: spec.words,
       tokenSize: spec.tokenSize
     }))
+}
+
+const llamaCpp = (spec: Spec): Layer.Layer<LanguageModel.LanguageModel, LlamaCpp.LlamaCppError> => {
+  const options = Schema.decodeUnknownEither(LlamaCpp.LoadOptions)(spec.options ?? {})
+  if (Either.isLeft(options)) {
+    return Layer.fail(
+      new LlamaCpp.LlamaCppError({
+        reason: "LoadFailed",
+        modelPath: spec.model ?? "",
+        description: `invalid options: ${ParseResult.TreeFormatter.formatErrorSync(options.left)}`
+      })
+    )
+  }
+  return LlamaCpp.layer({
+    ...defined(options.right),
+    modelPath: spec.model ?? "",
+    ...defined({ sampling: spec.sampling, name: spec.name })
+  })
 }
 
 const defaultApiKeyEnv: Partial<Record<string, string>> = {
@@ -1289,8 +1329,42 @@ const check = (definition: Definition, custom: ReadonlyArray<string>): Array<Pat
       }
       return
     }
+    if (backend === "llama-cpp" || backend === "vllm_local") {
+      for (const field of httpOnly) {
+        if (spec[field] !== undefined) {
+          issues.push({ path: at(field), message: `does not apply to the ${backend} backend (it runs in process)` })
+        }
+      }
+      const options = Schema.decodeUnknownEither(LlamaCpp.LoadOptions, { errors: "all", onExcessProperty: "error" })(
+        spec.options ?? {}
+      )
+      if (Either.isLeft(options)) {
+        // a union (e.g. of literals) reports one issue per member: one line per field, the expectations joined
+        const byPath = new Map<string, { path: ReadonlyArray<PropertyKey>; messages: Array<string> }>()
+        for (const issue of ParseResult.ArrayFormatter.formatErrorSync(options.left)) {
+          const key = issue.path.join(".")
+          const entry = byPath.get(key) ?? { path: issue.path, messages: [] }
+          entry.messages.push(issue.message)
+          byPath.set(key, entry)
+        }
+        for (const { messages, path } of byPath.values()) {
+          const expected = messages.map((m) => /^Expected (.+), actual (.+)$/.exec(m))
+          const message = messages.length > 1 && expected.every((m) => m !== null)
+            ? `Expected ${expected.map((m) => m![1]).filter((e) => e !== "undefined").join(" | ")}, actual ${
+              expected[0]![2]
+            }`
+            : messages[0]!
+          issues.push({ path: at("options", ...path), message })
+        }
+      }
+    }
     if (spec.model === undefined) {
-      issues.push({ path: at("model"), message: `is missing (required by the ${backend} backend)` })
+      issues.push({
+        path: at("model"),
+        message: `is missing (required by the ${backend} backend${
+          backend === "llama-cpp" || backend === "vllm_local" ? ": the path of the GGUF file" : ""
+        })`
+      })
     }
     if (backend === "openai-compat" && spec.endpoint === undefined) {
       issues.push({ path: at("endpoint"), message: "is missing (required by the openai-compat backend)" })

@@ -379,6 +379,32 @@ describe("EngineRegistry", () => {
         ])
       }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
+    it.effect("llama-cpp checks: the GGUF path, load options by field, no HTTP fields", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          EngineRegistry.make({
+            engines: [
+              { name: "a", backend: "llama-cpp" },
+              { name: "b", backend: "vllm_local", model: "m.gguf", endpoint: "http://x" },
+              { name: "c", backend: "llama-cpp", model: "m.gguf", options: { contextSize: -1, gpu: "tpu", extra: 1 } }
+            ]
+          })
+        )
+        assert.deepStrictEqual(error.issues?.map((issue) => issue.field), [
+          "engines[0].model",
+          "engines[1].endpoint",
+          "engines[2].options.extra",
+          "engines[2].options.contextSize",
+          "engines[2].options.gpu"
+        ])
+        assert.include(
+          error.message,
+          `engines[2].options.gpu: Expected "auto" | "cuda" | "vulkan" | "metal" | false, actual "tpu"`
+        )
+        assert.include(error.message, "engines[0].model: is missing (required by the llama-cpp backend: the path of")
+        assert.include(error.message, "engines[1].endpoint: does not apply to the vllm_local backend")
+      }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
     it.effect("apiKeyEnv must name a variable, not hold the key", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(

@@ -5,3 +5,4 @@
 
 export * as ScriptedEngine from "./ScriptedEngine.js"
 export * as ScriptedServer from "./ScriptedServer.js"
+export * as TinyGguf from "./TinyGguf.js"
