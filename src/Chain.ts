@@ -428,8 +428,9 @@ export interface RunOptions {
 }
 
 /**
- * Options of {@link execute}: {@link RunOptions}, engines already resolved ({@link resolveEngines}) and an event
- * callback.
+ * Options of {@link execute}: {@link RunOptions}, engines already resolved ({@link resolveEngines}), an event
+ * callback, and `stop`: once it completes, the run takes no more inputs, abandons the items in flight (they are not
+ * emitted: run them again later) and ends after emitting every item already finished (a graceful stop).
  *
  * @example
  * ```ts
@@ -445,6 +446,7 @@ export interface RunOptions {
 export interface ExecuteOptions extends RunOptions {
   readonly resolved?: ReadonlyMap<string, ResolvedEngine> | undefined
   readonly onEvent?: ((event: Event.Event) => Effect.Effect<void>) | undefined
+  readonly stop?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -1199,19 +1201,31 @@ export const execute = <E, R>(
       retryDelayMs: Math.max(0, options?.retryDelayMs ?? 500)
     }
     const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 16))
-    let items: Stream.Stream<ItemState, E, R> = Stream.map(inputs, makeItem)
+    const stop = options?.stop
+    let items: Stream.Stream<ItemState, E, R> = Stream.map(
+      stop === undefined ? inputs : Stream.interruptWhen(inputs, stop),
+      makeItem
+    )
     for (const segment of plan.segments) {
       items = segment._tag === "Line"
-        ? Concurrency.mapEffect(items, (item) => runSegment(segment.line, item, ctx), {
-          concurrency,
-          ordered: false
-        })
+        ? Concurrency.mapEffect(
+          items,
+          stop === undefined
+            ? (item) => runSegment(segment.line, item, ctx)
+            : (item) => Effect.raceFirst(runSegment(segment.line, item, ctx), Effect.map(stop, () => cancel(item))),
+          { concurrency, ordered: false }
+        )
         : Stream.mapChunksEffect(
           Stream.rechunk(items, segment.step.step._tag === "ApplyStep" ? segment.step.step.batchSize : 64),
           (chunk) => runBatch(segment.step, chunk, ctx)
         )
     }
-    return Stream.map(items, (item) => toResult(item, plan))
+    return stop === undefined
+      ? Stream.map(items, (item) => toResult(item, plan))
+      : Stream.filterMap(
+        items,
+        (item) => item.status === "cancelled" ? Option.none() : Option.some(toResult(item, plan))
+      )
   }))
 
 /**
@@ -1820,7 +1834,7 @@ interface ItemState {
   readonly done: Readonly<Record<string, unknown>> | undefined
   readonly computed: Array<string>
   current: unknown
-  status: "running" | "complete" | "filtered" | "failed"
+  status: "running" | "complete" | "filtered" | "failed" | "cancelled"
   filteredBy: string | undefined
   failure: Failure | undefined
 }
@@ -1838,6 +1852,12 @@ const makeItem = (input: Input): ItemState => ({
   failure: undefined
 })
 
+/** An item abandoned by a stop: not emitted. */
+const cancel = (item: ItemState): ItemState => {
+  item.status = "cancelled"
+  return item
+}
+
 const toResult = (item: ItemState, plan: Plan): Result => {
   if (item.status === "running") item.status = "complete"
   const { chain_input: _, ...outputs } = item.outputs
@@ -1845,7 +1865,7 @@ const toResult = (item: ItemState, plan: Plan): Result => {
     id: item.id,
     index: item.index,
     input: item.row,
-    status: item.status,
+    status: item.status as Result["status"],
     outputs,
     computed: item.computed,
     output: item.status === "complete" && plan.last !== undefined ? item.outputs[plan.last.step.id] : undefined,

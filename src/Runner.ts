@@ -33,7 +33,9 @@
  *   `flattened/` move to `.stale/<run id>/`, and every item is finished again from that step on (the outputs of the
  *   unchanged steps are read back, so that case holds them in memory). Records are written whole, and an item's
  *   flattened row only after its step outputs, so a run killed at any point loses at most the items in flight, and
- *   resuming writes every item exactly once.
+ *   resuming writes every item exactly once. A run stopped gracefully (its consumer stops, or the process gets
+ *   `SIGTERM` / `sluice kill`) takes no more rows, abandons the items in flight and writes every item already
+ *   finished before it ends as `interrupted`.
  * - **Bad input**: a malformed row becomes an error record (with its line) and a `NonFatalError` event, and the run
  *   goes on (`strict: true` stops it instead); an item that does not match a step's input schema fails alone
  *   (`ChainError` `InvalidInput`).
@@ -49,6 +51,7 @@ import * as Path from "@effect/platform/Path"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -876,8 +879,12 @@ const streamWith = (
     // ---- events
     const mailbox = yield* Mailbox.make<Event.Event, RunnerError>(4096)
     const userEvent = options.onEvent
+    // set when the run's scope closes before the run ended (its consumer stopped, or the process is stopping): the
+    // run then stops taking rows, abandons the items in flight and writes every item already finished
+    let stopping = false
+    const stopSignal = yield* Deferred.make<void>()
     const offer = (event: Event.Event): Effect.Effect<void> =>
-      mailbox.unsafeOffer(event) ? Effect.void : Effect.asVoid(mailbox.offer(event))
+      mailbox.unsafeOffer(event) || stopping ? Effect.void : Effect.asVoid(mailbox.offer(event))
     const onEvent = (event: Event.Event): Effect.Effect<void> => {
       record(event)
       return userEvent === undefined
@@ -897,6 +904,8 @@ const streamWith = (
       engines
     }
     if (options.onStart !== undefined) yield* options.onStart(plan)
+    // recorded from the start, so that an invocation killed before the first rewrite still counts
+    yield* writeMetrics("running")
 
     // ---- the pipeline: rows -> chain -> artefacts
     const clock = yield* Effect.clock
@@ -973,7 +982,8 @@ const streamWith = (
         engineRetry: options.engineRetry,
         retryDelayMs: options.retryDelayMs,
         resolved,
-        onEvent
+        onEvent,
+        stop: Deferred.await(stopSignal)
       }),
       (e) => isChainError(e) ? chainToRunner(e) : e
     )
@@ -1034,7 +1044,7 @@ const streamWith = (
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const status: Summary["status"] = Exit.isSuccess(exit)
-          ? "success"
+          ? stopping ? "interrupted" : "success"
           : Exit.isInterrupted(exit)
           ? "interrupted"
           : "failure"
@@ -1080,12 +1090,22 @@ const streamWith = (
       Effect.delay(every),
       Effect.forkScoped
     )
-    yield* persist.pipe(
+    const running = yield* persist.pipe(
       Effect.onExit((exit) => Effect.zipRight(Fiber.interrupt(ticker), finish(exit))),
       Effect.forkScoped
     )
+    // runs before the scope interrupts the run's fiber: a graceful stop first, so no finished item is lost
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        stopping = true
+        return Deferred.succeed(stopSignal, undefined)
+      }).pipe(Effect.zipRight(Fiber.await(running)), Effect.timeout(gracefulStop), Effect.ignore)
+    )
     return Mailbox.toStream(mailbox)
   }))
+
+/** How long a stopping run may take to write its finished items before it is interrupted. */
+const gracefulStop = Duration.seconds(30)
 
 const chainToRunner = (cause: ChainError): RunnerError =>
   new RunnerError({

@@ -215,3 +215,42 @@ describe("Runner: truthful records across resumes", () => {
       assert.strictEqual((yield* readJson(`${out}/metrics.json`)).invocations.length, 3)
     }).pipe(Effect.provide(NodeContext.layer)))
 })
+
+describe("Runner: graceful stop", () => {
+  it.live("a consumer that stops early: every item whose last step ended is written, the run is interrupted", () =>
+    Effect.gen(function*() {
+      const out = `${yield* tempDir}/out`
+      const finished = new Set<number>()
+      yield* Runner.stream(chain, { input: items(200), output: out, key: "sku", concurrency: 16 }).pipe(
+        Stream.tap((event) =>
+          Effect.sync(() => {
+            if (event._tag === "StepEnd" && event.path.at(-1) === "tag" && event.item !== undefined) {
+              finished.add(event.item)
+            }
+          })
+        ),
+        Stream.takeUntil(() => finished.size >= 40),
+        Stream.runDrain
+      )
+      const flat = yield* records(out, "flattened")
+      const written = new Set(flat.map((r) => r._index as number))
+      for (const index of finished) assert.isTrue(written.has(index), `item ${index} finished and was written`)
+      assert.isBelow(flat.length, 200)
+      assert.strictEqual(new Set(flat.map((r) => r._id)).size, flat.length)
+      const inspection = yield* Runner.inspect(out)
+      assert.strictEqual(inspection.status, "interrupted")
+      assert.strictEqual(inspection.errors.total, 0)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.merge(
+        ScriptedEngine.layer({
+          latency: "5 millis",
+          reply: (request) => {
+            const user = request.text.split("\n").find((line) => line.startsWith("user: "))?.slice(6) ?? ""
+            return user.startsWith("tag ") ? { object: { tag: "t" } } : { object: { text: user } }
+          }
+        }),
+        NodeContext.layer
+      ))
+    ))
+})
