@@ -361,8 +361,10 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
   ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
 
   /**
-   * Expands every item into a stream or an iterable. With `concurrency: 1` the streams are consumed lazily (so an
-   * endless one works with a later `take`); with more, each item's output is collected before it is passed on.
+   * Expands every item into a stream or an iterable, consumed lazily (an endless one works with a later `take`).
+   * With `concurrency: n`, up to `n` items expand at once: ordered (the default), the first item's elements flow on
+   * as they come while each later item buffers up to `bufferSize` (default 16) chunks of elements; unordered,
+   * the elements of all items are interleaved as they come.
    */
   flatMap<K extends string, O2, E2 = never, R2 = never>(
     key: Key<K, Keys>,
@@ -426,9 +428,11 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
   ): Pipeline<I, O | O2, E | E2, R | R2, Keys | K, Acc, C>
 
   /**
-   * Joins every item with the items of another (finite) source that have the same join key: `inner` (default)
-   * emits a pair per match and drops unmatched items, `left` emits `[item, undefined]` for them. The other source
-   * is materialised into a hash table first.
+   * Joins every item with the items of another source that have the same join key: `inner` (default) emits a pair
+   * per match and drops unmatched items, `left` also emits `[item, undefined]` for them. Both sides are read as they
+   * come (a symmetric hash join), so pairs are emitted as soon as both halves have arrived, even when the other
+   * source never ends; it holds the other source's items, and this side's items until the other source ends (an
+   * unmatched item of a `left` join is emitted then, or at once if it arrives after).
    */
   join<K extends string, B, J, E2 = never, R2 = never>(
     key: Key<K, Keys>,
@@ -509,8 +513,17 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
     options?: (ExecuteOptions<C> & { readonly bufferSize?: number | undefined }) | undefined
   ): Stream.Stream<Event.Event, PipelineError<E | EIn>, R | RIn>
 
-  /** The metadata of the last run of this pipeline value (live while it runs). */
+  /**
+   * The metadata of the run of this pipeline value that started last (live while it runs). With runs that overlap,
+   * use {@link Pipeline.metadataOf} with each run's id.
+   */
   readonly metadata: Effect.Effect<Metadata>
+
+  /**
+   * The metadata of one run, by its id (the `runId` option of a run, or the `runId` of its events): live while it
+   * runs, kept after it ends (the last 64 finished runs of this pipeline value).
+   */
+  metadataOf(runId: string): Effect.Effect<Option.Option<Metadata>>
 }
 
 /**
@@ -812,7 +825,7 @@ interface PipelineImpl {
   readonly settings: Settings
   readonly defs: ReadonlyArray<StepDef>
   readonly contextSource: Effect.Effect<unknown, unknown, unknown> | undefined
-  readonly cell: { current: Run | undefined }
+  readonly cell: { current: Run | undefined; readonly runs: Map<string, Run> }
 }
 
 const normalizeStart = (options: StartOptions | undefined): Settings => {
@@ -872,6 +885,12 @@ const Proto = {
     const self = this as unknown as PipelineImpl
     return Effect.sync(() => snapshot(self.settings.name, self.cell.current))
   },
+  metadataOf(this: PipelineImpl, runId: string): Effect.Effect<Option.Option<Metadata>> {
+    return Effect.sync(() => {
+      const run = this.cell.runs.get(runId)
+      return run === undefined ? Option.none() : Option.some(snapshot(this.settings.name, run))
+    })
+  },
   add(
     this: PipelineImpl,
     key: string,
@@ -918,14 +937,7 @@ const Proto = {
       key,
       "flatMap",
       checkItemOptions(options),
-      (input, run, stats) =>
-        (options?.concurrency ?? 1) === 1
-          ? lazyFlatMap(input, run, stats, f, options)
-          : Stream.flattenIterables(Pool.run(
-            input,
-            itemStep(run, stats, (item, ctx) => collectAll(f(item, ctx)), options, false),
-            poolOptions(options)
-          ) as Stream.Stream<Iterable<unknown>, PipelineError, any>)
+      (input, run, stats) => lazyFlatMap(input, run, stats, f, options)
     )
   },
   filter(this: PipelineImpl, key: string, predicate: Call, options?: ItemOptions<any>) {
@@ -1063,29 +1075,63 @@ const Proto = {
     }
   ) {
     return append(this, key, "join", undefined, (input, run, stats) =>
-      Stream.unwrap(
-        Effect.map(
-          Effect.mapError(Stream.runCollect(fromInputs(other)), (e) => toStepError(run, stats, e)),
-          (rows) => {
-            const table = new Map<unknown, Array<unknown>>()
-            for (const row of rows) {
-              const k = options.right(row)
-              const matches = table.get(k)
-              if (matches === undefined) table.set(k, [row])
-              else matches.push(row)
+      Stream.suspend(() => {
+        // A symmetric hash join: both sides are read as they come. Left items are kept (to meet right items still
+        // to come) only until the right side ends; from then on they stream through the complete right table.
+        const rights = new Map<unknown, Array<unknown>>()
+        const lefts = new Map<unknown, Array<{ readonly item: unknown; matched: boolean }>>()
+        let rightDone = false
+        const leftMode = options.mode === "left"
+        type Side = { readonly side: 0; readonly item: unknown } | { readonly side: 1; readonly item: unknown } | {
+          readonly side: 2
+        }
+        const right: Stream.Stream<Side, PipelineError, unknown> = Stream.concat(
+          Stream.map(
+            Stream.mapError(fromInputs(other), (e) => toStepError(run, stats, e)),
+            (item): Side => ({ side: 1, item })
+          ),
+          Stream.succeed<Side>({ side: 2 })
+        )
+        const left = Stream.map(countIn(input, stats), (item): Side => ({ side: 0, item }))
+        const joined = Stream.mapConcat(
+          Stream.merge(left, right),
+          (event): ReadonlyArray<readonly [unknown, unknown]> => {
+            if (event.side === 0) {
+              const k = options.left(event.item)
+              const matches = rights.get(k)
+              const out = matches === undefined ? [] : matches.map((row) => [event.item, row] as const)
+              if (rightDone) return out.length === 0 && leftMode ? [[event.item, undefined]] : out
+              const waiting = lefts.get(k)
+              const entry = { item: event.item, matched: out.length > 0 }
+              if (waiting === undefined) lefts.set(k, [entry])
+              else waiting.push(entry)
+              return out
             }
-            const left = options.mode === "left"
-            return countOut(
-              Stream.mapConcat(countIn(input, stats), (item): ReadonlyArray<readonly [unknown, unknown]> => {
-                const matches = table.get(options.left(item))
-                if (matches === undefined) return left ? [[item, undefined]] : []
-                return matches.map((row) => [item, row] as const)
-              }),
-              stats
-            )
+            if (event.side === 1) {
+              const k = options.right(event.item)
+              const rows = rights.get(k)
+              if (rows === undefined) rights.set(k, [event.item])
+              else rows.push(event.item)
+              const waiting = lefts.get(k)
+              if (waiting === undefined) return []
+              return waiting.map((entry) => {
+                entry.matched = true
+                return [entry.item, event.item] as const
+              })
+            }
+            rightDone = true
+            const unmatched: Array<readonly [unknown, unknown]> = []
+            if (leftMode) {
+              for (const entries of lefts.values()) {
+                for (const entry of entries) if (!entry.matched) unmatched.push([entry.item, undefined])
+              }
+            }
+            lefts.clear()
+            return unmatched
           }
         )
-      ))
+        return countOut(joined, stats)
+      }))
   },
   addBatch(
     this: PipelineImpl,
@@ -1216,7 +1262,7 @@ const makePipeline = (
   self.settings = settings
   self.defs = defs
   self.contextSource = contextSource
-  self.cell = { current: undefined }
+  self.cell = { current: undefined, runs: new Map() }
   return self
 }
 
@@ -1596,6 +1642,7 @@ const execute = (
       yield* Effect.scope
     )
     self.cell.current = run
+    remember(self.cell.runs, run)
     let output: AnyStream = Stream.mapError(
       fromInputs(inputs),
       (cause) =>
@@ -1622,6 +1669,19 @@ const execute = (
       }))
   }))
   return Stream.withSpan(stream, "Pipeline.execute", { attributes: { pipeline: settings.name } })
+}
+
+/** How many finished runs `metadataOf` still knows (runs in progress are always known). */
+const keptRuns = 64
+
+const remember = (runs: Map<string, Run>, run: Run): void => {
+  runs.delete(run.runId)
+  runs.set(run.runId, run)
+  if (runs.size <= keptRuns) return
+  for (const [id, old] of runs) {
+    if (runs.size <= keptRuns) break
+    if (old.endedAt !== undefined) runs.delete(id)
+  }
 }
 
 const withSplit = (output: AnyStream, split: Array<PipelineError>): AnyStream => {
@@ -1734,11 +1794,6 @@ const sequentialChunk = 64
 
 const exitSkip: Exit.Exit<Pool.Skip> = Exit.succeed(Pool.Skip)
 
-const collectAll = (result: unknown): Effect.Effect<ReadonlyArray<unknown>, unknown, unknown> =>
-  Predicate.hasProperty(result, Stream.StreamTypeId)
-    ? Effect.map(Stream.runCollect(result as Stream.Stream<unknown, unknown, unknown>), Chunk.toReadonlyArray)
-    : Exit.succeed(Array.from(result as Iterable<unknown>))
-
 const toStream = (result: unknown): Stream.Stream<unknown, unknown, unknown> =>
   Predicate.hasProperty(result, Stream.StreamTypeId)
     ? result as Stream.Stream<unknown, unknown, unknown>
@@ -1842,9 +1897,6 @@ const invoke = (call: Call, item: unknown, ctx: ItemContext<any, any>): Effect.E
   return Either.isRight(result) ? result.right : Exit.die(result.left)
 }
 
-const count = (value: unknown, flat: boolean): number =>
-  value === Pool.Skip ? 0 : flat ? (value as ReadonlyArray<unknown>).length : 1
-
 /**
  * Wraps a step's function for the concurrency core: counts, samples durations, applies the retry policy and the
  * error strategy, and emits the per-item events when the run is observed. Without events and retries, a function
@@ -1859,7 +1911,6 @@ const itemStep = (
 ): Pool.Step<unknown, unknown, PipelineError, unknown> => {
   const strategy = options?.errorStrategy ?? "FAIL_FAST"
   const retry = retryPolicy(options?.retry)
-  const flat = stats.kind === "flatMap"
   const emit = run.emit
 
   const completed = (value: unknown, t0: number): void => {
@@ -1867,7 +1918,7 @@ const itemStep = (
       const now = run.now()
       stats.record(now - t0, now)
     }
-    stats.passed(count(value, flat))
+    if (value !== Pool.Skip) stats.passed(1)
   }
 
   const toError = (item: unknown, index: number, cause: Cause.Cause<unknown>, attempts: number): PipelineError =>
@@ -2014,93 +2065,137 @@ const lazyFlatMap = (
   options: ItemOptions<any> | undefined
 ): AnyStream =>
   Stream.suspend(() => {
+    const concurrency = options?.concurrency ?? 1
     let counter = 0
-    const strategy = options?.errorStrategy ?? "FAIL_FAST"
-    const retry = retryPolicy(options?.retry)
-    const emit = run.emit
-    return Stream.flatMap(input, (item) =>
-      Stream.suspend(() => {
-        const index = counter++
-        const start = run.now()
-        stats.started(1)
-        const t0 = stats.sampled(index) ? start : -1
-        const ctx = itemContext(run, stats, index)
-        let passed = 0
-        const giveUp = (cause: Cause.Cause<unknown>, attempts: number): AnyStream => {
-          const error = itemError(run, stats, item, index, cause, attempts)
-          stats.failed(run.now())
-          const outcome: AnyStream = strategy === "FAIL_FAST"
-            ? Stream.fail(error)
-            : Stream.sync(() => {
-              if (strategy === "COLLECT_ERRORS" || (strategy === "SPLIT_ERRORS" && run.split === undefined)) {
-                run.collect(error)
-              } else if (strategy === "SPLIT_ERRORS") {
-                run.split!.push(error)
-              }
-            }).pipe(Stream.drain)
-          if (emit === undefined) return outcome
-          return Stream.concat(
-            Stream.drain(Stream.fromEffect(emit(Event.make("StepError", run.origin(stats.path), {
-              error: Node.errorTag(error.cause),
-              message: error.message,
-              retryable: error.retryable,
-              item: index
-            })))),
-            outcome
-          )
-        }
-        let attempts = 1
-        const once = (): AnyStream => {
-          const result = Either.try(() => call(item, ctx))
-          const source = Either.isRight(result) ? toStream(result.right) : Stream.die(result.left)
-          const already = passed
-          const fresh = already > 0 ? Stream.drop(source, already) : source
-          return Stream.mapChunks(fresh, (chunk) => {
-            passed += chunk.length
-            stats.passed(chunk.length)
-            return chunk
-          }) as AnyStream
-        }
-        const tries: AnyStream = retry === undefined ? once() : RetryModule.stream(
-          once,
-          retry,
-          ({ attempt, delayMs, error }) => {
-            attempts = attempt + 1
-            stats.retried()
-            return emit === undefined ? Stream.empty : Stream.drain(Stream.fromEffect(emit(Event.make(
-              "Retry",
-              run.origin([...stats.path, String(index)]),
-              { attempt, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
-            ))))
-          }
-        )
-        const attempt = (): AnyStream =>
-          Stream.catchAllCause(
-            tries,
-            (cause) => Cause.isInterruptedOnly(cause) ? Stream.failCause(cause) : giveUp(cause, attempts)
-          )
-        const finish = Stream.drain(Stream.fromEffect(Effect.suspend(() => {
-          const now = run.now()
-          if (t0 >= 0) {
-            stats.record(now - t0, now)
-          }
-          stats.touch(now)
-          stats.flush()
-          if (emit === undefined) {
-            return Effect.void
-          }
-          const origin = run.origin(stats.path)
-          return emit(Event.make("StepEnd", origin, { durationMs: origin.timestamp - start, item: index }))
-        })))
-        const body = Stream.concat(attempt(), finish)
-        return emit === undefined
-          ? body
-          : Stream.concat(
-            Stream.drain(Stream.fromEffect(emit(Event.make("StepStart", run.origin(stats.path), { item: index })))),
-            body
-          )
-      }))
+    const expand = itemExpansion(run, stats, call, options)
+    if (concurrency <= 1) return Stream.flatMap(input, (item) => expand(item, counter++))
+    if (options?.ordered === false) {
+      return Stream.flatMap(input, (item) => expand(item, counter++), {
+        concurrency,
+        bufferSize: Math.max(1, options?.bufferSize ?? 16)
+      })
+    }
+    // Ordered: up to `concurrency` items run at once, each into its own bounded queue; the queues are read in
+    // input order, so the first item's elements flow on as they come while the next ones fill their queues.
+    const capacity = Math.max(1, options?.bufferSize ?? 16)
+    return Stream.unwrapScoped(Effect.map(Effect.makeSemaphore(concurrency), (permits) =>
+      input.pipe(
+        Stream.mapEffect((item) =>
+          Effect.gen(function*() {
+            const index = counter++
+            yield* permits.take(1)
+            const queue = yield* Queue.bounded<Take.Take<unknown, PipelineError>>(capacity)
+            yield* Stream.runForEachChunk(expand(item, index), (chunk) => Queue.offer(queue, Take.chunk(chunk))).pipe(
+              Effect.exit,
+              Effect.flatMap((exit) =>
+                Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))
+              ),
+              Effect.ensuring(permits.release(1)),
+              Effect.forkScoped
+            )
+            return queue
+          })
+        ),
+        Stream.buffer({ capacity: concurrency }),
+        Stream.flatMap((queue) => Stream.flattenTake(Stream.fromQueue(queue)))
+      )))
   })
+
+/**
+ * The stream of one item of a `flatMap` step: its elements as they come, with the step's retry policy (a retry
+ * re-runs the item's stream and skips the elements already passed on), error strategy, statistics and events.
+ */
+const itemExpansion = (
+  run: Run,
+  stats: StepStats,
+  call: Call,
+  options: ItemOptions<any> | undefined
+): (item: unknown, index: number) => AnyStream => {
+  const strategy = options?.errorStrategy ?? "FAIL_FAST"
+  const retry = retryPolicy(options?.retry)
+  const emit = run.emit
+  return (item, index) =>
+    Stream.suspend(() => {
+      const start = run.now()
+      stats.started(1)
+      const t0 = stats.sampled(index) ? start : -1
+      const ctx = itemContext(run, stats, index)
+      let passed = 0
+      const giveUp = (cause: Cause.Cause<unknown>, attempts: number): AnyStream => {
+        const error = itemError(run, stats, item, index, cause, attempts)
+        stats.failed(run.now())
+        const outcome: AnyStream = strategy === "FAIL_FAST"
+          ? Stream.fail(error)
+          : Stream.sync(() => {
+            if (strategy === "COLLECT_ERRORS" || (strategy === "SPLIT_ERRORS" && run.split === undefined)) {
+              run.collect(error)
+            } else if (strategy === "SPLIT_ERRORS") {
+              run.split!.push(error)
+            }
+          }).pipe(Stream.drain)
+        if (emit === undefined) return outcome
+        return Stream.concat(
+          Stream.drain(Stream.fromEffect(emit(Event.make("StepError", run.origin(stats.path), {
+            error: Node.errorTag(error.cause),
+            message: error.message,
+            retryable: error.retryable,
+            item: index
+          })))),
+          outcome
+        )
+      }
+      let attempts = 1
+      const once = (): AnyStream => {
+        const result = Either.try(() => call(item, ctx))
+        const source = Either.isRight(result) ? toStream(result.right) : Stream.die(result.left)
+        const already = passed
+        const fresh = already > 0 ? Stream.drop(source, already) : source
+        return Stream.mapChunks(fresh, (chunk) => {
+          passed += chunk.length
+          stats.passed(chunk.length)
+          return chunk
+        }) as AnyStream
+      }
+      const tries: AnyStream = retry === undefined ? once() : RetryModule.stream(
+        once,
+        retry,
+        ({ attempt, delayMs, error }) => {
+          attempts = attempt + 1
+          stats.retried()
+          return emit === undefined ? Stream.empty : Stream.drain(Stream.fromEffect(emit(Event.make(
+            "Retry",
+            run.origin([...stats.path, String(index)]),
+            { attempt, error: Node.errorTag(error), message: Node.errorMessage(error), delayMs }
+          ))))
+        }
+      )
+      const attempt = (): AnyStream =>
+        Stream.catchAllCause(
+          tries,
+          (cause) => Cause.isInterruptedOnly(cause) ? Stream.failCause(cause) : giveUp(cause, attempts)
+        )
+      const finish = Stream.drain(Stream.fromEffect(Effect.suspend(() => {
+        const now = run.now()
+        if (t0 >= 0) {
+          stats.record(now - t0, now)
+        }
+        stats.touch(now)
+        stats.flush()
+        if (emit === undefined) {
+          return Effect.void
+        }
+        const origin = run.origin(stats.path)
+        return emit(Event.make("StepEnd", origin, { durationMs: origin.timestamp - start, item: index }))
+      })))
+      const body = Stream.concat(attempt(), finish)
+      return emit === undefined
+        ? body
+        : Stream.concat(
+          Stream.drain(Stream.fromEffect(emit(Event.make("StepStart", run.origin(stats.path), { item: index })))),
+          body
+        )
+    })
+}
 
 // =============================================================================
 // internal: batch mode

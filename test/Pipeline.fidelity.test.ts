@@ -229,3 +229,61 @@ describe("Pipeline fidelity: retry", () => {
       assert.strictEqual(metadata.steps[0]!.retries, 1)
     }))
 })
+
+describe("Pipeline fidelity: flatMap and join stream", () => {
+  it.effect("flatMap with concurrency streams each item's elements (an endless expansion works with take)", () =>
+    Effect.gen(function*() {
+      let produced = 0
+      const p = Pipeline.start<number>()
+        .flatMap("expand", (n) =>
+          Stream.iterate(0, (i) => i + 1).pipe(
+            Stream.map((i) => n * 1_000 + i),
+            Stream.tap(() => Effect.sync(() => produced++))
+          ), { concurrency: 4 })
+        .take("first", 5)
+      assert.deepStrictEqual(yield* p.executeToArray([1, 2, 3, 4, 5, 6]), [1000, 1001, 1002, 1003, 1004])
+      assert.isBelow(produced, 200)
+    }))
+
+  it.effect("flatMap with concurrency keeps the input order, or interleaves when unordered", () =>
+    Effect.gen(function*() {
+      const expand = (n: number) => Stream.make(n, n).pipe(Stream.tap(() => Effect.sleep(10 * (4 - n))))
+      const ordered = Pipeline.start<number>().flatMap("x", expand, { concurrency: 3 })
+      assert.deepStrictEqual(yield* withTime(ordered.executeToArray([1, 2, 3]), 1_000), [1, 1, 2, 2, 3, 3])
+      const unordered = Pipeline.start<number>().flatMap("x", expand, { concurrency: 3, ordered: false })
+      const out = yield* withTime(unordered.executeToArray([1, 2, 3]), 1_000)
+      assert.deepStrictEqual([...out].sort(), [1, 1, 2, 2, 3, 3])
+      assert.strictEqual(out[0], 3)
+    }))
+
+  it.live("join does not wait for the other side to end: an endless right side still emits", () =>
+    Effect.gen(function*() {
+      const right = Stream.iterate(0, (n) => n + 1).pipe(
+        Stream.tap(() => Effect.sleep(1)),
+        Stream.map((n) => ({ id: n % 3, label: `r${n}` }))
+      )
+      const p = Pipeline.start<{ readonly id: number }>()
+        .join("labels", right, { left: (l) => l.id, right: (r) => r.id })
+        .take("first", 4)
+      const out = yield* within(5_000)(p.executeToArray([{ id: 0 }, { id: 1 }]))
+      assert.strictEqual(out.length, 4)
+      for (const [l, r] of out) assert.strictEqual(l.id, r.id)
+    }))
+})
+
+describe("Pipeline fidelity: metadata per run", () => {
+  it.effect("two overlapping runs keep their own metadata, by run id", () =>
+    Effect.gen(function*() {
+      const p = Pipeline.start<number>({ name: "shared" }).map("work", (n) => Effect.as(Effect.sleep(10), n))
+      const a = yield* Effect.fork(p.executeToArray([1, 2, 3], { runId: "a" }))
+      const b = yield* Effect.fork(p.executeToArray([1], { runId: "b" }))
+      yield* TestClock.adjust(100)
+      yield* Fiber.join(a)
+      yield* Fiber.join(b)
+      const ma = yield* p.metadataOf("a")
+      const mb = yield* p.metadataOf("b")
+      assert.strictEqual(ma._tag === "Some" && ma.value.steps[0]!.items, 3)
+      assert.strictEqual(mb._tag === "Some" && mb.value.steps[0]!.items, 1)
+      assert.strictEqual((yield* p.metadataOf("c"))._tag, "None")
+    }))
+})
