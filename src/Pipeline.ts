@@ -2054,8 +2054,8 @@ const nodeCall = (node: Node.Node<unknown, unknown, unknown, unknown>): MakeCall
 }
 
 /**
- * `flatMap` with concurrency 1: each item's stream is consumed lazily. A retry re-runs the item's stream and skips
- * the elements already passed on.
+ * `flatMap`: each item's stream is consumed lazily, one item at a time or `concurrency` at once (ordered through
+ * per-item bounded queues, or interleaved).
  */
 const lazyFlatMap = (
   input: AnyStream,
