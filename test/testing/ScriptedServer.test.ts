@@ -42,7 +42,14 @@ describe("ScriptedServer", () => {
       const chunks = yield* response.stream.pipe(Stream.runCollect)
       const texts = Chunk.toReadonlyArray(chunks).map((c) => new TextDecoder().decode(c))
       assert.strictEqual(texts.join(""), "abcdefghijklmnopqrstuvwxyz")
-      assert.deepStrictEqual(texts.slice(0, 4), ["a", "bcdef", "g", "hijkl"])
+      // A loaded machine may coalesce writes, never split them: every chunk ends on a boundary of the 1, 5, 1, 5… plan.
+      const boundaries = new Set([1, 6, 7, 12, 13, 18, 19, 24, 25, 26])
+      let offset = 0
+      for (const text of texts) {
+        offset += text.length
+        assert.isTrue(boundaries.has(offset), `a chunk ends at ${offset}, not on a planned boundary`)
+      }
+      assert.isAbove(texts.length, 1, "the body arrives in several chunks")
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
   it.live("replays a transcript file, and answers 500 for a missing one", () =>
