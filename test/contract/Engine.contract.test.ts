@@ -1,18 +1,27 @@
 /**
  * The engine contract: one suite run over every engine. HTTP engines (OpenAiCompat, OpenAiResponses, Ollama) run
  * against a ScriptedServer replaying the recorded transcripts and scripted replies in their dialect; DryRun and
- * ScriptedEngine run in process.
+ * ScriptedEngine run in process, and so does LlamaCpp, on a tiny random-weight GGUF model written by the suite.
+ *
+ * Where an in-process engine differs: it answers what it generates (not scripted replies), so its text, calls and
+ * values are checked for shape and validity rather than equality; the HTTP-only cases (status codes, dropped
+ * connections, retry-after) do not apply, and its failing call is one the engine refuses (a tool result without its
+ * call) rather than a scripted failure. Interrupting a generation is tested in test/engines/LlamaCpp.test.ts.
  */
-import { AiError, LanguageModel, Tool, Toolkit } from "@effect/ai"
+import { AiError, LanguageModel, Prompt, Tool, Toolkit } from "@effect/ai"
 import { OpenAiClient, OpenAiTool } from "@effect/ai-openai"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Fiber, Layer, ManagedRuntime, Option, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll } from "vitest"
 import * as EngineError from "../../src/EngineError.js"
 import * as DryRun from "../../src/engines/DryRun.js"
+import * as LlamaCpp from "../../src/engines/LlamaCpp.js"
 import * as Ollama from "../../src/engines/Ollama.js"
 import * as OpenAiCompat from "../../src/engines/OpenAiCompat.js"
 import * as OpenAiResponses from "../../src/engines/OpenAiResponses.js"
@@ -22,6 +31,7 @@ import * as Node from "../../src/Node.js"
 import * as StructuredOutput from "../../src/StructuredOutput.js"
 import * as ScriptedEngine from "../../src/testing/ScriptedEngine.js"
 import * as ScriptedServer from "../../src/testing/ScriptedServer.js"
+import * as TinyGguf from "../../src/testing/TinyGguf.js"
 import * as Dialects from "./dialects.js"
 
 // -----------------------------------------------------------------------------
@@ -165,6 +175,25 @@ const local = (
     })
 })
 
+// one tiny model for every LlamaCpp case: loaded on first use, released after the suite
+const llamaDir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-contract-"))
+fs.writeFileSync(path.join(llamaDir, "tiny.gguf"), TinyGguf.make({ seed: 2 }))
+const llamaRuntime = ManagedRuntime.make(
+  LlamaCpp.layer({
+    modelPath: path.join(llamaDir, "tiny.gguf"),
+    contextSize: 2048,
+    sequences: 2,
+    threads: 1,
+    chatWrapper: "chatML",
+    // the random model never ends its free text on its own
+    sampling: { maxTokens: 96 }
+  })
+)
+afterAll(() => llamaRuntime.dispose())
+const llamaCpp: Layer.Layer<LanguageModel.LanguageModel> = Layer.effectContext(
+  Effect.orDie(Effect.map(llamaRuntime.runtimeEffect, (runtime) => runtime.context))
+)
+
 const harnesses: ReadonlyArray<Harness> = [
   httpHarness(
     "OpenAiCompat",
@@ -188,6 +217,7 @@ const harnesses: ReadonlyArray<Harness> = [
     ollamaTranscripts
   ),
   local("DryRun", () => DryRun.layer({ seed: 3 }), false, []),
+  local("LlamaCpp", () => llamaCpp, false, []),
   local(
     "ScriptedEngine",
     (scenario) =>
@@ -522,6 +552,27 @@ for (const harness of harnesses) {
     } else {
       it.effect("a failing call is a typed AiError", () =>
         Effect.gen(function*() {
+          if (harness.name === "LlamaCpp") {
+            const orphan = Prompt.make([{
+              role: "tool",
+              content: [{
+                type: "tool-result",
+                id: "x",
+                name: "weather",
+                result: 1,
+                isFailure: false,
+                providerExecuted: false
+              }]
+            }])
+            const refused = yield* LanguageModel.streamText({ prompt: orphan }).pipe(
+              Stream.runDrain,
+              Effect.flip,
+              Effect.provide(llamaCpp)
+            )
+            assert.isTrue(AiError.isAiError(refused))
+            assert.isTrue(Option.isNone(EngineError.fromAiError(refused)), "not an engine (HTTP) failure")
+            return
+          }
           const layer = harness.name === "DryRun"
             ? DryRun.layer({ failureRate: 1 })
             : ScriptedEngine.layer({
