@@ -44,7 +44,6 @@
  *
  * @since 0.1.0
  */
-import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import * as Cause from "effect/Cause"
@@ -67,13 +66,12 @@ import { ChainError } from "./ChainError.js"
 import * as Concurrency from "./Concurrency.js"
 import * as EngineError from "./EngineError.js"
 import * as EngineRegistry from "./EngineRegistry.js"
-import * as Event from "./Event.js"
+import type * as Event from "./Event.js"
 import * as Retry from "./internal/retry.js"
+import * as Structured from "./internal/structured.js"
 import * as Node from "./Node.js"
 import * as Pipeline from "./Pipeline.js"
-import * as SamplingModule from "./Sampling.js"
-import * as StructuredOutput from "./StructuredOutput.js"
-import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
+import type * as StructuredOutput from "./StructuredOutput.js"
 import * as Template from "./Template.js"
 
 /**
@@ -1400,7 +1398,6 @@ interface LlmPlan {
   readonly prompt: (vars: Vars) => string
   readonly system: ((vars: Vars) => string) | undefined
   readonly format: StructuredOutput.Format
-  readonly instruction: () => string
 }
 
 interface PlanGroup {
@@ -1623,7 +1620,6 @@ const compileStep = (
     objectName: step.id.replace(/[^A-Za-z0-9_-]/g, "_"),
     schema: step.output
   }
-  let instruction: string | undefined
   return Either.right({
     _tag: "Step",
     step,
@@ -1643,8 +1639,7 @@ const compileStep = (
     llm: {
       prompt: renderPrompt,
       system: renderSystem,
-      format,
-      instruction: () => instruction ??= StructuredOutput.instruction(format)
+      format
     }
   })
 }
@@ -2082,9 +2077,6 @@ const encodeOutput = (
   )
 }
 
-/** The `LanguageModel` services that did not confirm a requested format: the schema goes in their prompt. */
-const unguided = new WeakSet<LanguageModel.Service>()
-
 const callLlm = (
   node: PlanStep,
   input: unknown,
@@ -2111,68 +2103,30 @@ const callLlm = (
     const prompt = plan.system === undefined
       ? Prompt.make(user)
       : Prompt.make([{ role: "system", content: plan.system(vars) }, { role: "user", content: user }])
-    const requested = Option.some(plan.format)
-    let usage: Event.Usage | undefined
-    const once = (
-      prompt: Prompt.Prompt,
-      call: number,
-      instruct: boolean,
-      repairs: number
-    ): Effect.Effect<unknown, AiError.AiError | StructuredOutputError> =>
-      service.generateText({ prompt: instruct ? Prompt.appendSystem(prompt, plan.instruction()) : prompt }).pipe(
-        Effect.locally(StructuredOutput.currentFormat, requested),
-        SamplingModule.withSampling(step.sampling),
-        Effect.flatMap((response) => {
-          usage = Event.addUsage(usage, Event.toUsage(response.usage))
-          const decoder = StructuredOutput.makeDecoder(step.output, {
-            partial: false,
-            objectName: plan.format.objectName
-          })
-          decoder.feed(response.text)
-          const result = decoder.finish({ attempt: call, finishReason: response.finishReason })
-          if (Either.isRight(result)) return Effect.succeed(result.right)
-          const error = result.left
-          if (!instruct && !StructuredOutput.isConfirmed(plan.format)) {
-            unguided.add(service)
-            return once(prompt, call + 1, true, repairs)
-          }
-          if (repairs <= 0) return Effect.fail(error)
-          return emit(ctx, {
-            _tag: "Retry",
-            ...origin(ctx, step.id),
-            attempt: call,
-            error: error._tag,
-            message: error.message,
-            delayMs: 0
-          }).pipe(Effect.zipRight(once(repairPrompt(prompt, error), call + 1, instruct, repairs - 1)))
+    const call = Structured.generate(service, {
+      schema: step.output,
+      format: plan.format,
+      prompt,
+      guided: "auto",
+      repairs: step.repair,
+      sampling: step.sampling,
+      onRepair: (attempt, error) =>
+        emit(ctx, {
+          _tag: "Retry",
+          ...origin(ctx, step.id),
+          attempt: attempt.call,
+          error: error._tag,
+          message: error.message,
+          delayMs: 0
         })
-      )
-    const call = once(prompt, 1, unguided.has(service), step.repair)
+    })
     const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
     return (limit === undefined ? call : limit.withPermits(1)(call)).pipe(
-      Effect.flatMap((value) =>
+      Effect.flatMap(({ usage, value }) =>
         Effect.map(encodeOutput(node, value, item, ctx), (encoded) => ({ value: encoded, usage }))
       )
     )
   })
-
-const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prompt.Prompt => {
-  const issues = error.issues.slice(0, 20).map((issue) => `- ${formatIssue(issue)}`)
-  if (error.issues.length > 20) issues.push(`- and ${error.issues.length - 20} more`)
-  const what = error.reason === "InvalidJson"
-    ? "Your previous answer is not a complete, valid JSON value."
-    : "Your previous answer does not match the required schema."
-  return Prompt.merge(
-    prompt,
-    Prompt.make([
-      { role: "assistant", content: error.text },
-      {
-        role: "user",
-        content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.`
-      }
-    ])
-  )
-}
 
 /** The per-item error of an input that does not match a step's input schema. */
 const invalidInput = (ctx: Context, step: string, item: number, error: ParseResult.ParseError): ChainError =>

@@ -33,11 +33,12 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Event from "./Event.js"
 import * as Retry from "./internal/retry.js"
+import * as Structured from "./internal/structured.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
 import * as PartialJson from "./PartialJson.js"
 import * as StructuredOutput from "./StructuredOutput.js"
-import { formatIssue, type StructuredOutputError } from "./StructuredOutputError.js"
+import type { StructuredOutputError } from "./StructuredOutputError.js"
 
 /**
  * How a node builds its prompt from its input: the user message, and optionally a system message. `retry` (default
@@ -240,14 +241,6 @@ export const object = <I, IE, O, OE>(
     LanguageModel.LanguageModel
   >
 
-  interface Attempt {
-    readonly call: number
-    readonly prompt: Prompt.Prompt
-    readonly instruct: boolean
-    readonly repairs: number
-    readonly usage: Event.Usage | undefined
-  }
-
   return withRetry(
     options,
     Node.make(name, (input: I, context) =>
@@ -267,9 +260,9 @@ export const object = <I, IE, O, OE>(
           timestamp: clock.unsafeCurrentTimeMillis()
         })
 
-        const attempt = (state: Attempt): Out =>
+        const format: StructuredOutput.Format = { objectName, schema: options.output }
+        const attempt = (state: Structured.Attempt, previous: Event.Usage | undefined): Out =>
           Stream.suspend(() => {
-            const format: StructuredOutput.Format = { objectName, schema: options.output }
             const decoder = StructuredOutput.makeDecoder(options.output, {
               partial: partial === "none" ? false : partial,
               objectName
@@ -277,9 +270,7 @@ export const object = <I, IE, O, OE>(
             const mapEvent = makeEventMapper()
             let usage: Event.Usage | undefined
             let finishReason: string | undefined
-            const prompt = state.instruct
-              ? Prompt.appendSystem(state.prompt, StructuredOutput.instruction(format))
-              : state.prompt
+            const prompt = Structured.promptOf(state, format)
             const parts = guided === "prompt"
               ? LanguageModel.streamText({ prompt })
               : StructuredOutput.withFormat(LanguageModel.streamText({ prompt }), format)
@@ -305,15 +296,12 @@ export const object = <I, IE, O, OE>(
             })
             const end: Out = Stream.unwrap(Effect.sync((): Out => {
               const result = decoder.finish({ attempt: state.call, finishReason })
-              const total = Event.addUsage(state.usage, usage)
+              const total = Event.addUsage(previous, usage)
               const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
               if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
               const error = result.left
-              const unconfirmed = guided === "auto" && !state.instruct && !StructuredOutput.isConfirmed(format)
-              if (unconfirmed) unguided.add(model)
-              if (!unconfirmed && state.repairs <= 0) {
-                return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
-              }
+              const following = Structured.next(model, state, format, guided, error)
+              if (following === undefined) return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
               const retry: Event.Event = {
                 _tag: "Retry",
                 ...origin(),
@@ -322,27 +310,12 @@ export const object = <I, IE, O, OE>(
                 message: error.message,
                 delayMs: 0
               }
-              const next: Attempt = unconfirmed
-                ? { ...state, call: state.call + 1, instruct: true, usage: total }
-                : {
-                  call: state.call + 1,
-                  prompt: repairPrompt(state.prompt, error),
-                  instruct: state.instruct,
-                  repairs: state.repairs - 1,
-                  usage: total
-                }
-              return Stream.concat(Stream.fromIterable([...last, retry]), attempt(next))
+              return Stream.concat(Stream.fromIterable([...last, retry]), attempt(following.attempt, total))
             }))
             return Stream.concat(events, end)
           })
 
-        return attempt({
-          call: 1,
-          prompt: makePrompt(options, valid),
-          instruct: guided === "prompt" || (guided === "auto" && unguided.has(model)),
-          repairs: options.repair ?? 0,
-          usage: undefined
-        })
+        return attempt(Structured.first(model, makePrompt(options, valid), guided, options.repair ?? 0), undefined)
       })))
   )
 }
@@ -447,22 +420,4 @@ export const toEvent = (part: Response.AnyPart, origin: Event.Origin): Event.Eve
 const withRetry = <I, O, E, R>(options: PromptOptions<any>, node: Node.Node<I, O, E, R>): Node.Node<I, O, E, R> => {
   const times = Math.max(0, Math.floor(options.retry ?? Retry.defaultTimes))
   return times === 0 ? node : Node.retry(node, Retry.transient({ times }))
-}
-
-/** The `LanguageModel` services that did not confirm a requested format: the schema goes in their prompt. */
-const unguided = new WeakSet<LanguageModel.Service>()
-
-const repairPrompt = (prompt: Prompt.Prompt, error: StructuredOutputError): Prompt.Prompt => {
-  const issues = error.issues.slice(0, 20).map((issue) => `- ${formatIssue(issue)}`)
-  if (error.issues.length > 20) issues.push(`- and ${error.issues.length - 20} more`)
-  const what = error.reason === "InvalidJson"
-    ? "Your previous answer is not a complete, valid JSON value."
-    : "Your previous answer does not match the required schema."
-  return Prompt.merge(Prompt.make([
-    { role: "assistant", content: error.text },
-    {
-      role: "user",
-      content: `${what}\nIssues:\n${issues.join("\n")}\nAnswer again with only the corrected JSON value.`
-    }
-  ]))(prompt)
 }

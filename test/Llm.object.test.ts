@@ -7,6 +7,7 @@ import { LanguageModel, type Prompt, type Response } from "@effect/ai"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Option, Schema, Stream } from "effect"
+import * as Chain from "../src/Chain.js"
 import * as OpenAiCompat from "../src/engines/OpenAiCompat.js"
 import * as Event from "../src/Event.js"
 import * as Llm from "../src/Llm.js"
@@ -309,7 +310,12 @@ const foreign = (
   const layer = Layer.effect(
     LanguageModel.LanguageModel,
     LanguageModel.make({
-      generateText: () => Effect.dieMessage("not used"),
+      generateText: (options) =>
+        Effect.sync(() => {
+          const parts = respond(options)
+          const text = parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : []).join("")
+          return [{ type: "text", text }, parts.at(-1)!] as Array<Response.PartEncoded>
+        }),
       streamText: (options) => Stream.suspend(() => Stream.fromIterable(respond(options)))
     })
   )
@@ -334,6 +340,26 @@ describe("Llm.object guided decoding", () => {
       assert.deepStrictEqual(yield* Node.run(person(), "Bob"), { name: "Ada", age: 36 })
       assert.strictEqual(engine.prompts[2], `system: ${instruction}\nuser: Who is Bob?`, "no second probe")
       assert.lengthOf(engine.prompts, 3)
+    }).pipe(Effect.provide(engine.layer))
+  })
+
+  it.effect("auto: an engine found unguided by Llm.object is not probed again by a Chain step (one cache)", () => {
+    const engine = foreign((prompt) =>
+      textParts(prompt.includes("JSON Schema") ? "{\"name\": \"Ada\", \"age\": 36}" : "Ada Lovelace, aged 36.")
+    )
+    const chain = Chain.make({
+      name: "people",
+      steps: [
+        Chain.llm({ id: "person", input: Schema.Struct({ who: Schema.String }), output: Person, prompt: "{{who}}" })
+      ]
+    })
+    return Effect.gen(function*() {
+      assert.deepStrictEqual(yield* Node.run(person(), "Ada"), { name: "Ada", age: 36 })
+      assert.lengthOf(engine.prompts, 2)
+      const results = yield* Chain.run(chain, [{ who: "Bob" }])
+      assert.strictEqual(results[0]!.status, "complete")
+      assert.lengthOf(engine.prompts, 3, "no second probe")
+      assert.include(engine.prompts[2]!, "JSON Schema")
     }).pipe(Effect.provide(engine.layer))
   })
 
