@@ -2,8 +2,9 @@
  * Differential test: real recorded provider streams (test/fixtures/real-streams, sources and licenses in its
  * manifest.json and SOURCES.md) replayed from a local server at several byte splits through sluice's engines
  * (`OpenAiCompat` for Chat Completions SSE, `Ollama` for NDJSON) and through the official `openai` and `ollama`
- * clients (devDependencies, pinned: openai 6.49.0, ollama 0.6.4). Every field both produce must agree; each accepted divergence is listed in `divergences` with its reason
- * and asserted (a divergence that disappears, or a new one, fails the test).
+ * clients (devDependencies, pinned: openai 6.49.0, ollama 0.6.4). Every field both produce must agree; each accepted
+ * divergence is listed in `divergences` with its reason and asserted (a divergence that disappears, or a new one,
+ * fails the test).
  */
 import { LanguageModel, Tool, Toolkit } from "@effect/ai"
 import { NodeHttpClient } from "@effect/platform-node"
