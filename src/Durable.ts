@@ -303,16 +303,45 @@ export const layerPostgres = (options: {
  */
 export const serve = (
   chains: ReadonlyArray<Chain.Chain>,
-  options?: { readonly engines?: Readonly<Record<string, string>> | undefined } | undefined
+  options?: { readonly maxChunks?: number | undefined } | undefined
 ): Layer.Layer<never, DurableError | RunnerError, Services> =>
   Layer.scopedDiscard(Effect.gen(function*() {
     yield* Store.migrate.pipe(Effect.mapError(storeError(undefined)))
+    const permits = options?.maxChunks === undefined
+      ? undefined
+      : yield* Effect.makeSemaphore(Math.max(1, Math.floor(options.maxChunks)))
     for (const chain of chains) {
       yield* Chain.check(chain).pipe(Effect.mapError(invalidChain))
-      yield* Workflows.register(chain, Workflows.make(chain, versionOf(chain)))
+      yield* Workflows.register(chain, Workflows.make(chain, versionOf(chain)), permits)
     }
-    void options
   }))
+
+/**
+ * The store's SQL client alone, for {@link status}, {@link kill} and {@link prune} from a process that neither
+ * runs nor submits: `store` is a PostgreSQL URL (`postgres://…`) or a SQLite file.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Durable from "sluice/Durable"
+ *
+ * const program = Durable.status("run-1").pipe(Effect.provide(Durable.layerSql("postgres://localhost/sluice")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSql = (store: string): Layer.Layer<SqlClient.SqlClient, DurableError> =>
+  (/^postgres(ql)?:\/\//.test(store)
+    ? Layer.mapError(
+      PgClient.layer({ url: Redacted.make(store), applicationName: "sluice" }),
+      (cause) =>
+        new DurableError({ reason: "Store", description: `PostgreSQL ${redactUrl(store)}: ${cause.message}`, cause })
+    )
+    : Layer.mapError(
+      SqliteClient.layer({ filename: store.replace(/^sqlite:/, "") }),
+      (cause) => new DurableError({ reason: "Store", description: `cannot open ${store}: ${String(cause)}`, cause })
+    )).pipe(Layer.map((context) => Context.make(SqlClient.SqlClient, Context.get(context, SqlClient.SqlClient))))
 
 // =============================================================================
 // running

@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import { isChainError } from "../ChainError.js"
 import { isDatasetError } from "../DatasetError.js"
+import { isDurableError } from "../DurableError.js"
 import { isEngineRegistryError } from "../EngineRegistryError.js"
 import { isRunnerError } from "../RunnerError.js"
 import { isWriterError } from "../WriterError.js"
@@ -103,6 +104,13 @@ const codeOf = (error: unknown): number => {
   if (isEngineRegistryError(error)) return error.reason === "StartFailed" ? exitCode.failure : exitCode.badInput
   if (isChainError(error)) return error.reason === "EngineFailed" ? exitCode.failure : exitCode.badInput
   if (isDatasetError(error)) return exitCode.badInput
+  if (isDurableError(error)) {
+    return error.reason === "Killed"
+      ? exitCode.interrupted
+      : error.reason === "UnknownRun"
+      ? exitCode.badInput
+      : exitCode.failure
+  }
   if (isWriterError(error)) return exitCode.failure
   return exitCode.failure
 }

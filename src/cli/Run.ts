@@ -16,6 +16,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -23,14 +24,17 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Chain from "../Chain.js"
+import type { DurableError } from "../DurableError.js"
 import * as EngineRegistry from "../EngineRegistry.js"
 import * as Event from "../Event.js"
 import * as Runner from "../Runner.js"
+import type { RunnerError } from "../RunnerError.js"
 import { CliError } from "./CliError.js"
 import * as Engines from "./Engines.js"
 import * as Output from "./Output.js"
 import * as Progress from "./Progress.js"
 import * as RunLock from "./RunLock.js"
+import * as Store from "./Store.js"
 
 /**
  * How the run reports progress: a redrawn terminal frame, plain lines, JSON event lines, or nothing.
@@ -112,6 +116,16 @@ export const command = Command.make(
     ),
     jsonLogs: Options.boolean("json-logs").pipe(
       Options.withDescription("print every event as a line of JSON on stdout (the summary goes to stderr)")
+    ),
+    store: Options.text("store").pipe(
+      Options.optional,
+      Options.withDescription(
+        "run durably on a store: a SQLite file (this process runs it) or a PostgreSQL URL (runner processes run it)"
+      )
+    ),
+    chunkSize: Options.integer("chunk-size").pipe(
+      Options.optional,
+      Options.withDescription("with --store: rows per chunk (default 1000)")
     )
   },
   (args) =>
@@ -132,7 +146,12 @@ export const command = Command.make(
       return yield* Effect.gen(function*() {
         const registry = yield* EngineRegistry.EngineRegistry
         yield* checkOverrides(chain, overrides, registry.names, engines)
-        yield* RunLock.acquire(args.output, args.target)
+        const store = Option.getOrUndefined(args.store)
+        const chunkSize = Option.getOrUndefined(args.chunkSize)
+        const execute = store === undefined
+          ? undefined
+          : (c: Chain.Chain, o: Runner.Options) => Store.run(store, c, { ...o, chunkSize })
+        if (store === undefined) yield* RunLock.acquire(args.output, args.target)
         const summary = yield* runWithProgress(chain, mode, {
           input: args.input,
           output: args.output,
@@ -144,7 +163,7 @@ export const command = Command.make(
           strict: args.strict,
           parquet: args.parquet,
           stopAfterFailures
-        })
+        }, execute)
         const report = summaryLines(summary)
         yield* mode === "json" ? Output.errLines(report) : Output.lines(report)
         if (summary.failed > 0) {
@@ -179,7 +198,11 @@ export const command = Command.make(
 export const runWithProgress = Effect.fnUntraced(function*(
   chain: Chain.Chain,
   mode: Mode,
-  options: Omit<Runner.Options, "onStart" | "onEvent">
+  options: Omit<Runner.Options, "onStart" | "onEvent">,
+  execute?: (
+    chain: Chain.Chain,
+    options: Runner.Options
+  ) => Effect.Effect<Runner.Summary, RunnerError | DurableError, FileSystem.FileSystem>
 ) {
   let state = Progress.make({ name: chain.name, rows: Progress.layout(treeOf(chain)) })
   let pending: Array<Event.Event> = []
@@ -252,20 +275,21 @@ export const runWithProgress = Effect.fnUntraced(function*(
     yield* flushJson
     if (mode === "tty" || mode === "plain") yield* draw
   })
-  return yield* Runner.run(chain, { ...options, onStart, ...(onEvent === undefined ? {} : { onEvent }) }).pipe(
-    Effect.onExit((exit) =>
-      Effect.suspend(() => {
-        if (Exit.isInterrupted(exit)) {
-          fold()
-          state = { ...state, status: "interrupted" }
-        }
-        return finish
-      })
-    ),
-    Effect.onInterrupt(() =>
-      Output.errLines(["interrupted: the files written are complete; run the same command again to resume"])
+  return yield* (execute ?? Runner.run)(chain, { ...options, onStart, ...(onEvent === undefined ? {} : { onEvent }) })
+    .pipe(
+      Effect.onExit((exit) =>
+        Effect.suspend(() => {
+          if (Exit.isInterrupted(exit)) {
+            fold()
+            state = { ...state, status: "interrupted" }
+          }
+          return finish
+        })
+      ),
+      Effect.onInterrupt(() =>
+        Output.errLines(["interrupted: the files written are complete; run the same command again to resume"])
+      )
     )
-  )
 })
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill` and `serve`.
+ * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill`, `serve`, and for durable runs
+ * `runner`, `status` and `prune`.
  *
  * Exit codes (see `CliError.exitCode`): 0 success, 1 the run finished with failed items, 2 usage or bad input (one
  * line on stderr names the culprit), 3 a failure of the run itself, 130 interrupted (resumable).
@@ -20,6 +21,7 @@ import * as Outcome from "./Outcome.js"
 import * as Output from "./Output.js"
 import * as Run from "./Run.js"
 import * as Serve from "./Serve.js"
+import * as Store from "./Store.js"
 import * as Warmup from "./Warmup.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
@@ -35,7 +37,10 @@ const sluice = Command.make("sluice").pipe(
     Inspect.dagCommand,
     Warmup.command,
     Kill.command,
-    Serve.command
+    Serve.command,
+    Store.runnerCommand,
+    Store.statusCommand,
+    Store.pruneCommand
   ])
 )
 

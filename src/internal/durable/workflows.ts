@@ -129,7 +129,8 @@ export const chunkCount = (total: number, chunkSize: number): number => Math.cei
  */
 export const register = (
   chain: Chain.Chain,
-  workflows: Workflows
+  workflows: Workflows,
+  permits?: Effect.Semaphore | undefined
 ): Effect.Effect<void, never, Scope.Scope | WorkflowEngine | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const engine = yield* WorkflowEngine
@@ -169,7 +170,7 @@ export const register = (
         name: "rows",
         success: Stats,
         error: ChunkFailed,
-        execute: withCaptured(chunkRows(chain, p))
+        execute: withCaptured(permits === undefined ? chunkRows(chain, p) : permits.withPermits(1)(chunkRows(chain, p)))
       }))
   })
 
