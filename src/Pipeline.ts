@@ -238,6 +238,8 @@ export type StepKind =
   | "merge"
   | "join"
   | "addBatch"
+  | "step"
+  | "pipeline"
 
 /**
  * The statistics of one step in one run. Durations are per item (item-wise steps only), in milliseconds on Effect's
@@ -674,43 +676,58 @@ export const BatchTypeId: unique symbol = Symbol.for("sluice/Pipeline/Batch")
 export type BatchTypeId = typeof BatchTypeId
 
 /**
- * A batch-mode pipeline: every step receives the whole array of the previous step's outputs.
+ * A batch-mode pipeline: every step receives the whole array of the previous step's outputs. Like the streaming
+ * pipeline, every step's output is kept in `state.accumulated[key]` (complete as soon as the step is done), `map`
+ * has error strategies and retry, `step` has retry, and each run records its metadata.
  *
  * @since 0.1.0
  * @category models
  */
-export interface BatchPipeline<I, O, E = never, R = never, Keys extends string = never, C = void> extends Pipeable {
+export interface BatchPipeline<I, O, E = never, R = never, Keys extends string = never, C = void, Acc = {}>
+  extends Pipeable
+{
   readonly [BatchTypeId]: BatchTypeId
   readonly name: string
   readonly steps: ReadonlyArray<{ readonly key: string; readonly kind: string }>
 
-  /** A step over the whole array. */
+  /** A step over the whole array; `retry` runs it again when it fails with an error worth retrying. */
   step<K extends string, O2, E2 = never, R2 = never>(
     key: Key<K, Keys>,
-    f: (items: ReadonlyArray<O>, ctx: StepContext<{}, C>) => Effect.Effect<ReadonlyArray<O2>, E2, R2>
-  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C>
+    f: (items: ReadonlyArray<O>, ctx: StepContext<Acc, C>) => Effect.Effect<ReadonlyArray<O2>, E2, R2>,
+    options?: { readonly retry?: Retry<E2> | undefined } | undefined
+  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C, Checkpointed<Acc, K, O2>>
 
-  /** Runs an effect for every item, `concurrency` at a time (default 1), keeping the order. */
+  /**
+   * Runs an effect for every item, `concurrency` at a time (default 1), keeping the order, with an error strategy
+   * (`SPLIT_ERRORS` behaves as `COLLECT_ERRORS`: the errors are in the metadata) and retry, as in the streaming
+   * pipeline.
+   */
   map<K extends string, O2, E2 = never, R2 = never>(
     key: Key<K, Keys>,
-    f: (item: O, ctx: ItemContext<{}, C>) => Effect.Effect<O2, E2, R2>,
-    options?: { readonly concurrency?: number | undefined } | undefined
-  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C>
+    f: (item: O, ctx: ItemContext<Acc, C>) => Effect.Effect<O2, E2, R2>,
+    options?: ItemOptions<E2> | undefined
+  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C, Checkpointed<Acc, K, O2>>
 
   /** Keeps the items for which the predicate holds. */
   filter<K extends string>(
     key: Key<K, Keys>,
     predicate: (item: O, index: number) => boolean
-  ): BatchPipeline<I, O, E, R, Keys | K, C>
+  ): BatchPipeline<I, O, E, R, Keys | K, C, Checkpointed<Acc, K, O>>
 
   /** A step-level adapter: runs a stream transformation over the array. */
   stream<K extends string, O2, E2 = never, R2 = never>(
     key: Key<K, Keys>,
     f: (input: Stream.Stream<O>) => Stream.Stream<O2, E2, R2>
-  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C>
+  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C, Checkpointed<Acc, K, O2>>
 
   /** Runs the pipeline over the inputs. */
   run(inputs: Iterable<I>, options?: ExecuteOptions<C> | undefined): Effect.Effect<Array<O>, PipelineError<E>, R>
+
+  /** The metadata of the run that started last (see {@link Pipeline.metadata}). */
+  readonly metadata: Effect.Effect<Metadata>
+
+  /** The metadata of one run, by its id (see {@link Pipeline.metadataOf}). */
+  metadataOf(runId: string): Effect.Effect<Option.Option<Metadata>>
 }
 
 /**
@@ -731,8 +748,9 @@ export interface BatchPipeline<I, O, E = never, R = never, Keys extends string =
  * @category constructors
  */
 export const startBatch = <I, C = void>(
-  options?: { readonly name?: string | undefined } | undefined
-): BatchPipeline<I, I, never, never, never, C> => makeBatch(options?.name ?? "batch", [])
+  options?: Omit<StartOptions, "checkpoints"> | undefined
+): BatchPipeline<I, I, never, never, never, C> =>
+  makeBatch({ ...normalizeStart(options), name: options?.name ?? "batch" }, [], { current: undefined, runs: new Map() })
 
 /**
  * Adapts a batch-mode pipeline into a streaming one (a single whole-stream step that collects the input, runs the
@@ -750,24 +768,24 @@ export const startBatch = <I, C = void>(
  * @since 0.1.0
  * @category conversions
  */
-export const toStreaming = <I, O, E, R, Keys extends string, C>(
-  self: BatchPipeline<I, O, E, R, Keys, C>
+export const toStreaming = <I, O, E, R, Keys extends string, C, Acc>(
+  self: BatchPipeline<I, O, E, R, Keys, C, Acc>
 ): Pipeline<I, O, E, R, Keys, {}, C> => {
   const impl = self as unknown as BatchImpl
   const def: StepDef = {
-    key: impl.name,
+    key: impl.settings.name,
     kind: "add",
     invalid: impl.invalid,
     build: (input, run, stats) =>
       Stream.unwrap(
         Effect.flatMap(Stream.runCollect(countIn(input, stats)), (chunk) =>
           Effect.map(
-            runBatchSteps(impl, Chunk.toReadonlyArray(chunk), run.runId, run.context),
+            runBatch(impl, Chunk.toReadonlyArray(chunk), { runId: run.runId, context: run.context }),
             (out) => countOut(Stream.fromIterable(out), stats)
           ))
       )
   }
-  return makePipeline({ ...normalizeStart(undefined), name: impl.name }, [def], undefined) as any
+  return makePipeline({ ...normalizeStart(undefined), name: impl.settings.name }, [def], undefined) as any
 }
 
 /**
@@ -788,16 +806,16 @@ export const toStreaming = <I, O, E, R, Keys extends string, C>(
 export const toBatch = <I, O, E, R, Keys extends string, Acc, C>(
   self: Pipeline<I, O, E, R, Keys, Acc, C>
 ): BatchPipeline<I, O, E, R, Keys, C> =>
-  makeBatch(self.name, [{
+  makeBatch({ ...normalizeStart(undefined), name: self.name }, [{
     key: self.name,
     kind: "pipeline",
-    run: (items, runId, context) =>
-      self.executeToArray(items as ReadonlyArray<I>, { runId, context: context as C }) as Effect.Effect<
+    run: (items, run) =>
+      self.executeToArray(items as ReadonlyArray<I>, { runId: run.runId, context: run.context as C }) as Effect.Effect<
         Array<unknown>,
         PipelineError,
         any
       >
-  }])
+  }], { current: undefined, runs: new Map() })
 
 // =============================================================================
 // internal: definitions
@@ -1317,6 +1335,7 @@ class Run {
     this.stats = defs.map((def) => new StepStats(settings, def, clock))
     const materialize = (key: string): Effect.Effect<ReadonlyArray<unknown>, PipelineError> =>
       Effect.suspend(() => {
+        if (Object.hasOwn(this.checkpoints, key)) return Effect.succeed(this.checkpoints[key]!)
         const tap = this.taps.get(key)
         return tap !== undefined ? tap.complete : Effect.fail(
           new PipelineError({
@@ -2203,19 +2222,20 @@ const itemExpansion = (
 
 interface BatchStep {
   readonly key: string
-  readonly kind: string
+  readonly kind: StepKind
   readonly invalid?: string | undefined
-  readonly run: (
-    items: ReadonlyArray<unknown>,
-    runId: string,
-    context: unknown
-  ) => Effect.Effect<ReadonlyArray<unknown>, unknown, unknown>
+  readonly run: (items: ReadonlyArray<unknown>, run: Run, stats: StepStats) => Effect.Effect<
+    ReadonlyArray<unknown>,
+    unknown,
+    unknown
+  >
 }
 
 interface BatchImpl {
-  readonly name: string
+  readonly settings: Settings
   readonly batchSteps: ReadonlyArray<BatchStep>
   readonly invalid: string | undefined
+  readonly cell: PipelineImpl["cell"]
 }
 
 const BatchProto = {
@@ -2223,44 +2243,68 @@ const BatchProto = {
   pipe() {
     return pipeArguments(this, arguments)
   },
+  get name(): string {
+    return (this as unknown as BatchImpl).settings.name
+  },
   get steps() {
     return (this as unknown as BatchImpl).batchSteps.map(({ key, kind }) => ({ key, kind }))
+  },
+  get metadata(): Effect.Effect<Metadata> {
+    const self = this as unknown as BatchImpl
+    return Effect.sync(() => snapshot(self.settings.name, self.cell.current))
+  },
+  metadataOf(this: BatchImpl, runId: string): Effect.Effect<Option.Option<Metadata>> {
+    return Effect.sync(() => {
+      const run = this.cell.runs.get(runId)
+      return run === undefined ? Option.none() : Option.some(snapshot(this.settings.name, run))
+    })
   },
   step(
     this: BatchImpl,
     key: string,
-    f: (items: ReadonlyArray<unknown>, ctx: StepContext<{}, unknown>) => Effect.Effect<ReadonlyArray<unknown>>
+    f: (items: ReadonlyArray<unknown>, ctx: StepContext<unknown, unknown>) => Effect.Effect<ReadonlyArray<unknown>>,
+    options?: { readonly retry?: Retry<unknown> | undefined }
   ) {
+    const retry = retryPolicy(options?.retry)
     return appendBatch(this, {
       key,
       kind: "step",
-      run: (items, runId, context) => Effect.suspend(() => f(items, batchContext(key, runId, context)))
+      invalid: checkItemOptions(options),
+      run: (items, run, stats) => {
+        stats.started(items.length)
+        const once = Effect.suspend(() => f(items, stepContext(run, stats)))
+        return retry === undefined ? once : RetryModule.effect(once, retry, () => Effect.sync(() => stats.retried()))
+      }
     })
   },
   map(
     this: BatchImpl,
     key: string,
-    f: (item: unknown, ctx: ItemContext<{}, unknown>) => Effect.Effect<unknown>,
-    options?: { readonly concurrency?: number }
+    f: (item: unknown, ctx: ItemContext<unknown, unknown>) => Effect.Effect<unknown>,
+    options?: ItemOptions<unknown>
   ) {
-    const concurrency = options?.concurrency ?? 1
     return appendBatch(this, {
       key,
       kind: "map",
-      invalid: isPositiveInteger(concurrency)
-        ? undefined
-        : `concurrency must be a positive integer, got ${concurrency}`,
-      run: (items, runId, context) => {
-        const ctx = batchContext(key, runId, context)
-        return Concurrency.forEach(items, (item, index) => f(item, { ...ctx, index }), { concurrency })
-      }
+      invalid: checkItemOptions(options),
+      run: (items, run, stats) =>
+        Effect.map(
+          Stream.runCollect(
+            Pool.run(Stream.fromIterable(items), itemStep(run, stats, f, options, true), poolOptions(options))
+          ),
+          Chunk.toReadonlyArray
+        )
     })
   },
   filter(this: BatchImpl, key: string, predicate: (item: unknown, index: number) => boolean) {
     return appendBatch(this, {
       key,
       kind: "filter",
-      run: (items) => Effect.sync(() => items.filter(predicate))
+      run: (items, _run, stats) =>
+        Effect.sync(() => {
+          stats.started(items.length)
+          return items.filter(predicate)
+        })
     })
   },
   stream(
@@ -2270,67 +2314,101 @@ const BatchProto = {
   ) {
     return appendBatch(this, {
       key,
-      kind: "stream",
-      run: (items) => Effect.map(Stream.runCollect(Stream.suspend(() => f(Stream.fromIterable(items)))), Chunk.toArray)
+      kind: "add",
+      run: (items, _run, stats) => {
+        stats.started(items.length)
+        return Effect.map(Stream.runCollect(Stream.suspend(() => f(Stream.fromIterable(items)))), Chunk.toArray)
+      }
     })
   },
   run(this: BatchImpl, inputs: Iterable<unknown>, options?: ExecuteOptions<unknown>) {
-    return Effect.flatMap(
-      options?.runId === undefined ? Node.makeRunId : Effect.succeed(options.runId),
-      (runId) => runBatchSteps(this, Array.from(inputs), runId, options?.context)
-    ).pipe(Effect.withSpan("Pipeline.run", { attributes: { pipeline: this.name } }))
+    return runBatch(this, Array.from(inputs), options).pipe(
+      Effect.withSpan("Pipeline.run", { attributes: { pipeline: this.settings.name } })
+    )
   }
 }
 
-const batchContext = (step: string, runId: string, context: unknown): StepContext<{}, unknown> => ({
-  step,
-  runId,
-  context,
-  state: {
-    accumulated: {},
-    hasSnapshot: () => false,
-    stream: () => Stream.empty as any,
-    materialize: () => Effect.succeed([]) as any
-  }
-})
-
-const runBatchSteps = (
+/** Runs the steps of a batch pipeline one after the other, recording each output and the run's metadata. */
+const runBatch = (
   self: BatchImpl,
   inputs: ReadonlyArray<unknown>,
-  runId: string,
-  context: unknown
+  options: ExecuteOptions<unknown> | undefined
 ): Effect.Effect<ReadonlyArray<unknown>, PipelineError, any> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
+    const { settings } = self
     if (self.invalid !== undefined) {
       const [step, description] = self.invalid.split("\u0000") as [string, string]
-      return yield* new PipelineError({ pipeline: self.name, step, reason: "InvalidDefinition", description })
+      return yield* new PipelineError({ pipeline: settings.name, step, reason: "InvalidDefinition", description })
     }
+    const runId = options?.runId ?? (yield* Node.makeRunId)
+    const clock = yield* Effect.clock
+    const defs = self.batchSteps.map((step): StepDef => ({
+      key: step.key,
+      kind: step.kind,
+      invalid: undefined,
+      build: (input) => input
+    }))
+    const run = new Run(
+      settings,
+      defs,
+      runId,
+      options?.context,
+      clock,
+      undefined,
+      undefined,
+      undefined,
+      false,
+      clock.unsafeCurrentTimeMillis(),
+      yield* Effect.scope
+    )
+    self.cell.current = run
+    remember(self.cell.runs, run)
     let items: ReadonlyArray<unknown> = inputs
-    for (const step of self.batchSteps) {
-      items = yield* Effect.catchAllCause(step.run(items, runId, context), (cause) => {
-        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure) && isPipelineError(failure.value)) return Effect.fail(failure.value)
-        return Effect.fail(
-          new PipelineError({
-            pipeline: self.name,
-            step: step.key,
-            reason: "StepFailed",
-            retryable: Option.isSome(failure) ? EngineError.isRetryable(failure.value) : false,
-            cause: Option.isSome(failure) ? Cause.originalError(failure.value) : Cause.squash(cause)
-          })
-        )
+    const body = Effect.gen(function*() {
+      for (let i = 0; i < self.batchSteps.length; i++) {
+        const step = self.batchSteps[i]!
+        const stats = run.stats[i]!
+        items = yield* Effect.catchAllCause(step.run(items, run, stats), (cause) => {
+          if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure) && isPipelineError(failure.value)) return Effect.fail(failure.value)
+          stats.failed(run.now())
+          return Effect.fail(
+            new PipelineError({
+              pipeline: settings.name,
+              step: step.key,
+              reason: "StepFailed",
+              retryable: Option.isSome(failure) ? EngineError.isRetryable(failure.value) : false,
+              cause: Option.isSome(failure) ? Cause.originalError(failure.value) : Cause.squash(cause)
+            })
+          )
+        })
+        if (step.kind !== "map") stats.passed(items.length)
+        stats.touch(run.now())
+        stats.flush()
+        run.checkpoints[step.key] = items
+      }
+      return items
+    })
+    return yield* body.pipe(Effect.onExit((exit) =>
+      Effect.sync(() => {
+        run.endedAt = run.now()
+        run.status = Exit.isSuccess(exit)
+          ? "success"
+          : Cause.isInterruptedOnly(exit.cause)
+          ? "interrupted"
+          : "failure"
       })
-    }
-    return items
-  })
+    ))
+  }))
 
-const makeBatch = (name: string, batchSteps: ReadonlyArray<BatchStep>): any => {
+const makeBatch = (settings: Settings, batchSteps: ReadonlyArray<BatchStep>, cell: PipelineImpl["cell"]): any => {
   const self = Object.create(BatchProto)
-  self.name = name
+  self.settings = settings
   self.batchSteps = batchSteps
+  self.cell = cell
   const keys = new Set<string>()
-  let invalid: string | undefined
+  let invalid: string | undefined = settings.invalid === undefined ? undefined : `start\u0000${settings.invalid}`
   for (const step of batchSteps) {
     if (invalid !== undefined) break
     if (keys.has(step.key)) invalid = `${step.key}\u0000duplicate step key "${step.key}"`
@@ -2341,4 +2419,5 @@ const makeBatch = (name: string, batchSteps: ReadonlyArray<BatchStep>): any => {
   return self
 }
 
-const appendBatch = (self: BatchImpl, step: BatchStep): any => makeBatch(self.name, [...self.batchSteps, step])
+const appendBatch = (self: BatchImpl, step: BatchStep): any =>
+  makeBatch(self.settings, [...self.batchSteps, step], { current: undefined, runs: new Map() })

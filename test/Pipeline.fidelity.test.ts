@@ -287,3 +287,41 @@ describe("Pipeline fidelity: metadata per run", () => {
       assert.strictEqual((yield* p.metadataOf("c"))._tag, "None")
     }))
 })
+
+describe("Pipeline fidelity: batch mode", () => {
+  it.effect("keeps every step's output in accumulated state, with error strategies, retry and metadata", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const p = Pipeline.startBatch<number>({ name: "batch" })
+        .step("unique", (xs) => Effect.succeed([...new Set(xs)]))
+        .map("checked", (n) => n === 3 ? Effect.fail(new Timeout("bad")) : Effect.succeed(n * 10), {
+          errorStrategy: "COLLECT_ERRORS",
+          concurrency: 2
+        })
+        .step("flaky", (xs, { state }) =>
+          Effect.suspend(() =>
+            ++calls < 2
+              ? Effect.fail(new Timeout("slow"))
+              : Effect.succeed(xs.map((x) => `${x}/${state.accumulated.unique.length}`))
+          ), { retry: { maxAttempts: 2, backoff: "10 millis", retryable: ["ETIMEDOUT"] } })
+      const out = yield* withTime(p.run([1, 2, 2, 3], { runId: "r1" }), 1_000)
+      assert.deepStrictEqual(out, ["10/3", "20/3"])
+      const metadata = yield* p.metadata
+      assert.strictEqual(metadata.runId, "r1")
+      assert.strictEqual(metadata.status, "success")
+      assert.deepStrictEqual(metadata.steps.map((s) => [s.step, s.items, s.outputs, s.errors, s.retries]), [
+        ["unique", 4, 3, 0, 0],
+        ["checked", 3, 2, 1, 0],
+        ["flaky", 2, 2, 0, 1]
+      ])
+      assert.strictEqual(metadata.errorCount, 1)
+      assert.strictEqual((yield* p.metadataOf("r1"))._tag, "Some")
+    }))
+
+  it.effect("FAIL_FAST (the default) fails the batch run with the item's error", () =>
+    Effect.gen(function*() {
+      const p = Pipeline.startBatch<number>().map("boom", (n) => n > 1 ? Effect.fail("no" as const) : Effect.succeed(n))
+      const error = yield* Effect.flip(p.run([1, 2]))
+      assert.deepStrictEqual([error.step, error.reason, error.item], ["boom", "ItemFailed", 1])
+    }))
+})
