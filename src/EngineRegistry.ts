@@ -143,7 +143,7 @@ export const Sampling = Schema.Struct({
  * - `llama-cpp` (alias `vllm_local`, Chainette's in-process backend): a GGUF model run in process (`LlamaCpp`, needs
  *   the optional peer dependency `node-llama-cpp`); `model` is the path of the GGUF file and `options` its load
  *   options (`contextSize`, `sequences`, `gpu`, `gpuLayers`, `threads`, `batchSize`, `flashAttention`,
- *   `chatWrapper`; see `LlamaCpp.LoadOptions`);
+ *   `chatWrapper`, `deltaInterval` in milliseconds; see `LlamaCpp.LoadOptions`);
  * - `dry-run`: the embedded `DryRun` engine (no model, no network).
  *
  * @example

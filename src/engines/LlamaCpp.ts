@@ -25,6 +25,7 @@
  */
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -52,6 +53,9 @@ import * as StructuredOutput from "../StructuredOutput.js"
  * - `threads`: CPU threads (default: one per core); `batchSize`: tokens evaluated per batch;
  * - `flashAttention`: use flash attention where the model supports it;
  * - `chatWrapper`: how prompts are laid out ({@link ChatWrapper}, default `"auto"`: from the model's chat template);
+ * - `deltaInterval`: the shortest time between two deliveries of streamed parts (default 10 milliseconds): tokens
+ *   that come faster are joined into one part (the first at once), so a fast model does not pay `LanguageModel`'s
+ *   per-part cost per token; tokens slower than that leave one by one as they come; `0` delivers each at once;
  * - `sampling`: defaults for every call (a call's `Sampling.withSampling` settings override them);
  * - `name`: the engine name in errors (default `"LlamaCpp"`).
  *
@@ -80,6 +84,7 @@ export interface Options {
   readonly batchSize?: number | undefined
   readonly flashAttention?: boolean | undefined
   readonly chatWrapper?: ChatWrapper | undefined
+  readonly deltaInterval?: Duration.DurationInput | undefined
   readonly sampling?: Sampling.Sampling | undefined
   readonly name?: string | undefined
 }
@@ -160,7 +165,9 @@ export const LoadOptions = Schema.Struct({
   threads: Schema.optional(Schema.Int.pipe(Schema.positive())),
   batchSize: Schema.optional(Schema.Int.pipe(Schema.positive())),
   flashAttention: Schema.optional(Schema.Boolean),
-  chatWrapper: Schema.optional(ChatWrapper)
+  chatWrapper: Schema.optional(ChatWrapper),
+  /** Milliseconds (see {@link Options}). */
+  deltaInterval: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 }).annotations({ identifier: "LlamaCpp.LoadOptions" })
 
 /**
@@ -318,6 +325,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, Lla
       })
     let calls = 0
     const callId = () => `call_${(calls++).toString(36)}`
+    const interval = Duration.toMillis(Duration.decode(options.deltaInterval ?? "10 millis"))
 
     const stream = (call: LanguageModel.ProviderOptions, method: string) =>
       Stream.unwrapScoped(Effect.gen(function*() {
@@ -336,7 +344,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, Lla
           options: Internal.encodeSampling(sampling),
           grammar,
           functions: grammar === undefined ? Internal.encodeFunctions(call) : undefined,
-          callId
+          callId,
+          interval
         })
       }))
 

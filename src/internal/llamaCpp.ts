@@ -8,6 +8,8 @@ import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -283,6 +285,8 @@ export interface Generation {
   readonly functions: ChatModelFunctions | undefined
   /** A fresh id for a tool call. */
   readonly callId: () => string
+  /** The shortest time between two deliveries of parts, in milliseconds (0: deliver each as it comes). */
+  readonly interval: number
 }
 
 type Item =
@@ -404,27 +408,49 @@ export const generate = (
     )
     let done = false
     let failure: AiError.AiError | undefined
+    let delivered = Number.NEGATIVE_INFINITY
+    const parts: Array<Response.StreamPartEncoded> = []
+    const add = (items: Chunk.Chunk<Item>) => {
+      for (const item of items) {
+        if (item.type === "end") done = true
+        else if (item.type === "fail") failure = item.error
+        else {
+          const last = parts[parts.length - 1]
+          if (
+            (item.type === "text-delta" || item.type === "reasoning-delta") && last !== undefined &&
+            last.type === item.type && last.id === item.id
+          ) {
+            parts[parts.length - 1] = { ...last, delta: last.delta + item.delta }
+          } else {
+            parts.push(item)
+          }
+        }
+      }
+    }
+    const deliver = (now: number) => {
+      delivered = now
+      const chunk = Chunk.unsafeFromArray(parts.slice())
+      parts.length = 0
+      return chunk
+    }
+    // `LanguageModel` costs about as much per part as a tiny model per token: parts that come faster than the
+    // interval wait for it and leave together (the first one at once; slower tokens each as it comes)
     const pull = Effect.suspend(() => {
       if (failure !== undefined) return Effect.fail(Option.some(failure))
       if (done) return Effect.fail(Option.none())
-      return Effect.map(Queue.takeBetween(queue, 1, Number.MAX_SAFE_INTEGER), (items) => {
-        const parts: Array<Response.StreamPartEncoded> = []
-        for (const item of items) {
-          if (item.type === "end") done = true
-          else if (item.type === "fail") failure = item.error
-          else {
-            const last = parts[parts.length - 1]
-            if (
-              (item.type === "text-delta" || item.type === "reasoning-delta") && last !== undefined &&
-              last.type === item.type && last.id === item.id
-            ) {
-              parts[parts.length - 1] = { ...last, delta: last.delta + item.delta }
-            } else {
-              parts.push(item)
-            }
-          }
-        }
-        return Chunk.unsafeFromArray(parts)
+      return Effect.flatMap(Queue.takeBetween(queue, 1, Number.MAX_SAFE_INTEGER), (items) => {
+        add(items)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const wait = delivered + generation.interval - now
+          if (done || failure !== undefined || wait <= 0) return Effect.succeed(deliver(now))
+          return Effect.sleep(Duration.millis(wait)).pipe(
+            Effect.zipRight(Queue.takeAll(queue)),
+            Effect.map((more) => {
+              add(more)
+              return deliver(now + wait)
+            })
+          )
+        })
       })
     })
     return Stream.repeatEffectChunkOption(pull)

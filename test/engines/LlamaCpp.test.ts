@@ -25,7 +25,8 @@ const options: LlamaCpp.Options = {
   chatWrapper: "chatML",
   sampling: { maxTokens: 128 }
 }
-const Engine = LlamaCpp.layer({ ...options, sequences: 2 })
+/** Parts as they come: the shared block runs on the TestClock, which would hold the interval's wait. */
+const Engine = LlamaCpp.layer({ ...options, sequences: 2, deltaInterval: 0 })
 
 const Address = Schema.Struct({ city: Schema.String, zip: Schema.optional(Schema.String) })
 const schemas = {
@@ -82,6 +83,22 @@ describe("LlamaCpp", () => {
       assert.strictEqual(generated.text, text(parts))
       assert.isAbove(generated.text.length, 0)
       yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.live("tokens faster than deltaInterval leave joined in fewer parts, with the same text", () =>
+    Effect.gen(function*() {
+      const reply = (deltaInterval: number) =>
+        LanguageModel.streamText({ prompt: "Say hello" }).pipe(
+          Stream.runCollect,
+          Effect.map(Chunk.toReadonlyArray),
+          Effect.provide(LlamaCpp.layer({ ...options, deltaInterval, sampling: { maxTokens: 200 } }))
+        )
+      const each = yield* reply(0)
+      const joined = yield* reply(50)
+      const deltas = (parts: ReadonlyArray<any>) => parts.filter((p) => p.type === "text-delta").length
+      assert.strictEqual(deltas(each), 200)
+      assert.isBelow(deltas(joined), 100)
+      assert.strictEqual(text(joined), text(each))
     }))
 
   it.live("a missing model file fails the Layer with a typed LoadFailed error", () =>
