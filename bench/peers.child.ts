@@ -89,7 +89,7 @@ const langchain = async (file: string, concurrency: number) => {
       category: await ChatPromptTemplate.fromTemplate("Classify {title}: {description}")
         .pipe(new FakeListChatModel({ responses: [CATEGORY] }))
         .pipe(new JsonOutputParser<{ category: string; confidence: number }>())
-        .invoke(row)
+        .invoke({ title: row.title, description: row.description })
     })),
     RunnableLambda.from((x: { row: Row; category: { category: string; confidence: number } }) => ({
       row: x.row,
