@@ -224,7 +224,7 @@ export interface StopContext {
  * The options of {@link make}.
  *
  * - `system`: the system prompt; `sessionId`: the conversation's id (a random UUID when omitted);
- * - `model`: the name of an engine of the `EngineRegistry` in context (held while the agent lives), or a
+ * - `engine`: the name of an engine of the `EngineRegistry` in context (held while the agent lives), or a
  *   `LanguageModel` Layer built once for the agent (the `LanguageModel` in context when omitted); `modelName`: the
  *   model's name recorded in the state (by default the engine name);
  * - `tools`: a `Toolkit`; `handlers`: its handlers (see {@link Handler}); when omitted, the toolkit's handlers come
@@ -260,7 +260,7 @@ export interface StopContext {
 export interface Options<Tools extends Record<string, Tool.Any>, M, P> {
   readonly system?: string | undefined
   readonly sessionId?: string | undefined
-  readonly model?: M
+  readonly engine?: M
   readonly modelName?: string | undefined
   readonly tools?: Toolkit.Toolkit<Tools> | undefined
   readonly maxTurns?: number | undefined
@@ -504,12 +504,12 @@ export const make: {
 > =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const model: LanguageModel.Service = options.model === undefined
+    const model: LanguageModel.Service = options.engine === undefined
       ? yield* LanguageModel.LanguageModel
-      : typeof options.model === "string"
-      ? yield* Scope.extend(EngineRegistry.get(options.model), scope)
+      : typeof options.engine === "string"
+      ? yield* Scope.extend(EngineRegistry.get(options.engine), scope)
       : Context.get(
-        yield* Layer.buildWithScope(options.model as Layer.Layer<LanguageModel.LanguageModel>, scope),
+        yield* Layer.buildWithScope(options.engine as Layer.Layer<LanguageModel.LanguageModel>, scope),
         LanguageModel.LanguageModel
       )
     const tools = options.tools === undefined ? {} : options.tools.tools as Record<string, Tool.Any>
@@ -530,7 +530,7 @@ export const make: {
       }
     }
     const sessionId = options.sessionId ?? (yield* Effect.sync(() => globalThis.crypto.randomUUID()))
-    const modelName = options.modelName ?? (typeof options.model === "string" ? options.model : undefined)
+    const modelName = options.modelName ?? (typeof options.engine === "string" ? options.engine : undefined)
     const initial: State = {
       sessionId,
       systemPrompt: options.system ?? "",

@@ -71,6 +71,7 @@ import * as Retry from "./internal/retry.js"
 import * as Structured from "./internal/structured.js"
 import * as Node from "./Node.js"
 import * as Pipeline from "./Pipeline.js"
+import type * as Sampling from "./Sampling.js"
 import type * as StructuredOutput from "./StructuredOutput.js"
 import * as Template from "./Template.js"
 
@@ -89,22 +90,6 @@ export type TypeId = typeof TypeId
 // =============================================================================
 // models
 // =============================================================================
-
-/**
- * Sampling settings of an LLM step (the `EngineRegistry` vocabulary). They go with each of the step's calls, laid
- * over the engine's defaults, and are recorded in `graph.json` and in the step's configuration hash.
- *
- * @example
- * ```ts
- * import type * as Chain from "sluice/Chain"
- *
- * const sampling: Chain.Sampling = { temperature: 0, maxTokens: 256 }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type Sampling = EngineRegistry.Sampling
 
 /**
  * An LLM step: asks the engine for a value of the `output` schema, with prompts rendered from templates.
@@ -132,7 +117,7 @@ export interface LlmStep<in out I = any, in out O = any> {
   readonly input: Schema.Schema<I, any>
   readonly output: Schema.Schema<O, any>
   readonly engine: string | undefined
-  readonly sampling: Sampling | undefined
+  readonly sampling: Sampling.Sampling | undefined
   readonly system: Template.Template | undefined
   readonly prompt: Template.Template
   readonly repair: number
@@ -526,7 +511,7 @@ export type StepDescription =
     readonly id: string
     readonly name: string
     readonly engine: string | undefined
-    readonly sampling: Sampling | undefined
+    readonly sampling: Sampling.Sampling | undefined
     readonly system: string | undefined
     readonly prompt: string
     readonly fields: ReadonlyArray<string>
@@ -592,7 +577,7 @@ export interface LlmOptions<I, IE, O, OE> {
   readonly input: Schema.Schema<I, IE>
   readonly output: Schema.Schema<O, OE>
   readonly engine?: string | undefined
-  readonly sampling?: Sampling | undefined
+  readonly sampling?: Sampling.Sampling | undefined
   readonly system?: string | undefined
   readonly prompt: string
   readonly repair?: number | undefined

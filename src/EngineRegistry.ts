@@ -46,6 +46,7 @@ import * as Ollama from "./engines/Ollama.js"
 import * as OpenAiCompat from "./engines/OpenAiCompat.js"
 import * as OpenAiResponses from "./engines/OpenAiResponses.js"
 import * as Node from "./Node.js"
+import * as Sampling from "./Sampling.js"
 
 // =============================================================================
 // models
@@ -88,49 +89,6 @@ export const DurationValue: Schema.Schema<Duration.Duration, number | string | D
       encode: ParseResult.succeed
     }
   )
-
-/**
- * Sampling defaults of an engine, sent with every request. The `openai` backend (Responses API) accepts only
- * `temperature`, `topP` and `maxTokens`; `dry-run` uses `seed` only.
- *
- * @example
- * ```ts
- * import type * as EngineRegistry from "sluice/EngineRegistry"
- *
- * const sampling: EngineRegistry.Sampling = { temperature: 0.2, maxTokens: 512, seed: 7 }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type Sampling = typeof Sampling.Type
-
-/**
- * The schema of {@link Sampling}.
- *
- * @example
- * ```ts
- * import { Schema } from "effect"
- * import * as EngineRegistry from "sluice/EngineRegistry"
- *
- * Schema.is(EngineRegistry.Sampling)({ temperature: 0 }) // true
- * ```
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Sampling = Schema.Struct({
-  temperature: Schema.optional(Schema.NonNegative),
-  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
-  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  seed: Schema.optional(Schema.Int),
-  stop: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
-  topK: Schema.optional(Schema.NonNegativeInt),
-  minP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
-  frequencyPenalty: Schema.optional(Schema.Number),
-  presencePenalty: Schema.optional(Schema.Number),
-  repetitionPenalty: Schema.optional(Schema.Number)
-})
 
 /**
  * The built-in backends:
@@ -264,7 +222,7 @@ export const Spec = Schema.Struct({
   idleTimeToLive: Schema.optional(DurationValue),
   timeout: Schema.optional(DurationValue),
   headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  sampling: Schema.optional(Sampling),
+  sampling: Schema.optional(Sampling.Sampling),
   options: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   latency: Schema.optional(DurationValue),
   tokensPerSecond: Schema.optional(Schema.Number.pipe(Schema.positive())),
@@ -1379,7 +1337,7 @@ const check = (definition: Definition, custom: ReadonlyArray<string>): Array<Pat
         issues.push({ path: at("timeout"), message: "is not supported by the openai backend" })
       }
       for (const field of Object.keys(spec.sampling ?? {})) {
-        if (!responsesSampling.has(field) && spec.sampling?.[field as keyof Sampling] !== undefined) {
+        if (!responsesSampling.has(field) && spec.sampling?.[field as keyof Sampling.Sampling] !== undefined) {
           issues.push({
             path: at("sampling", field),
             message: "is not supported by the openai backend (it accepts temperature, topP and maxTokens)"

@@ -12,26 +12,52 @@
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
+import * as Schema from "effect/Schema"
 
 /**
- * The portable sampling settings. Engines map them to their backend's names (e.g. `maxTokens` is `max_tokens` for
- * Chat Completions and `num_predict` for Ollama) and leave out what the backend does not know.
+ * The portable sampling settings, the one declaration used by engines, engine definitions and Chain steps. Engines
+ * map them to their backend's names (e.g. `maxTokens` is `max_tokens` for Chat Completions and `num_predict` for
+ * Ollama) and leave out what the backend does not know (the Responses API takes only `temperature`, `topP` and
+ * `maxTokens`; `topK`, `minP` and `repetitionPenalty` are extensions of vLLM, llama.cpp, Ollama and OpenRouter).
+ *
+ * @example
+ * ```ts
+ * import type * as Sampling from "sluice/Sampling"
+ *
+ * const sampling: Sampling.Sampling = { temperature: 0.2, maxTokens: 512, seed: 7 }
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface Sampling {
-  readonly temperature?: number | undefined
-  readonly topP?: number | undefined
-  readonly topK?: number | undefined
-  readonly minP?: number | undefined
-  readonly maxTokens?: number | undefined
-  readonly seed?: number | undefined
-  readonly stop?: string | ReadonlyArray<string> | undefined
-  readonly frequencyPenalty?: number | undefined
-  readonly presencePenalty?: number | undefined
-  readonly repetitionPenalty?: number | undefined
-}
+export type Sampling = typeof Sampling.Type
+
+/**
+ * The schema of {@link Sampling} (engine definitions are validated with it).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as Sampling from "sluice/Sampling"
+ *
+ * Schema.is(Sampling.Sampling)({ temperature: 0 }) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Sampling = Schema.Struct({
+  temperature: Schema.optional(Schema.NonNegative),
+  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  seed: Schema.optional(Schema.Int),
+  stop: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
+  topK: Schema.optional(Schema.NonNegativeInt),
+  minP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  frequencyPenalty: Schema.optional(Schema.Number),
+  presencePenalty: Schema.optional(Schema.Number),
+  repetitionPenalty: Schema.optional(Schema.Number)
+})
 
 /**
  * The sampling settings for model calls made by the current fiber.

@@ -920,10 +920,10 @@ describe("Agent", () => {
   // ===========================================================================
 
   describe("engines", () => {
-    it.scoped("runs a two-tool conversation on the dry-run engine, given as a model Layer", () =>
+    it.scoped("runs a two-tool conversation on the dry-run engine, given as an engine Layer", () =>
       Effect.gen(function*() {
         const agent = yield* Agent.make({
-          model: DryRun.layer({ seed: 3 }),
+          engine: DryRun.layer({ seed: 3 }),
           modelName: "dry-run",
           tools: Kit,
           handlers
@@ -940,11 +940,11 @@ describe("Agent", () => {
 
     it.scoped("takes an engine by name from the EngineRegistry; an unknown name is a typed error", () =>
       Effect.gen(function*() {
-        const agent = yield* Agent.make({ model: "fast", tools: Kit, handlers })
+        const agent = yield* Agent.make({ engine: "fast", tools: Kit, handlers })
         const text = yield* Agent.promptText(agent, "Weather in Oslo?")
         assert.isTrue(text.startsWith("[dry-run]"))
         assert.strictEqual((yield* Agent.state(agent)).model, "fast")
-        const error = yield* Effect.flip(Agent.make({ model: "missing" }))
+        const error = yield* Effect.flip(Agent.make({ engine: "missing" }))
         assert.strictEqual(error._tag, "EngineRegistryError")
       }).pipe(Effect.provide(
         EngineRegistry.layer({ engines: [{ name: "fast", backend: "dry-run" }] }).pipe(

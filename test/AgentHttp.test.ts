@@ -58,7 +58,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
       const locations: Array<string> = []
       const agent = yield* Agent.make({
         system: "You report the weather.",
-        model: engine({ baseUrl: `${server.url}/v1`, model: "deepseek-reasoner" }),
+        engine: engine({ baseUrl: `${server.url}/v1`, model: "deepseek-reasoner" }),
         modelName: "deepseek-reasoner",
         tools: Kit,
         handlers: {
@@ -111,7 +111,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
         ]
       })
       const agent = yield* Agent.make({
-        model: engine({ baseUrl: `${server.url}/v1`, model: "claude-haiku" }),
+        engine: engine({ baseUrl: `${server.url}/v1`, model: "claude-haiku" }),
         tools: Kit,
         handlers: {
           weather: () => Effect.succeed({ forecast: "?" }),
@@ -149,7 +149,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
       const bothStarted = yield* Deferred.make<void>()
       let started = 0
       const agent = yield* Agent.make({
-        model: engine({ baseUrl: `${server.url}/v1`, model: "m" }),
+        engine: engine({ baseUrl: `${server.url}/v1`, model: "m" }),
         tools: Kit,
         handlers: {
           weather: ({ location }) =>
@@ -199,7 +199,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
         ]
       })
       const agent = yield* Agent.make({
-        model: engine({ baseUrl: `${server.url}/v1`, model: "m", invalidToolCalls: "pass" }),
+        engine: engine({ baseUrl: `${server.url}/v1`, model: "m", invalidToolCalls: "pass" }),
         tools: Kit,
         handlers: {
           weather: () => Effect.succeed({ forecast: "unreachable" }),
@@ -221,7 +221,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
     Effect.gen(function*() {
       const server = yield* ScriptedServer.make({ replies: [textReply("Hi from OpenRouter.")] })
       const agent = yield* Agent.make({
-        model: engine(OpenAiCompat.presets.openrouter({
+        engine: engine(OpenAiCompat.presets.openrouter({
           model: "meta-llama/llama-3.3-70b-instruct",
           baseUrl: `${server.url}/api/v1`,
           referer: "https://example.com",
@@ -247,7 +247,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
           })
         ]
       })
-      const agent = yield* Agent.make({ model: engine({ baseUrl: `${server.url}/v1`, model: "m" }) })
+      const agent = yield* Agent.make({ engine: engine({ baseUrl: `${server.url}/v1`, model: "m" }) })
       const events = yield* Agent.events(agent)
       const fiber = yield* Effect.fork(Agent.promptText(agent, "Tell me a story"))
       let streamed = ""

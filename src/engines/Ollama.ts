@@ -38,33 +38,6 @@ import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
- * Sampling defaults, mapped to Ollama's `options` (`maxTokens` is `num_predict`, `repetitionPenalty` is
- * `repeat_penalty`). Fields of `Config.options` win over these.
- *
- * @example
- * ```ts
- * import type * as Ollama from "sluice/engines/Ollama"
- *
- * const sampling: Ollama.Sampling = { temperature: 0, seed: 42, maxTokens: 256 }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface Sampling {
-  readonly temperature?: number | undefined
-  readonly topP?: number | undefined
-  readonly topK?: number | undefined
-  readonly minP?: number | undefined
-  readonly maxTokens?: number | undefined
-  readonly seed?: number | undefined
-  readonly stop?: string | ReadonlyArray<string> | undefined
-  readonly repetitionPenalty?: number | undefined
-  readonly frequencyPenalty?: number | undefined
-  readonly presencePenalty?: number | undefined
-}
-
-/**
  * The engine's configuration.
  *
  * - `baseUrl`: the server (default `http://localhost:11434`); `model`;
@@ -90,7 +63,7 @@ export interface Config {
   readonly baseUrl?: string | undefined
   readonly model: string
   readonly options?: Readonly<Record<string, unknown>> | undefined
-  readonly sampling?: Sampling | undefined
+  readonly sampling?: SamplingModule.Sampling | undefined
   readonly think?: boolean | "low" | "medium" | "high" | undefined
   readonly keepAlive?: string | number | undefined
   readonly structuredOutput?: "format" | "json" | "prompt" | undefined
@@ -210,7 +183,7 @@ export const encodeRequest = (
 
 type Message = Record<string, unknown>
 
-const samplingOptions = (sampling: Sampling | undefined): Record<string, unknown> => {
+const samplingOptions = (sampling: SamplingModule.Sampling | undefined): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   if (sampling === undefined) return out
   const set = (key: string, value: unknown) => {

@@ -57,33 +57,6 @@ import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
- * Sampling defaults sent with every request (omitted fields are left to the server). `topK`, `minP` and
- * `repetitionPenalty` are extensions understood by vLLM, llama.cpp, Ollama and OpenRouter, not by OpenAI.
- *
- * @example
- * ```ts
- * import type * as OpenAiCompat from "sluice/engines/OpenAiCompat"
- *
- * const sampling: OpenAiCompat.Sampling = { temperature: 0.2, maxTokens: 512, stop: ["\n\n"] }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface Sampling {
-  readonly temperature?: number | undefined
-  readonly topP?: number | undefined
-  readonly maxTokens?: number | undefined
-  readonly seed?: number | undefined
-  readonly stop?: string | ReadonlyArray<string> | undefined
-  readonly frequencyPenalty?: number | undefined
-  readonly presencePenalty?: number | undefined
-  readonly topK?: number | undefined
-  readonly minP?: number | undefined
-  readonly repetitionPenalty?: number | undefined
-}
-
-/**
  * How a requested JSON schema reaches the backend (see the module documentation).
  *
  * @example
@@ -141,7 +114,7 @@ export interface Config {
   readonly model: string
   readonly apiKey?: Redacted.Redacted | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
-  readonly sampling?: Sampling | undefined
+  readonly sampling?: SamplingModule.Sampling | undefined
   readonly maxTokensField?: "max_tokens" | "max_completion_tokens" | undefined
   readonly structuredOutput?: StructuredOutputMode | undefined
   readonly strict?: boolean | undefined

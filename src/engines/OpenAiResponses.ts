@@ -40,25 +40,6 @@ import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
- * Sampling defaults of the Responses API.
- *
- * @example
- * ```ts
- * import type * as OpenAiResponses from "sluice/engines/OpenAiResponses"
- *
- * const sampling: OpenAiResponses.Sampling = { temperature: 0.3, maxTokens: 1024 }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface Sampling {
-  readonly temperature?: number | undefined
-  readonly topP?: number | undefined
-  readonly maxTokens?: number | undefined
-}
-
-/**
  * The engine's configuration: `baseUrl` (default `https://api.openai.com/v1`), `model`, `apiKey`, `sampling`,
  * `headers`, `organizationId` / `projectId`, `strict` (strict JSON schemas, default `true`; set `false` when tool or
  * output schemas have optional fields), and `config` for any other field of `@effect/ai-openai`'s configuration.
@@ -82,7 +63,7 @@ export interface Config {
   readonly baseUrl?: string | undefined
   readonly model: string
   readonly apiKey?: Redacted.Redacted | undefined
-  readonly sampling?: Sampling | undefined
+  readonly sampling?: SamplingModule.Sampling | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly organizationId?: Redacted.Redacted | undefined
   readonly projectId?: Redacted.Redacted | undefined
