@@ -1816,7 +1816,9 @@ const exitSkip: Exit.Exit<Pool.Skip> = Exit.succeed(Pool.Skip)
 const toStream = (result: unknown): Stream.Stream<unknown, unknown, unknown> =>
   Predicate.hasProperty(result, Stream.StreamTypeId)
     ? result as Stream.Stream<unknown, unknown, unknown>
-    : Stream.fromIterable(result as Iterable<unknown>)
+    : Array.isArray(result)
+    ? Stream.fromIterable(result)
+    : fromLazyIterable(result as Iterable<unknown>)
 
 // =============================================================================
 // internal: item-wise steps

@@ -9,7 +9,11 @@ const within = (ms: number) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, ms: number) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(effect)
-    yield* TestClock.adjust(ms)
+    // in small steps, so that sleeps started late (under load) are still woken
+    for (let i = 0; i < 50; i++) {
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust(ms / 50)
+    }
     return yield* Fiber.join(fiber)
   })
 

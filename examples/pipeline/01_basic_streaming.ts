@@ -6,6 +6,7 @@
  *   npx tsx examples/pipeline/01_basic_streaming.ts
  */
 import { Console, Effect, Stream } from "effect"
+import { pathToFileURL } from "node:url"
 import * as DryRun from "sluice/engines/DryRun"
 import * as Llm from "sluice/Llm"
 import * as Pipeline from "sluice/Pipeline"
@@ -35,10 +36,14 @@ const pipeline = Pipeline.start<Review>({ name: "reviews" })
   })
   .filter("long-enough", (summary) => summary.length > 40)
 
-const program = Effect.gen(function*() {
+export const program = Effect.gen(function*() {
   yield* Console.log("summaries, as they arrive:")
+  const summaries: Array<string> = []
   yield* pipeline.execute(reviews).pipe(
-    Stream.runForEach((summary) => Console.log(`- ${summary.slice(0, 100)}…`))
+    Stream.runForEach((summary) => {
+      summaries.push(summary)
+      return Console.log(`- ${summary.slice(0, 100)}…`)
+    })
   )
 
   const metadata = yield* pipeline.metadata
@@ -50,6 +55,10 @@ const program = Effect.gen(function*() {
       } ms`
     )
   }
+  return { summaries, metadata }
 })
 
-Effect.runPromise(program.pipe(Effect.provide(DryRun.layer({ latency: "40 millis" }))))
+export const main = program.pipe(Effect.provide(DryRun.layer({ latency: "40 millis" })))
+
+// run when executed directly (the examples test imports `main`)
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) Effect.runPromise(main)

@@ -11,7 +11,7 @@
 import { Console, Data, Effect, Stream } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import * as Pipeline from "sluice/Pipeline"
 
 class ReadFailed extends Data.TaggedError("ReadFailed")<{ readonly file: string; readonly message: string }> {
@@ -79,7 +79,7 @@ const pipeline = Pipeline.start<string>({ name: "embed-files" })
 
 const folder = process.argv[2] ?? path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
-const program = Effect.gen(function*() {
+export const program = Effect.gen(function*() {
   const index = new Map<string, Array<Embedded>>()
   const total = yield* pipeline.executeReduce([folder], (count, item) => {
     const entries = index.get(item.file) ?? []
@@ -94,6 +94,10 @@ const program = Effect.gen(function*() {
   const embed = metadata.steps.find((step) => step.step === "embed")!
   yield* Console.log(`embedding calls: ${embed.items} batches, ${embed.retries} retries, p95 ${embed.p95} ms`)
   for (const error of metadata.errors) yield* Console.log(`  collected: ${error.message}`)
+  return { total, metadata }
 })
 
-Effect.runPromise(program)
+export const main = program
+
+// run when executed directly (the examples test imports `main`)
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) Effect.runPromise(main)

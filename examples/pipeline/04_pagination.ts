@@ -8,6 +8,7 @@
  *   npx tsx examples/pipeline/04_pagination.ts
  */
 import { Chunk, Console, Data, Effect, Option, Stream } from "effect"
+import { pathToFileURL } from "node:url"
 import * as Pipeline from "sluice/Pipeline"
 
 interface Page {
@@ -47,14 +48,19 @@ const pipeline = Pipeline.start<string>({ name: "search" })
   .map("enrich", enrich, { concurrency: 5, errorStrategy: "SKIP_FAILED" })
   .take("first-25", 25)
 
-const program = Effect.gen(function*() {
-  yield* pipeline.execute(["effect", "streams", "pipelines"]).pipe(
-    Stream.runForEach((item) => Console.log(`${item.id.padEnd(12)} ${item.title} (${item.words} words)`))
+export const program = Effect.gen(function*() {
+  const items = yield* pipeline.execute(["effect", "streams", "pipelines"]).pipe(
+    Stream.tap((item) => Console.log(`${item.id.padEnd(12)} ${item.title} (${item.words} words)`)),
+    Stream.runCount
   )
   const metadata = yield* pipeline.metadata
   const enrichStep = metadata.steps.find((step) => step.step === "enrich")!
   yield* Console.log(`\npages fetched: ${pagesFetched} (of 15 available), items enriched: ${enrichStep.items}`)
   yield* Console.log(`enrichment failures skipped: ${enrichStep.errors}`)
+  return { items, pagesFetched, metadata }
 })
 
-Effect.runPromise(program)
+export const main = program
+
+// run when executed directly (the examples test imports `main`)
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) Effect.runPromise(main)

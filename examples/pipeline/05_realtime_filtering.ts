@@ -10,6 +10,7 @@
  *   npx tsx examples/pipeline/05_realtime_filtering.ts
  */
 import { Console, Effect, Schedule, Schema, Stream } from "effect"
+import { pathToFileURL } from "node:url"
 import * as DryRun from "sluice/engines/DryRun"
 import * as Llm from "sluice/Llm"
 import * as Node from "sluice/Node"
@@ -60,13 +61,16 @@ const pipeline = Pipeline.start<Post>({ name: "moderation" })
       Effect.succeed(`ALERT #${post.id} @${post.author}: "${post.text}" (confidence ${verdict.confidence.toFixed(2)})`)
   )
 
-const program = Effect.gen(function*() {
+export const program = Effect.gen(function*() {
+  let alerts = 0
   // one run, observed through its events: alerts are the outputs of the "alert" step
   yield* pipeline.events(feed).pipe(
     Stream.runForEach((event) => {
       switch (event._tag) {
         case "StepEnd":
-          return event.path[1] === "alert" ? Console.log(String(event.output)) : Effect.void
+          if (event.path[1] !== "alert") return Effect.void
+          alerts++
+          return Console.log(String(event.output))
         case "Retry":
           return Console.log(`  retrying post #${Number(event.path[2]) + 1} after ${event.delayMs} ms: ${event.error}`)
         case "StepError":
@@ -84,6 +88,10 @@ const program = Effect.gen(function*() {
     `${step.items} posts classified at ${step.throughput.toFixed(0)} posts/s, ` +
       `${step.retries} retries, ${step.errors} skipped, p95 ${step.p95} ms`
   )
+  return { alerts, metadata }
 })
 
-Effect.runPromise(program.pipe(Effect.provide(DryRun.layer({ latency: "25 millis", failureRate: 0.1 }))))
+export const main = program.pipe(Effect.provide(DryRun.layer({ latency: "25 millis", failureRate: 0.1 })))
+
+// run when executed directly (the examples test imports `main`)
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) Effect.runPromise(main)
