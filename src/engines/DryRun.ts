@@ -24,6 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Engine from "../internal/languageModel.js"
 import type { replyParts } from "../internal/prompt.js"
 import {
   chunkText,
@@ -112,7 +113,7 @@ export const make = (options?: Options | undefined): Effect.Effect<LanguageModel
         )
       })
 
-    return LanguageModel.make({
+    return Engine.make({
       generateText: (request) => Effect.map(reply("generateText", request), replyContent),
       streamText: (request) =>
         Stream.unwrap(Effect.map(reply("streamText", request), (reply) => streamReply(reply, tokenDelay)))

@@ -38,6 +38,7 @@ import * as Stream from "effect/Stream"
 import type * as NodeLlamaCpp from "node-llama-cpp"
 import type { Llama, LlamaGrammar } from "node-llama-cpp"
 import { collect } from "../internal/engineHttp.js"
+import * as Engine from "../internal/languageModel.js"
 import * as Internal from "../internal/llamaCpp.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
@@ -349,7 +350,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, Lla
         })
       }))
 
-    return yield* LanguageModel.make({
+    return yield* Engine.make({
       generateText: (call) => collect(stream(call, "generateText")),
       streamText: (call) => stream(call, "streamText")
     })

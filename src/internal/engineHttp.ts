@@ -4,7 +4,7 @@
  */
 import type * as AiError from "@effect/ai/AiError"
 import * as AiErrors from "@effect/ai/AiError"
-import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -22,6 +22,7 @@ import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
+import * as Engine from "./languageModel.js"
 
 /** What an engine call needs to build its errors. */
 export interface CallContext {
@@ -450,7 +451,7 @@ export const makeService = (
         )
       })
     )
-  return LanguageModel.make({
+  return Engine.make({
     generateText: (call) => collect(stream(call, "generateText")),
     streamText: (call) => stream(call, "streamText")
   })

@@ -21,6 +21,7 @@ import * as Event from "../Event.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 import { formatIssue, type StructuredOutputError } from "../StructuredOutputError.js"
+import * as Engine from "./languageModel.js"
 
 /** Where the schema goes: see the module documentation. */
 export type Guided = "auto" | "engine" | "prompt"
@@ -136,7 +137,7 @@ export const generate = <A, I>(
     let usage: Event.Usage | undefined
     const requested = options.guided === "prompt" ? Option.none() : Option.some(options.format)
     const once = (attempt: Attempt): Effect.Effect<A, AiError.AiError | StructuredOutputError> => {
-      return model.generateText({ prompt: promptOf(attempt, options.format) }).pipe(
+      return Engine.generateText(model, promptOf(attempt, options.format)).pipe(
         Effect.locally(StructuredOutput.currentFormat, requested),
         Sampling.withSampling(options.sampling),
         Effect.flatMap((response) => {

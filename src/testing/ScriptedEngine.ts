@@ -18,6 +18,7 @@ import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Engine from "../internal/languageModel.js"
 import { chunkText, promptText, replyContent, streamReply } from "../internal/prompt.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
@@ -156,7 +157,7 @@ export const layer = (script: Script): Layer.Layer<LanguageModel.LanguageModel |
         return toParts(reply, recorded.call, tokenSize, recorded.text)
       })
 
-    const service = yield* LanguageModel.make({
+    const service = yield* Engine.make({
       generateText: (options) => Effect.map(resolve("generateText", options), replyContent),
       streamText: (options) =>
         Stream.unwrap(Effect.map(resolve("streamText", options), (reply) => streamReply(reply, tokenDelay)))
