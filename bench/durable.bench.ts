@@ -178,7 +178,7 @@ if (hasPostgres) {
   while (lines().filter((l) => l.pid === a!.pid).length < 1000) await new Promise((r) => setTimeout(r, 50))
   const killedAt = Date.now()
   a!.kill("SIGKILL")
-  const chunkSize = Math.ceil(10_000 / CHUNKS_IN_FLIGHT)
+  const chunkSize = CHUNK
   const killedChunks = new Set(lines().filter((l) => l.pid === a!.pid).map((l) => Math.floor(l.row / chunkSize)))
   await run
   const resumed = lines().filter((l) =>

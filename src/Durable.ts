@@ -130,7 +130,7 @@ export class Backend extends Context.Tag("sluice/Durable/Backend")<Backend, {
 export type Services = WorkflowEngine | SqlClient.SqlClient | Backend
 
 /**
- * A run as the store knows it: status (`running`, `complete`, `killed`), attempt (submissions after a kill), input
+ * A run as the store knows it: status (`running`, `complete`, `failed`, `killed`), attempt (submissions after a kill), input
  * rows, records per step, flattened rows and errors so far.
  *
  * @example
@@ -401,7 +401,7 @@ export const run = (
     const sameVersion = existing !== undefined && existing.workflow === workflows.name
     const attempt = existing === undefined
       ? 1
-      : sameVersion && existing.status !== "killed"
+      : sameVersion && existing.status !== "killed" && existing.status !== "failed"
       ? existing.attempt
       : existing.attempt + 1
     const info = {
@@ -526,9 +526,10 @@ export const run = (
     yield* Fiber.interrupt(follower)
     yield* follow
     const stats = exit._tag === "Success" ? exit.value : {}
+    const failure = exit._tag === "Failure" ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
     const status: Runner.Summary["status"] = exit._tag === "Success"
       ? "success"
-      : exit.cause._tag === "Fail" && exit.cause.error.killed
+      : failure?.killed === true
       ? "interrupted"
       : "failure"
 
@@ -581,7 +582,11 @@ export const run = (
     yield* emit({ _tag: "RunEnd", ...origin(now), path: [chain.name], status, durationMs: now - startedAt })
     if (exit._tag === "Failure") {
       const cause = exit.cause
-      const error = cause._tag === "Fail" ? cause.error : undefined
+      const error = failure
+      // a failed attempt's result is stored: the next submission starts a new attempt (reusing every stored row)
+      if (error !== undefined && !error.killed) {
+        yield* Store.setStatus(runId, "failed", now, true).pipe(Effect.ignore)
+      }
       if (error === undefined) {
         return yield* (Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.die(Cause.squash(cause)))
       }
@@ -663,7 +668,7 @@ export const kill = (runId: string): Effect.Effect<void, DurableError, SqlClient
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError(runId)(e))))
 
 /**
- * Retention: deletes the runs finished (`complete` or `killed`) more than `olderThan` ago: their workflow
+ * Retention: deletes the runs finished (`complete`, `failed` or `killed`) more than `olderThan` ago: their workflow
  * messages and replies (the engine never prunes them), staged inputs and stored records. Export a run (by
  * submitting it again) before pruning it if its folder is gone. Returns the runs and engine messages deleted.
  *
@@ -687,7 +692,7 @@ export const prune = (options: {
     let runs = 0
     let messages = 0
     for (const run of yield* Store.listRuns) {
-      if ((run.status !== "complete" && run.status !== "killed") || run.updatedAt > limit) continue
+      if (run.status === "running" || run.updatedAt > limit) continue
       const chunkSize = typeof run.info.chunkSize === "number" ? run.info.chunkSize : 1000
       for (let attempt = 1; attempt <= run.attempt; attempt++) {
         const executions = yield* Workflows.executionIds(
