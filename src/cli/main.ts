@@ -1,6 +1,10 @@
 /**
+<<<<<<< HEAD
  * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill`, `serve`, and for durable runs
  * `runner`, `status` and `prune`.
+=======
+ * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill`, `serve` and `studio`.
+>>>>>>> 3baffa4 (Studio: sluice studio [dir] — run list, live run over SSE (progress, rates, latency, tokens, chain drawn from its Mermaid, last errors), rows by id through an offset index; API and path-safety tests, Chromium test; CI installs chromium)
  *
  * Exit codes (see `CliError.exitCode`): 0 success, 1 the run finished with failed items, 2 usage or bad input (one
  * line on stderr names the culprit), 3 a failure of the run itself, 130 interrupted (resumable).
@@ -22,6 +26,7 @@ import * as Output from "./Output.js"
 import * as Run from "./Run.js"
 import * as Serve from "./Serve.js"
 import * as Store from "./Store.js"
+import * as Studio from "./Studio.js"
 import * as Warmup from "./Warmup.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
@@ -40,7 +45,8 @@ const sluice = Command.make("sluice").pipe(
     Serve.command,
     Store.runnerCommand,
     Store.statusCommand,
-    Store.pruneCommand
+    Store.pruneCommand,
+    Studio.command
   ])
 )
 
