@@ -3,6 +3,7 @@
  * run's progress advances while a chain runs, a row's outputs show; a screenshot is saved as a test artefact
  * (node_modules/.cache/sluice/studio.png). A machine without the browser fails here, saying what to install.
  */
+import { AiError } from "@effect/ai"
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
@@ -12,8 +13,8 @@ import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type BrowserContext, chromium } from "playwright-core"
-import * as DryRun from "../../src/engines/DryRun.js"
 import * as Runner from "../../src/Runner.js"
+import * as ScriptedEngine from "../../src/testing/ScriptedEngine.js"
 import * as Studio from "../../src/studio/launch.js"
 import { chain } from "../fixtures/cli/chain.js"
 
@@ -29,17 +30,32 @@ const rows = (n: number) =>
     (_, i) => ({ id: `P-${String(i + 1).padStart(4, "0")}`, title: `Lamp ${i}`, price: 10 + i })
   )
 
-const runChain = (dir: string, n: number, latency: string) =>
+/** Rows from `held` on wait for the gate: the live run is still running when the page first looks. */
+const gate = Effect.runSync(Effect.makeLatch(false))
+
+const engine = (held: number) =>
+  ScriptedEngine.layer({
+    reply: (request) => {
+      const lamp = Number(/Lamp (\d+)/.exec(request.text)?.[1] ?? "0")
+      if (request.text.includes("Attributes of")) {
+        const reply: ScriptedEngine.Reply = lamp % 17 === 5
+          ? new AiError.UnknownError({ module: "Scripted", method: "streamText", description: `no lamp ${lamp}` })
+          : { object: { category: "lamp", color: ["red", "blue", "green"][lamp % 3] } }
+        return lamp >= held ? Effect.as(gate.await, reply) : reply
+      }
+      return { object: { text: request.text.includes("French") ? "lampe" : "Lampe" } }
+    },
+    latency: "15 millis"
+  })
+
+const runChain = (dir: string, n: number, held: number) =>
   Runner.run(chain, {
     input: rows(n),
     output: path.join(root, dir),
     key: "id",
     concurrency: 4,
     metricsIntervalMs: 100
-  }).pipe(
-    Effect.provide(DryRun.layer({ latency: latency as "1 millis", failureRate: 0.06 })),
-    Effect.provide(NodeContext.layer)
-  )
+  }).pipe(Effect.provide(engine(held)), Effect.provide(NodeContext.layer))
 
 class BrowserService extends Context.Tag("test/Browser")<BrowserService, BrowserContext>() {}
 
@@ -99,7 +115,7 @@ const until = <A>(read: () => Promise<A>, done: (a: A) => boolean, ms = 20_000) 
 layer(Layer.mergeAll(studio, browser), { timeout: 90_000, excludeTestServices: true })("Studio in Chromium", (it) => {
   it.effect("the run list, a live run advancing, a row's outputs; a screenshot", () =>
     Effect.gen(function*() {
-      yield* runChain("finished", 12, "1 millis")
+      yield* runChain("finished", 12, 1000)
       const context = yield* BrowserService
       const page = yield* Effect.promise(() => context.newPage())
       const url = yield* baseUrl
@@ -112,13 +128,15 @@ layer(Layer.mergeAll(studio, browser), { timeout: 90_000, excludeTestServices: t
       assert.include(listed, "success")
 
       // a live run: progress advances while the chain runs
-      const live = yield* Effect.fork(runChain("live", 120, "60 millis"))
+      const live = yield* Effect.fork(runChain("live", 80, 30))
       yield* until(() => Promise.resolve(fs.existsSync(path.join(root, "live", "metrics.json"))), (ok) => ok)
       yield* Effect.promise(() => page.goto(`${url}#run=live`))
       yield* Effect.promise(() => page.reload())
       const progress = () => page.locator("[data-testid=progress]").getAttribute("data-finished").then(Number)
       const first = yield* until(progress, (n) => n > 0)
       assert.isAbove(first, 0)
+      assert.isAtMost(first, 30)
+      yield* gate.open
       const later = yield* until(progress, (n) => n > first)
       assert.isAbove(later, first)
       const steps = yield* Effect.promise(() => page.locator("[data-testid=step-row]").count())
@@ -141,5 +159,5 @@ layer(Layer.mergeAll(studio, browser), { timeout: 90_000, excludeTestServices: t
       fs.mkdirSync(path.dirname(artefact), { recursive: true })
       yield* Effect.promise(() => page.screenshot({ path: artefact, fullPage: true }))
       assert.isTrue(fs.statSync(artefact).size > 10_000)
-    }))
+    }), 60_000)
 })

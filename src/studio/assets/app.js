@@ -60,11 +60,7 @@ const select = async (id) => {
   $("#row").replaceChildren()
   const detail = await api(`/api/run?id=${encodeURIComponent(id)}`)
   render(detail)
-  const { rows } = await api(`/api/run/rows?id=${encodeURIComponent(id)}&limit=12`)
-  $("#row-ids").replaceChildren(
-    rows.length === 0 ? el("span", { class: "muted" }, "no rows yet") : "",
-    ...rows.map((row) => el("a", { "data-testid": "row-id", onclick: () => inspect(row) }, row))
-  )
+  await loadRowIds(id)
   if (source) source.close()
   source = undefined
   if (!["success", "failure", "interrupted"].includes(detail.status)) {
@@ -73,6 +69,7 @@ const select = async (id) => {
     source.addEventListener("snapshot", (event) => {
       const snapshot = JSON.parse(event.data)
       render(snapshot)
+      if (document.querySelectorAll("[data-testid=row-id]").length < 12) loadRowIds(id)
       if (["success", "failure", "interrupted"].includes(snapshot.status)) {
         source.close()
         $("#run-live").hidden = true
@@ -83,6 +80,15 @@ const select = async (id) => {
   } else {
     $("#run-live").hidden = true
   }
+}
+
+const loadRowIds = async (id) => {
+  const { rows } = await api(`/api/run/rows?id=${encodeURIComponent(id)}&limit=12`)
+  if (id !== current) return
+  $("#row-ids").replaceChildren(
+    rows.length === 0 ? el("span", { class: "muted" }, "no rows yet") : "",
+    ...rows.map((row) => el("a", { "data-testid": "row-id", onclick: () => inspect(row) }, row))
+  )
 }
 
 const render = (run) => {
