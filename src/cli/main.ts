@@ -1,10 +1,6 @@
 /**
-<<<<<<< HEAD
- * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill`, `serve`, and for durable runs
- * `runner`, `status` and `prune`.
-=======
- * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill`, `serve` and `studio`.
->>>>>>> 3baffa4 (Studio: sluice studio [dir] — run list, live run over SSE (progress, rates, latency, tokens, chain drawn from its Mermaid, last errors), rows by id through an offset index; API and path-safety tests, Chromium test; CI installs chromium)
+ * The `sluice` command line: `run`, `inspect`, `inspect-dag`, `warmup`, `kill`, `serve`, `studio`, and for durable
+ * runs `runner`, `status` and `prune`.
  *
  * Exit codes (see `CliError.exitCode`): 0 success, 1 the run finished with failed items, 2 usage or bad input (one
  * line on stderr names the culprit), 3 a failure of the run itself, 130 interrupted (resumable).
