@@ -19,6 +19,37 @@ export const TypeId: unique symbol = Symbol.for("sluice/AgentError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why an `AgentError` was raised: see {@link AgentError}.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentError from "sluice/AgentError"
+ *
+ * const reason: AgentError.Reason = "MaxTurnsExceeded"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as AgentError from "sluice/AgentError"
+ *
+ * Schema.is(AgentError.Reason)("MaxTurnsExceeded") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal("MaxTurnsExceeded", "Aborted", "InvalidState", "Persistence")
+
+/**
  * An agent failed for a reason of its own:
  *
  * - `MaxTurnsExceeded`: the model still asked for tools after `maxTurns` model calls (with `onMaxTurns: "fail"`);
@@ -39,7 +70,7 @@ export type TypeId = typeof TypeId
  */
 export class AgentError extends Schema.TaggedError<AgentError>("sluice/AgentError")("AgentError", {
   session: Schema.String,
-  reason: Schema.Literal("MaxTurnsExceeded", "Aborted", "InvalidState", "Persistence"),
+  reason: Reason,
   description: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {

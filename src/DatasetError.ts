@@ -20,6 +20,44 @@ export const TypeId: unique symbol = Symbol.for("sluice/DatasetError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why a `DatasetError` was raised: see {@link DatasetError}.
+ *
+ * @example
+ * ```ts
+ * import type * as DatasetError from "sluice/DatasetError"
+ *
+ * const reason: DatasetError.Reason = "NotFound"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as DatasetError from "sluice/DatasetError"
+ *
+ * Schema.is(DatasetError.Reason)("NotFound") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal(
+  "NotFound",
+  "UnknownFormat",
+  "UnknownColumn",
+  "Malformed",
+  "InvalidFile",
+  "ReadFailed"
+)
+
+/**
  * Why a dataset could not be read:
  *
  * - `NotFound`: the path does not exist, or a Hugging Face folder holds no data file (or not the asked split);
@@ -48,7 +86,7 @@ export type TypeId = typeof TypeId
  * @category errors
  */
 export class DatasetError extends Schema.TaggedError<DatasetError>("sluice/DatasetError")("DatasetError", {
-  reason: Schema.Literal("NotFound", "UnknownFormat", "UnknownColumn", "Malformed", "InvalidFile", "ReadFailed"),
+  reason: Reason,
   path: Schema.String,
   line: Schema.optional(Schema.Number),
   raw: Schema.optional(Schema.String),

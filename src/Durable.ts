@@ -54,13 +54,14 @@ import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { resolve } from "node:path"
 import * as Chain from "./Chain.js"
+import type { ChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import { DurableError } from "./DurableError.js"
 import * as Store from "./internal/durable/store.js"
 import * as Workflows from "./internal/durable/workflows.js"
 import * as Records from "./internal/runRecords.js"
 import type * as Runner from "./Runner.js"
-import { RunnerError } from "./RunnerError.js"
+import { fromChainError, RunnerError } from "./RunnerError.js"
 import * as Writer from "./Writer.js"
 
 // =============================================================================
@@ -380,9 +381,7 @@ export const run = (
     const backend = yield* Backend
     const startedAt = yield* Clock.currentTimeMillis
     const resolved = yield* Chain.resolveEngines(chain, options.engines).pipe(
-      Effect.mapError((cause) =>
-        new RunnerError({ reason: "NoEngine", step: cause.step, description: cause.message, cause })
-      )
+      Effect.mapError((cause) => fromChainError(cause))
     )
     const ids = Chain.steps(chain).map((step) => step.id)
     const hashes = Chain.hashes(chain, (step) => Chain.engineKey(resolved.get(step.id)))
@@ -731,13 +730,7 @@ const storeError = (runId: string | undefined) => (cause: SqlError): DurableErro
     cause
   })
 
-const invalidChain = (cause: { readonly step?: string | undefined; readonly message: string }) =>
-  new RunnerError({
-    reason: "InvalidChain",
-    ...(cause.step === undefined ? {} : { step: cause.step }),
-    description: cause.message,
-    cause
-  })
+const invalidChain = (cause: ChainError): RunnerError => fromChainError(cause)
 
 const errorsByStep = (runId: string, stepOfHash: ReadonlyMap<string, string>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>

@@ -34,6 +34,45 @@ export const TypeId: unique symbol = Symbol.for("sluice/GraphError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why a `GraphError` was raised: see {@link GraphError}.
+ *
+ * @example
+ * ```ts
+ * import type * as GraphError from "sluice/GraphError"
+ *
+ * const reason: GraphError.Reason = "NoEntry"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as GraphError from "sluice/GraphError"
+ *
+ * Schema.is(GraphError.Reason)("NoEntry") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal(
+  "NoEntry",
+  "AmbiguousEntry",
+  "DuplicateStep",
+  "UnknownTarget",
+  "Unreachable",
+  "InvalidOption",
+  "MaxStepsExceeded"
+)
+
+/**
  * Why a graph is invalid or its run was stopped:
  *
  * - `NoEntry`: the graph has no steps, or every step has a predecessor and no entry was chosen;
@@ -59,15 +98,7 @@ export type TypeId = typeof TypeId
  */
 export class GraphError extends Schema.TaggedError<GraphError>("sluice/GraphError")("GraphError", {
   graph: Schema.String,
-  reason: Schema.Literal(
-    "NoEntry",
-    "AmbiguousEntry",
-    "DuplicateStep",
-    "UnknownTarget",
-    "Unreachable",
-    "InvalidOption",
-    "MaxStepsExceeded"
-  ),
+  reason: Reason,
   steps: Schema.Array(Schema.String),
   description: Schema.optional(Schema.String)
 }) {

@@ -19,6 +19,37 @@ export const TypeId: unique symbol = Symbol.for("sluice/NodeError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why a `NodeError` was raised: see {@link NodeError}.
+ *
+ * @example
+ * ```ts
+ * import type * as NodeError from "sluice/NodeError"
+ *
+ * const reason: NodeError.Reason = "Timeout"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as NodeError from "sluice/NodeError"
+ *
+ * Schema.is(NodeError.Reason)("Timeout") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal("Timeout", "Exception", "InvalidInput")
+
+/**
  * A node failed for a reason of its own:
  *
  * - `Timeout`: it did not finish within its time limit;
@@ -38,7 +69,7 @@ export type TypeId = typeof TypeId
  */
 export class NodeError extends Schema.TaggedError<NodeError>("sluice/NodeError")("NodeError", {
   node: Schema.String,
-  reason: Schema.Literal("Timeout", "Exception", "InvalidInput"),
+  reason: Reason,
   description: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {

@@ -35,6 +35,46 @@ export const TypeId: unique symbol = Symbol.for("sluice/PartialJsonError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why a `PartialJsonError` was raised: see {@link PartialJsonError}.
+ *
+ * @example
+ * ```ts
+ * import type * as PartialJsonError from "sluice/PartialJsonError"
+ *
+ * const reason: PartialJsonError.Reason = "UnexpectedCharacter"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as PartialJsonError from "sluice/PartialJsonError"
+ *
+ * Schema.is(PartialJsonError.Reason)("UnexpectedCharacter") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal(
+  "UnexpectedCharacter",
+  "InvalidNumber",
+  "InvalidLiteral",
+  "InvalidEscape",
+  "ControlCharacter",
+  "MismatchedBracket",
+  "TrailingComma",
+  "TrailingContent"
+)
+
+/**
  * The JSON text is malformed at `offset` (a UTF-16 index into the whole text fed so far). A prefix of valid JSON
  * never produces this error: truncation is not malformation.
  *
@@ -61,16 +101,7 @@ export type TypeId = typeof TypeId
 export class PartialJsonError extends Schema.TaggedError<PartialJsonError>("sluice/PartialJsonError")(
   "PartialJsonError",
   {
-    reason: Schema.Literal(
-      "UnexpectedCharacter",
-      "InvalidNumber",
-      "InvalidLiteral",
-      "InvalidEscape",
-      "ControlCharacter",
-      "MismatchedBracket",
-      "TrailingComma",
-      "TrailingContent"
-    ),
+    reason: Reason,
     offset: Schema.Number,
     description: Schema.optional(Schema.String)
   }

@@ -20,6 +20,37 @@ export const TypeId: unique symbol = Symbol.for("sluice/PipelineError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why a `PipelineError` was raised: see {@link PipelineError}.
+ *
+ * @example
+ * ```ts
+ * import type * as PipelineError from "sluice/PipelineError"
+ *
+ * const reason: PipelineError.Reason = "ItemFailed"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as PipelineError from "sluice/PipelineError"
+ *
+ * Schema.is(PipelineError.Reason)("ItemFailed") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal("ItemFailed", "ItemDefect", "StepFailed", "InputFailed", "InvalidDefinition")
+
+/**
  * A pipeline failed, or one of its items did:
  *
  * - `ItemFailed`: the step's function failed for the item at index `item` (its input is kept in `input`, the error
@@ -57,13 +88,13 @@ export class PipelineError<out E = unknown> extends Schema.TaggedError<PipelineE
   {
     pipeline: Schema.String,
     step: Schema.String,
-    reason: Schema.Literal("ItemFailed", "ItemDefect", "StepFailed", "InputFailed", "InvalidDefinition"),
+    reason: Reason,
     item: Schema.optional(Schema.Number),
     input: Schema.optional(Schema.Unknown),
     attempts: Schema.optional(Schema.Number),
     retryable: Schema.optionalWith(Schema.Boolean, { default: () => false }),
     description: Schema.optional(Schema.String),
-    cause: Schema.optional(Schema.Unknown),
+    cause: Schema.optional(Schema.Defect),
     traceId: Schema.optional(Schema.String),
     spanId: Schema.optional(Schema.String)
   }

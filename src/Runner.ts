@@ -75,6 +75,7 @@ import * as Totals from "./internal/runner/cumulative.js"
 import * as FailFast from "./internal/runner/failFast.js"
 import * as Records from "./internal/runRecords.js"
 import * as Node from "./Node.js"
+import * as RunnerErrorModule from "./RunnerError.js"
 import { RunnerError } from "./RunnerError.js"
 import * as Writer from "./Writer.js"
 import type { WriterError } from "./WriterError.js"
@@ -504,7 +505,7 @@ export const inspect = (dir: string): Effect.Effect<Inspection, RunnerError, Fil
  * without `:exportName`, the `default` export or the module's only exported chain). A TypeScript module that Node
  * cannot load by itself is loaded through `tsx`, an optional peer dependency (`ModuleNotFound` names it when it is
  * not installed); JavaScript modules need nothing. Fails with `ModuleNotFound`, `ExportNotFound` (listing the
- * chains the module exports), `NotAChain`, or `InvalidChain` when the chain is built wrong.
+ * chains the module exports), `NotAChain`, or `Chain` (the `ChainError` in `cause`) when the chain is built wrong.
  *
  * @example
  * ```ts
@@ -574,9 +575,7 @@ export const loadChain = (
       })
     }
     return yield* Chain.check(value).pipe(
-      Effect.mapError((cause) =>
-        new RunnerError({ reason: "InvalidChain", path: file, step: cause.step, description: cause.message, cause })
-      )
+      Effect.mapError((cause) => RunnerErrorModule.fromChainError(cause, { path: file }))
     )
   }).pipe(Effect.withSpan("Runner.loadChain", { attributes: { spec } }))
 
@@ -630,16 +629,12 @@ const streamWith = (
     const fs = yield* FileSystem.FileSystem
     const dir = options.output
     yield* Chain.check(chain).pipe(
-      Effect.mapError((cause) =>
-        new RunnerError({ reason: "InvalidChain", step: cause.step, description: cause.message, cause })
-      )
+      Effect.mapError((cause) => RunnerErrorModule.fromChainError(cause))
     )
     const runId = options.runId ?? (yield* Node.makeRunId)
     const startedAt = yield* Clock.currentTimeMillis
     const resolved = yield* Chain.resolveEngines(chain, options.engines).pipe(
-      Effect.mapError((cause) =>
-        new RunnerError({ reason: "NoEngine", step: cause.step, description: cause.message, cause })
-      )
+      Effect.mapError((cause) => RunnerErrorModule.fromChainError(cause))
     )
     const allSteps = Chain.steps(chain)
     const ids = allSteps.map((s) => s.id)
@@ -1107,10 +1102,4 @@ const streamWith = (
 /** How long a stopping run may take to write its finished items before it is interrupted. */
 const gracefulStop = Duration.seconds(30)
 
-const chainToRunner = (cause: ChainError): RunnerError =>
-  new RunnerError({
-    reason: cause.reason === "NoEngine" || cause.reason === "EngineFailed" ? "NoEngine" : "InvalidChain",
-    step: cause.step,
-    description: cause.message,
-    cause
-  })
+const chainToRunner = (cause: ChainError): RunnerError => RunnerErrorModule.fromChainError(cause)

@@ -6,6 +6,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type { ChainError } from "./ChainError.js"
 
 /**
  * @since 0.1.0
@@ -22,8 +23,9 @@ export type TypeId = typeof TypeId
 /**
  * Why a run failed:
  *
- * - `InvalidChain`: the chain is built wrong (a `ChainError` in `cause`: an unknown template field, a duplicate id);
- * - `NoEngine`: a step's engine cannot be found or started;
+ * - `Chain`: the chain is built wrong or a step's engine cannot be found or started: `cause` is the `ChainError`
+ *   as the chain raised it (its `reason` says which: `UnknownField`, `NoEngine`, `EngineFailed`, …), see
+ *   {@link fromChainError};
  * - `Input`: the input cannot be read (a missing file, an unknown format or column; in strict mode a malformed
  *   row); `cause` holds the `DatasetError`;
  * - `Output`: the output folder cannot be written or its files are corrupt (`cause` holds the `WriterError`);
@@ -63,8 +65,7 @@ export type Reason = typeof Reason.Type
  * @category schemas
  */
 export const Reason = Schema.Literal(
-  "InvalidChain",
-  "NoEngine",
+  "Chain",
   "Input",
   "Output",
   "InvalidRun",
@@ -136,3 +137,29 @@ export class RunnerError extends Schema.TaggedError<RunnerError>("sluice/RunnerE
  * @category guards
  */
 export const isRunnerError = (u: unknown): u is RunnerError => Predicate.hasProperty(u, TypeId)
+
+/**
+ * The `RunnerError` of a `ChainError`: reason `Chain`, the chain error kept as it is in `cause`, its step and message.
+ *
+ * @example
+ * ```ts
+ * import { ChainError } from "sluice/ChainError"
+ * import * as RunnerError from "sluice/RunnerError"
+ *
+ * const error = RunnerError.fromChainError(
+ *   new ChainError({ chain: "c", step: "a", reason: "NoEngine", description: "no engine \"gpt\"" })
+ * )
+ * error.reason // "Chain"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromChainError = (cause: ChainError, options?: { readonly path?: string | undefined }): RunnerError =>
+  new RunnerError({
+    reason: "Chain",
+    ...(options?.path === undefined ? {} : { path: options.path }),
+    ...(cause.step === undefined ? {} : { step: cause.step }),
+    description: cause.message,
+    cause
+  })

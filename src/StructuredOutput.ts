@@ -869,7 +869,7 @@ class DecoderImpl<A, I> implements Decoder<A> {
   finish(context: { readonly attempt: number; readonly finishReason?: string | undefined }) {
     const value = this.parser.end()
     this.changed = this.takeChanged(true)
-    const fail = (reason: "InvalidJson" | "SchemaMismatch", issues: ReadonlyArray<Issue>) =>
+    const fail = (reason: "InvalidJson" | "SchemaMismatch", issues: ReadonlyArray<Issue>, cause?: unknown) =>
       Either.left(
         new StructuredOutputError({
           objectName: this.objectName,
@@ -877,7 +877,8 @@ class DecoderImpl<A, I> implements Decoder<A> {
           text: this.text(),
           issues,
           attempt: context.attempt,
-          ...(context.finishReason === undefined ? {} : { finishReason: context.finishReason })
+          ...(context.finishReason === undefined ? {} : { finishReason: context.finishReason }),
+          ...(cause === undefined ? {} : { cause })
         })
       )
     if (value === undefined || !this.parser.done) {
@@ -889,7 +890,7 @@ class DecoderImpl<A, I> implements Decoder<A> {
         : `the JSON value is cut short at offset ${this.parser.offset}${
           context.finishReason === "length" ? " (the model hit its token limit)" : ""
         }`
-      return fail("InvalidJson", [{ path: [], message }])
+      return fail("InvalidJson", [{ path: [], message }], error)
     }
     const decoded = this.decodeFinal(normalize(this.schema.ast, value))
     if (Either.isRight(decoded)) return Either.right(decoded.right)

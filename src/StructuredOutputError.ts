@@ -72,6 +72,37 @@ export const Issue = Schema.Struct({
 export type Issue = typeof Issue.Type
 
 /**
+ * Why a `StructuredOutputError` was raised: see {@link StructuredOutputError}.
+ *
+ * @example
+ * ```ts
+ * import type * as StructuredOutputError from "sluice/StructuredOutputError"
+ *
+ * const reason: StructuredOutputError.Reason = "InvalidJson"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as StructuredOutputError from "sluice/StructuredOutputError"
+ *
+ * Schema.is(StructuredOutputError.Reason)("InvalidJson") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal("InvalidJson", "SchemaMismatch")
+
+/**
  * A structured reply could not be decoded.
  *
  * - `InvalidJson`: the reply holds no JSON value, a malformed one, or one cut short (see `finishReason`: `"length"`
@@ -101,11 +132,12 @@ export type Issue = typeof Issue.Type
 export class StructuredOutputError
   extends Schema.TaggedError<StructuredOutputError>("sluice/StructuredOutputError")("StructuredOutputError", {
     objectName: Schema.String,
-    reason: Schema.Literal("InvalidJson", "SchemaMismatch"),
+    reason: Reason,
     text: Schema.String,
     issues: Schema.Array(Issue),
     attempt: Schema.Number,
-    finishReason: Schema.optional(Schema.String)
+    finishReason: Schema.optional(Schema.String),
+    cause: Schema.optional(Schema.Defect)
   })
 {
   /**

@@ -20,6 +20,37 @@ export const TypeId: unique symbol = Symbol.for("sluice/WriterError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why a `WriterError` was raised: see {@link WriterError}.
+ *
+ * @example
+ * ```ts
+ * import type * as WriterError from "sluice/WriterError"
+ *
+ * const reason: WriterError.Reason = "Io"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The schema of {@link Reason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as WriterError from "sluice/WriterError"
+ *
+ * Schema.is(WriterError.Reason)("Io") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literal("Io", "Encode", "Corrupt", "Parquet")
+
+/**
  * Why writing or scanning outputs failed:
  *
  * - `Io`: the file system failed on `path` (full disk, permissions, a file removed under the writer);
@@ -41,7 +72,7 @@ export type TypeId = typeof TypeId
  * @category errors
  */
 export class WriterError extends Schema.TaggedError<WriterError>("sluice/WriterError")("WriterError", {
-  reason: Schema.Literal("Io", "Encode", "Corrupt", "Parquet"),
+  reason: Reason,
   path: Schema.String,
   line: Schema.optional(Schema.Number),
   description: Schema.String,

@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Layer, Stream } from "effect"
 import { parquetWriteBuffer } from "hyparquet-writer"
 import * as Chain from "../src/Chain.js"
+import type { ChainError } from "../src/ChainError.js"
 import * as EngineRegistry from "../src/EngineRegistry.js"
 import * as DryRun from "../src/engines/DryRun.js"
 import type * as Event from "../src/Event.js"
@@ -300,22 +301,24 @@ describe("Runner: bad input", () => {
       assert.include(column.message, "size")
     }).pipe(Effect.provide(env())))
 
-  it.scoped("an invalid chain fails with InvalidChain before reading the input", () =>
+  it.scoped("an invalid chain fails with the ChainError (in a RunnerError) before reading the input", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const bad = Chain.make({ name: "bad", steps: [describeStep, tagStep("{{nope}}")] })
       const error = yield* Effect.flip(Runner.run(bad, { input: `${dir}/missing.jsonl`, output: `${dir}/out` }))
-      assert.strictEqual(error.reason, "InvalidChain")
+      assert.strictEqual(error.reason, "Chain")
+      assert.strictEqual((error.cause as ChainError).reason, "UnknownField")
       assert.strictEqual(error.step, "tag")
       assert.include(error.message, "{{nope}}")
       assert.isFalse(yield* exists(`${dir}/out`))
     }).pipe(Effect.provide(env())))
 
-  it.scoped("without an engine, NoEngine names the step", () =>
+  it.scoped("without an engine, the ChainError NoEngine names the step", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const error = yield* Effect.flip(Runner.run(chain, { input: items(1), output: `${dir}/out` }))
-      assert.strictEqual(error.reason, "NoEngine")
+      assert.strictEqual(error.reason, "Chain")
+      assert.strictEqual((error.cause as ChainError).reason, "NoEngine")
       assert.strictEqual(error.step, "describe")
     }).pipe(Effect.provide(NodeContext.layer)))
 })
@@ -553,7 +556,7 @@ describe("Runner: inspect and loadChain", () => {
       const notChain = yield* Effect.flip(Runner.loadChain("test/fixtures/chains/items.ts:notAChain"))
       assert.strictEqual(notChain.reason, "NotAChain")
       const invalid = yield* Effect.flip(Runner.loadChain("test/fixtures/chains/invalid.ts"))
-      assert.strictEqual(invalid.reason, "InvalidChain")
+      assert.strictEqual(invalid.reason, "Chain")
       assert.strictEqual(invalid.step, "summ")
       assert.include(invalid.message, "{{bdy}}")
       // without an export name: the module's only chain

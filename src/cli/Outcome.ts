@@ -97,7 +97,7 @@ const codeOf = (error: unknown): number => {
     if (error.reason === "Output" || error.reason === "RunFailed") return exitCode.failure
     if (error.cause !== undefined && error.cause !== error) {
       const inner = codeOf(error.cause)
-      if (inner === exitCode.failure && error.reason === "NoEngine") return inner
+      if (inner === exitCode.failure && error.reason === "Chain") return inner
     }
     return exitCode.badInput
   }
