@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
@@ -117,14 +118,15 @@ export const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | un
 
 /**
  * A step (a node, a graph step, a pipeline step for one item) started. `item` is the item index in item-wise
- * composition (Pipeline, Chain).
+ * composition (Pipeline, Chain); `input` a short preview of the step's input (see {@link preview}).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const StepStart = Schema.TaggedStruct("StepStart", {
   ...base,
-  item: Schema.optional(Schema.Number)
+  item: Schema.optional(Schema.Number),
+  input: Schema.optional(Schema.String)
 })
 
 /**
@@ -246,6 +248,7 @@ export const RetrievalItem = Schema.TaggedStruct("RetrievalItem", {
 
 /**
  * Something went wrong that does not stop the run (a skipped item, a malformed chunk that was ignored).
+ * `recoverable` says whether the run can still produce a complete result despite it (a skipped item: no).
  *
  * @since 0.1.0
  * @category schemas
@@ -253,18 +256,20 @@ export const RetrievalItem = Schema.TaggedStruct("RetrievalItem", {
 export const NonFatalError = Schema.TaggedStruct("NonFatalError", {
   ...base,
   error: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  recoverable: Schema.optional(Schema.Boolean)
 })
 
 /**
- * A step is alive but has produced nothing for `idleMs` milliseconds.
+ * A step is alive but has produced nothing for `idleMs` milliseconds; `message` says so in words.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
   ...base,
-  idleMs: Schema.Number
+  idleMs: Schema.Number,
+  message: Schema.optional(Schema.String)
 })
 
 /**
@@ -461,3 +466,30 @@ export const samePath = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): bo
  * @category accessors
  */
 export const now: Effect.Effect<number> = Effect.clockWith((clock) => clock.currentTimeMillis)
+
+/**
+ * A short, one-line preview of a value for events and logs (`StepStart`'s `input`): strings as they are, other
+ * values as JSON (or `String(value)` when they have none), cut to `max` characters (default 200) with an ellipsis.
+ *
+ * @example
+ * ```ts
+ * import * as Event from "sluice/Event"
+ *
+ * Event.preview({ id: 1, text: "hello" }) // '{"id":1,"text":"hello"}'
+ * Event.preview("x".repeat(300), 10) // "xxxxxxxxx…"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const preview = (value: unknown, max = 200): string => {
+  let text: string
+  if (typeof value === "string") {
+    text = value
+  } else {
+    const json = Either.try(() => JSON.stringify(value))
+    text = Either.isRight(json) && json.right !== undefined ? json.right : String(value)
+  }
+  text = (text.length > 2 * max ? text.slice(0, 2 * max) : text).replace(/\s+/g, " ")
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`
+}

@@ -407,7 +407,7 @@ export const toEvent = (part: Response.AnyPart, origin: Event.Origin): Event.Eve
         isFailure: part.isFailure
       }
     case "error":
-      return { _tag: "NonFatalError", ...origin, error: "ModelError", message: String(part.error) }
+      return { _tag: "NonFatalError", ...origin, error: "ModelError", message: String(part.error), recoverable: true }
     default:
       return undefined
   }

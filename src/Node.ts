@@ -407,7 +407,7 @@ export const streamIn = <I, O, E, R>(
           return Option.none()
         })
       })
-      return Stream.make(Event.make("StepStart", origin(), {})).pipe(
+      return Stream.make(Event.make("StepStart", origin(), { input: Event.preview(input) })).pipe(
         Stream.concat(events),
         Stream.concat(Stream.suspend(() =>
           Option.match(result, {
@@ -606,7 +606,10 @@ export const heartbeat: {
             const idleMs = timestamp - last
             last = timestamp
             return Effect.succeed(Option.some<Emission<O>>(
-              Event.make("Heartbeat", { ...context, timestamp }, { idleMs })
+              Event.make("Heartbeat", { ...context, timestamp }, {
+                idleMs,
+                message: `${self.name} is still running: no output for ${idleMs} ms`
+              })
             ))
           })).pipe(Stream.filterMap((beat) => beat))
           return Stream.merge(body, beats, { haltStrategy: "left" })

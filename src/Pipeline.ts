@@ -2040,7 +2040,10 @@ const itemStep = (
       const body = attempt()
       return emit === undefined
         ? body
-        : Effect.zipRight(emit(Event.make("StepStart", run.origin(stats.path), { item: index })), body)
+        : Effect.zipRight(
+          emit(Event.make("StepStart", run.origin(stats.path), { item: index, input: Event.preview(item) })),
+          body
+        )
     })
   }
 }
@@ -2212,7 +2215,11 @@ const itemExpansion = (
       return emit === undefined
         ? body
         : Stream.concat(
-          Stream.drain(Stream.fromEffect(emit(Event.make("StepStart", run.origin(stats.path), { item: index })))),
+          Stream.drain(
+            Stream.fromEffect(
+              emit(Event.make("StepStart", run.origin(stats.path), { item: index, input: Event.preview(item) }))
+            )
+          ),
           body
         )
     })

@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Stream, TestClock } from "effect"
+import * as Event from "../src/Event.js"
+import * as Node from "../src/Node.js"
 import * as Pipeline from "../src/Pipeline.js"
 
 /** Fails with "hang" when `effect` has not completed after `ms` real milliseconds, without waiting for it to stop. */
@@ -327,5 +329,36 @@ describe("Pipeline fidelity: batch mode", () => {
       const p = Pipeline.startBatch<number>().map("boom", (n) => n > 1 ? Effect.fail("no" as const) : Effect.succeed(n))
       const error = yield* Effect.flip(p.run([1, 2]))
       assert.deepStrictEqual([error.step, error.reason, error.item], ["boom", "ItemFailed", 1])
+    }))
+})
+
+describe("Event vocabulary details (pydantic-flow)", () => {
+  it.effect("StepStart carries an input preview; Heartbeat a message; NonFatalError a recoverable flag", () =>
+    Effect.gen(function*() {
+      const p = Pipeline.start<{ readonly text: string }>({ name: "p" }).map(
+        "len",
+        (x) => Effect.succeed(x.text.length)
+      )
+      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(p.events([{ text: "hello" }])))
+      const start = events.find((e) => e._tag === "StepStart")
+      assert.strictEqual(start?._tag === "StepStart" && start.input, "{\"text\":\"hello\"}")
+      assert.strictEqual(Event.preview("a".repeat(300), 10), "aaaaaaaaa…")
+
+      const slow = Node.make<number, number>(
+        "slow",
+        (n) => Stream.fromEffect(Effect.as(Effect.sleep(250), Node.output(n)))
+      ).pipe(Node.heartbeat("100 millis"))
+      const fiber = yield* Effect.fork(Stream.runCollect(Node.stream(slow, 1)))
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust(30)
+      const beats = Chunk.toReadonlyArray(yield* Fiber.join(fiber)).filter((e) => e._tag === "Heartbeat")
+      assert.isAbove(beats.length, 0)
+      assert.include(beats[0]!._tag === "Heartbeat" ? beats[0]!.message : "", "no output for")
+
+      const nonFatal = Event.make("NonFatalError", { runId: "r", path: [], timestamp: 0 }, {
+        error: "ModelError",
+        message: "x",
+        recoverable: true
+      })
+      assert.isTrue(nonFatal.recoverable)
     }))
 })
