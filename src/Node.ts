@@ -831,21 +831,27 @@ export const collectText = <E, R>(self: Stream.Stream<Event.Event, E, R>): Effec
   })
 
 /**
- * The output carried by the last `StepEnd` event of a stream: for a node's stream, the node's output.
+ * The output carried by the last `StepEnd` event of a stream: for a node's stream, the node's output. Given the node
+ * whose stream it is, the result is typed with the node's output type.
  *
  * @example
  * ```ts
  * import * as Node from "sluice/Node"
  *
  * const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
- * const result = Node.finalResult(Node.stream(upper, "hi")) // Effect<Option<unknown>>
+ * const result = Node.finalResult(Node.stream(upper, "hi"), upper) // Effect<Option<string>>
+ * const untyped = Node.finalResult(Node.stream(upper, "hi")) // Effect<Option<unknown>>
  * ```
  *
  * @since 0.1.0
  * @category helpers
  */
-export const finalResult = <E, R>(
-  self: Stream.Stream<Event.Event, E, R>
+export const finalResult: {
+  <E, R, O>(self: Stream.Stream<Event.Event, E, R>, node: Node<any, O, any, any>): Effect.Effect<Option.Option<O>, E, R>
+  <E, R>(self: Stream.Stream<Event.Event, E, R>): Effect.Effect<Option.Option<unknown>, E, R>
+} = <E, R>(
+  self: Stream.Stream<Event.Event, E, R>,
+  _node?: Node<any, unknown, any, any>
 ): Effect.Effect<Option.Option<unknown>, E, R> =>
   Effect.suspend(() => {
     let result: Option.Option<unknown> = Option.none()

@@ -2,8 +2,8 @@
  * Type-level tests of the Pipeline builder: checked by `tsc` (`npm run check`); the `expectTypeOf` calls are no-ops
  * at run time. Each `@ts-expect-error` line must fail to compile, or `tsc` reports the directive as unused.
  */
-import { describe, expectTypeOf, it } from "@effect/vitest"
-import { Context, Data, Effect, type Either, type Scope, Stream } from "effect"
+import { assert, describe, expectTypeOf, it } from "@effect/vitest"
+import { Context, Data, Effect, type Either, Option, type Scope, Stream } from "effect"
 import type * as Event from "../src/Event.js"
 import * as Node from "../src/Node.js"
 import * as Pipeline from "../src/Pipeline.js"
@@ -194,5 +194,15 @@ describe("Pipeline types", () => {
       streaming.take("sort", 1)
       const back = Pipeline.toBatch(Pipeline.start<number>().map("half", (n) => Effect.succeed(n / 2)))
       expectTypeOf(back.run([2])).toEqualTypeOf<Effect.Effect<Array<number>, PipelineError<never>, never>>()
+    }))
+})
+
+describe("Node.finalResult typing (issue 13)", () => {
+  it.effect("is typed by the node whose stream it reads", () =>
+    Effect.gen(function*() {
+      const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
+      const result = yield* Node.finalResult(Node.stream(upper, "hi"), upper)
+      expectTypeOf(result).toEqualTypeOf<Option.Option<string>>()
+      assert.deepStrictEqual(result, Option.some("HI"))
     }))
 })
