@@ -1521,7 +1521,7 @@ const execute = (graph: Compiled, runtime: Runtime): Effect.Effect<void, unknown
       box = { graph: graph.name, present: graph.startup !== undefined, value }
     }
     const scope = yield* Effect.scope
-    yield* engine(graph, runtime, scope).pipe(
+    yield* scheduler(graph, runtime, scope).pipe(
       Effect.provideService(StateTag, runtime.handle),
       Effect.provideService(ContextTag, box)
     )
@@ -1532,7 +1532,7 @@ const execute = (graph: Compiled, runtime: Runtime): Effect.Effect<void, unknown
  * time, and the worker that finishes a step schedules its successors itself (no coordinator fiber, no fiber per
  * step: a linear graph runs in one fiber). Bookkeeping is synchronous, so it is atomic.
  */
-const engine = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.Effect<void, unknown, unknown> =>
+const scheduler = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effect.Effect<void, unknown, unknown> =>
   Effect.flatMap(Deferred.make<void, unknown>(), (done) =>
     Effect.clockWith((clock) =>
       Effect.suspend(() => {
