@@ -80,10 +80,11 @@ describe("Durable on PostgreSQL", () => {
         const runner = (p: number) => sluice(["runner", "--store", url, "--chain", CHAIN, "--port", String(p)], env)
         const a = yield* runner(port)
         const b = yield* runner(port + 1)
+        // both runners serve before the run is submitted, so that each gets shards (startup is slow under load)
         yield* poll(
           () => a.output.stderr.includes("serving") && b.output.stderr.includes("serving"),
           "the runners",
-          60_000
+          150_000
         )
 
         const client = yield* sluice([
@@ -104,7 +105,7 @@ describe("Durable on PostgreSQL", () => {
           "-q"
         ], {})
         const pidA = a.child.pid!
-        yield* poll(() => counted(log).filter((c) => c.pid === pidA).length >= 150, "runner A to compute rows", 60_000)
+        yield* poll(() => counted(log).filter((c) => c.pid === pidA).length >= 150, "runner A to compute rows", 150_000)
         a.child.kill("SIGKILL")
         yield* exited(a.child)
         const finishedAtKill = new Set(
@@ -140,6 +141,6 @@ describe("Durable on PostgreSQL", () => {
         assert.isAbove(calls.filter((c) => c.pid === pidB).length, 0, "the survivor took over")
         assert.isBelow(calls.length, ROWS + 400, "only the killed runner's unfinished rows ran again")
       }).pipe(Effect.provide(NodeContext.layer)),
-    { timeout: 180_000 }
+    { timeout: 300_000 }
   )
 })

@@ -83,6 +83,6 @@ describe("Durable on SQLite", () => {
         assert.strictEqual(inspection.status, "success")
         assert.strictEqual(inspection.errors.total, 0)
       }).pipe(Effect.provide(NodeContext.layer)),
-    { timeout: 120_000 }
+    { timeout: 240_000 }
   )
 })
