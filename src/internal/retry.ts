@@ -48,8 +48,22 @@ export const transient = (options?: EngineError.RetryOptions | undefined): Polic
 /** The default number of retries of an LLM call (as the official SDKs do). */
 export const defaultTimes = 2
 
-/** The policy's schedule, stopping on what is not worth retrying and waiting at least the server's retry-after. */
-const schedule = <E, R>(policy: Policy<E, R>): Schedule.Schedule<E, E, R> =>
+const schedules = new WeakMap<Policy<any, any>, Schedule.Schedule<any, any, any>>()
+
+/**
+ * The policy's schedule, stopping on what is not worth retrying and waiting at least the server's retry-after (built
+ * once per policy).
+ */
+const schedule = <E, R>(policy: Policy<E, R>): Schedule.Schedule<E, E, R> => {
+  let built = schedules.get(policy)
+  if (built === undefined) {
+    built = make(policy)
+    schedules.set(policy, built)
+  }
+  return built
+}
+
+const make = <E, R>(policy: Policy<E, R>): Schedule.Schedule<E, E, R> =>
   Schedule.passthrough(policy.schedule).pipe(
     Schedule.whileInput(policy.while ?? isRetryable),
     Schedule.modifyDelay((error, delay) =>
@@ -97,9 +111,9 @@ export const stream = <A, E, R, R2, B, R3>(
   make: (attempt: number) => Stream.Stream<A, E, R>,
   policy: Policy<E, R2>,
   onRetry: (attempt: Attempt) => Stream.Stream<B, never, R3>
-): Stream.Stream<A | B, E, R | R2 | R3> =>
-  Stream.suspend(() => {
-    const decide = schedule(policy)
+): Stream.Stream<A | B, E, R | R2 | R3> => {
+  const decide = schedule(policy)
+  return Stream.suspend(() => {
     let state = decide.initial
     const attempt = (n: number): Stream.Stream<A | B, E, R | R2 | R3> =>
       Stream.catchAll(make(n), (error) =>
@@ -116,3 +130,4 @@ export const stream = <A, E, R, R2, B, R3>(
         })))
     return attempt(1)
   })
+}
