@@ -2,7 +2,8 @@
  * Start-up costs of the package as users get it (the compiled build in `dist/`, built first if missing), each run a
  * fresh Node process, so the figures are whole-process timings:
  *
- * 1. CLI start: `sluice --help` and `sluice inspect out/demo` against `node -e 0`, and, for reference, `--help`
+ * 1. CLI start: `sluice --help` (the bin prints the help text the build saved), the compiled CLI's own `--help`
+ *    (Effect and @effect/cli loaded) and `sluice inspect out/demo`, against `node -e 0`; and, for reference, `--help`
  *    through tsx over the sources (what a development checkout runs).
  * 2. Import cost: `import "sluice"` against `import "effect"` in a plain Node process; the summary adds the time of
  *    the `import` itself and the heap after it (after a GC), medians over the runs.
@@ -50,6 +51,11 @@ const cliStart: Suite = {
   variants: [
     { name: "node -e 0", run: () => node(["-e", "0"]) },
     { name: "sluice --help", baseline: "node -e 0", run: () => node([bin, "--help"], dist) },
+    {
+      name: "dist/cli/main.js --help",
+      baseline: "node -e 0",
+      run: () => node([path.join(root, "dist", "cli", "main.js"), "--help"])
+    },
     { name: "sluice inspect out/demo", baseline: "node -e 0", run: () => node([bin, "inspect", demo], dist) },
     {
       name: "sluice --help (tsx, sources)",

@@ -2,7 +2,7 @@
 // The sluice CLI launcher. An installed package runs the compiled CLI in dist/. A development checkout (it has a
 // tsconfig.json, which is not published) runs the TypeScript sources through tsx, so it needs no build step.
 // SLUICE_CLI=dist or SLUICE_CLI=src chooses explicitly.
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 
 const source = process.env.SLUICE_CLI === undefined
   ? existsSync(new URL("../tsconfig.json", import.meta.url))
@@ -13,5 +13,11 @@ if (source) {
   register()
   await import("../src/cli/main.ts")
 } else {
-  await import("../dist/cli/main.js")
+  // `sluice --help` prints the help the build captured from the compiled CLI itself, without loading Effect
+  const help = new URL("../dist/cli/help.txt", import.meta.url)
+  if (process.argv.length === 3 && process.argv[2] === "--help" && existsSync(help)) {
+    process.stdout.write(readFileSync(help))
+  } else {
+    await import("../dist/cli/main.js")
+  }
 }

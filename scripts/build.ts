@@ -1,6 +1,8 @@
 /**
  * `npm run build`: compiles `src/` into `dist/` (ES modules, declarations, source maps) with `tsc`, then copies every
- * non-TypeScript file under `src/` (e.g. static assets read relative to `import.meta.url`) to the same place in `dist/`.
+ * non-TypeScript file under `src/` (e.g. static assets read relative to `import.meta.url`) to the same place in `dist/`,
+ * and saves the compiled CLI's top-level help as `dist/cli/help.txt` (`bin/sluice.js` prints it for `sluice --help`
+ * without loading the CLI).
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -26,4 +28,6 @@ const copyAssets = (from: string, to: string): number => {
   return copied
 }
 const assets = copyAssets("src", "dist")
+const help = execFileSync(process.execPath, [path.join("dist", "cli", "main.js"), "--help"], { encoding: "utf8" })
+fs.writeFileSync(path.join("dist", "cli", "help.txt"), help)
 console.log(`dist/: compiled src/ with tsc${assets === 0 ? "" : `, copied ${assets} asset file(s)`}`)
