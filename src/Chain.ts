@@ -67,6 +67,7 @@ import * as Concurrency from "./Concurrency.js"
 import * as EngineError from "./EngineError.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import type * as Event from "./Event.js"
+import { mismatch } from "./internal/chain/compatible.js"
 import * as Retry from "./internal/retry.js"
 import * as Structured from "./internal/structured.js"
 import * as Node from "./Node.js"
@@ -274,6 +275,25 @@ export declare namespace Chain {
    */
   export type Output<Steps> = Steps extends readonly [...infer Init, infer Last]
     ? Last extends ReadonlyArray<any> ? Output<Init> : StepOutput<Last>
+    : unknown
+  /**
+   * `unknown` when every step of a list accepts the output of the step before it (parallel groups pass the value
+   * before them on), else a type naming the first mismatch: {@link make} intersects its steps with it, so a step
+   * that cannot take the previous step's output does not compile.
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Compatible<Steps, Prev = undefined> = Steps extends readonly [infer S, ...infer Rest]
+    ? S extends ReadonlyArray<any> ? Compatible<Rest, Prev>
+    : [Prev] extends [undefined] ? Compatible<Rest, S>
+    : [StepOutput<Prev>] extends [StepInput<S>] ? Compatible<Rest, S>
+    : {
+      readonly "a step's input type does not accept the previous step's output type": {
+        readonly output: StepOutput<Prev>
+        readonly input: StepInput<S>
+      }
+    }
     : unknown
 }
 
@@ -649,8 +669,10 @@ export interface ApplyOptions<I, O> {
 
 /**
  * A pure step. Per item, `fn` returns the output, or `undefined` to drop the item (a filter). With `batch: true`,
- * `fn` gets the inputs of a batch and returns one result per input, in order (`undefined` drops that item). A
- * function that throws fails the items it was given (`ApplyFailed`).
+ * `fn` gets the inputs of a batch and returns one result per input, in order (`undefined` drops that item), or a
+ * shorter list of the inputs it keeps (the values it was given, in order; the others are dropped, as in Chainette's
+ * `[item for item in items if item.confidence > 0.7]`). A function that throws fails the items it was given
+ * (`ApplyFailed`).
  *
  * @example
  * ```ts
@@ -665,6 +687,11 @@ export interface ApplyOptions<I, O> {
  *     return xs.map((x) => ({ value: x.value / max }))
  *   },
  *   { batch: true, batchSize: 100 }
+ * )
+ * const confident = Chain.apply(
+ *   "filter_low_confidence",
+ *   (xs: ReadonlyArray<{ confidence: number }>) => xs.filter((x) => x.confidence > 0.7),
+ *   { batch: true }
  * )
  * ```
  *
@@ -747,8 +774,10 @@ const ChainProto = {
 }
 
 /**
- * Builds a chain. The chain is checked at once (ids, templates against schemas; see {@link check}); an invalid
- * chain is still returned, and fails with its `ChainError` when it runs.
+ * Builds a chain. The chain is checked at once (ids, templates against schemas, each step's input schema against
+ * the previous step's output schema; see {@link check}); an invalid chain is still returned, and fails with its
+ * `ChainError` when it runs. A step whose input type does not accept the previous step's output type does not
+ * compile (see {@link Chain.Compatible}).
  *
  * @example
  * ```ts
@@ -773,7 +802,7 @@ const ChainProto = {
  */
 export const make = <const Steps extends ReadonlyArray<Step>>(options: {
   readonly name: string
-  readonly steps: Steps
+  readonly steps: Steps & Chain.Compatible<Steps>
 }): Chain<Chain.Input<Steps>, Chain.Output<Steps>> => {
   const self = Object.create(ChainProto)
   self.name = options.name
@@ -798,8 +827,10 @@ export const make = <const Steps extends ReadonlyArray<Step>>(options: {
 export const isChain = (u: unknown): u is Chain => Predicate.hasProperty(u, TypeId)
 
 /**
- * The chain, or the `ChainError` found when it was built: a duplicate or invalid id, a malformed template, or a
- * template field that the step's input schema (or the output schema of the step or alias it names) does not have.
+ * The chain, or the `ChainError` found when it was built: a duplicate or invalid id, a malformed template, a
+ * template field that the step's input schema (or the output schema of the step or alias it names) does not have, or
+ * an input schema that cannot decode the previous step's output (`IncompatibleInput`: a required field it never
+ * outputs, a string where a number is expected).
  * `Either` is an `Effect` in Effect 3, so it can be yielded.
  *
  * @example
@@ -1555,6 +1586,19 @@ const compileStep = (
 ): Either.Either<PlanStep, ChainError> => {
   const deps = new Set<string>()
   if (prev !== undefined) deps.add(prev.step.id)
+  if (prev?.step.output !== undefined && step.input !== undefined) {
+    const problem = mismatch(prev.step.output.ast, step.input.ast)
+    if (problem !== undefined) {
+      return Either.left(
+        new ChainError({
+          chain,
+          step: step.id,
+          reason: "IncompatibleInput",
+          description: `its input schema cannot accept the output of "${prev.step.id}": ${problem}`
+        })
+      )
+    }
+  }
   const decode = step.input === undefined ? undefined : Schema.decodeUnknownEither(step.input, { errors: "all" })
   const encode = step.output === undefined ? undefined : Schema.encodeUnknownEither(step.output)
   if (step._tag === "ApplyStep") {
@@ -2024,6 +2068,7 @@ const applyOne = (
         })
     }),
     (results) => {
+      if (Array.isArray(results) && results.length === 0) return Effect.succeed(Filtered)
       if (!Array.isArray(results) || results.length !== 1) {
         return Effect.fail(
           new ChainError({
@@ -2031,9 +2076,10 @@ const applyOne = (
             step: step.id,
             reason: "InvalidOutput",
             item: item.index,
-            description: `a batch step must return one result per input (1 input, got ${
-              Array.isArray(results) ? results.length : typeof results
-            })`
+            description:
+              `a batch step must return one result per input, or a subset of its inputs in order (1 input, got ${
+                Array.isArray(results) ? `${results.length} results` : typeof results
+              })`
           })
         )
       }
@@ -2159,13 +2205,16 @@ const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): 
       catch: (cause) => cause
     })
     const duration = ctx.clock.unsafeCurrentTimeMillis() - start
-    if (Either.isLeft(results) || !Array.isArray(results.right) || results.right.length !== pending.length) {
+    const aligned = Either.isRight(results) && Array.isArray(results.right)
+      ? alignBatch(inputs, results.right as ReadonlyArray<unknown>)
+      : undefined
+    if (Either.isLeft(results) || aligned === undefined) {
       for (const item of pending) {
         const description = Either.isLeft(results)
           ? Node.errorMessage(results.left)
-          : `a batch step must return one result per input (${pending.length} inputs, got ${
-            Array.isArray(results.right) ? results.right.length : typeof results.right
-          })`
+          : `a batch step must return one result per input, or a subset of its inputs in order (${pending.length} ${
+            pending.length === 1 ? "input" : "inputs"
+          }, got ${Array.isArray(results.right) ? `${results.right.length} results` : typeof results.right})`
         fail(
           item,
           step.id,
@@ -2184,7 +2233,7 @@ const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): 
       return Effect.as(Effect.all(effects, { discard: true }), chunk)
     }
     pending.forEach((item, i) => {
-      const value = results.right[i]
+      const value = aligned[i]
       if (value === undefined) {
         item.status = "filtered"
         item.filteredBy = step.id
@@ -2224,6 +2273,27 @@ const runBatch = (node: PlanStep, chunk: Chunk.Chunk<ItemState>, ctx: Context): 
     })
     return Effect.as(Effect.all(effects, { discard: true }), chunk)
   })
+
+/**
+ * The result of each input of a batch: one result per input (by position), or, for a shorter list, the inputs it
+ * kept (the very values given, in order: Chainette's list-in/list-out filters), the others dropped. `undefined` when
+ * the list is neither.
+ */
+const alignBatch = (
+  inputs: ReadonlyArray<unknown>,
+  results: ReadonlyArray<unknown>
+): ReadonlyArray<unknown> | undefined => {
+  if (results.length === inputs.length) return results
+  if (results.length > inputs.length) return undefined
+  const aligned: Array<unknown> = new Array(inputs.length).fill(undefined)
+  let next = 0
+  for (const result of results) {
+    while (next < inputs.length && inputs[next] !== result) next++
+    if (next === inputs.length) return undefined
+    aligned[next++] = result
+  }
+  return aligned
+}
 
 const fail = (
   item: ItemState,

@@ -34,6 +34,8 @@ export type TypeId = typeof TypeId
  *
  * Found while running, per item (the item fails, the run goes on):
  *
+ * - `IncompatibleInput`: a step's input schema cannot decode the previous step's output schema (found when the chain
+ *   is built: a required field the previous step never outputs, kinds that cannot meet);
  * - `InvalidInput`: the item does not match the step's input schema (`description` lists the issues);
  * - `InvalidOutput`: a step's output cannot be encoded with its output schema, or a batch step returned the wrong
  *   number of results;
@@ -76,6 +78,7 @@ export const Reason = Schema.Literal(
   "DuplicateId",
   "InvalidTemplate",
   "UnknownField",
+  "IncompatibleInput",
   "InvalidInput",
   "InvalidOutput",
   "ApplyFailed",

@@ -165,6 +165,12 @@ const EnvName = Schema.String.pipe(
  *   (Ollama's model options, extra Chat Completions body fields, or anything a custom backend reads);
  * - `latency`, `tokensPerSecond`, `failureRate`, `words`, `tokenSize`: options of the `dry-run` backend.
  *
+ * Chainette's engines files load as they are: its backend names `vllm_api` and `ollama_api` mean `vllm` and
+ * `ollama`; an engine without `backend` gets one from its `endpoint` (`api.openai.com`: `openai`, `openrouter.ai`:
+ * `openrouter`, port 11434: `ollama`, any other server: `openai-compat`) or, without an endpoint, runs in process
+ * (`llama-cpp`) when its model is a `.gguf` file or it sets in-process fields; the in-process-only fields `dtype`,
+ * `gpu_memory_utilization`, `devices` and `enable_reasoning` are accepted and ignored with a warning.
+ *
  * @example
  * ```ts
  * import { Schema } from "effect"
@@ -565,14 +571,20 @@ export const make = <B extends Readonly<Record<string, Backend.Any>> = {}>(
 > =>
   Effect.suspend(() => {
     const backends = options.backends ?? {}
-    const decoded = decodeDefinition(
+    return decodeDefinition(
       { engines: options.engines, ...(options.default === undefined ? {} : { default: options.default }) },
       Object.keys(backends),
       undefined,
       undefined
+    ).pipe(
+      Effect.flatMap((definition) =>
+        makeWith(definition, backends, options.idleTimeToLive) as Effect.Effect<
+          Service,
+          EngineRegistryError,
+          Scope.Scope | HttpClient.HttpClient | Backend.Context<B[keyof B]>
+        >
+      )
     )
-    if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
-    return makeWith(decoded.right, backends, options.idleTimeToLive)
   })
 
 /**
@@ -1221,6 +1233,80 @@ type Locator = (path: Path) => { readonly line: number; readonly column: number 
 const decodeDefinitionSchema = Schema.decodeUnknownEither(Definition, { errors: "all", onExcessProperty: "error" })
 
 const decodeDefinition = (
+  raw: unknown,
+  backends: ReadonlyArray<string>,
+  file: string | undefined,
+  locate: Locator | undefined
+): Effect.Effect<Definition, EngineRegistryError> =>
+  Effect.suspend(() => {
+    const { input, warnings } = compat(raw, backends)
+    return Effect.zipRight(
+      Effect.forEach(warnings, (warning) => Effect.logWarning(`${file === undefined ? "" : `${file}: `}${warning}`), {
+        discard: true
+      }),
+      decodeChecked(input, backends, file, locate)
+    )
+  })
+
+/** Chainette's in-process-only engine fields: accepted, and ignored with a warning. */
+const inProcessOnly = ["dtype", "gpu_memory_utilization", "devices", "enable_reasoning"] as const
+
+/** Chainette's backend names. */
+const backendAliases: Readonly<Record<string, string>> = { vllm_api: "vllm", ollama_api: "ollama" }
+
+/**
+ * Chainette compatibility, before decoding: backend aliases, a `backend` inferred when omitted, and the in-process-only
+ * fields removed with a warning.
+ */
+const compat = (
+  raw: unknown,
+  custom: ReadonlyArray<string>
+): { readonly input: unknown; readonly warnings: ReadonlyArray<string> } => {
+  if (raw === null || typeof raw !== "object" || !Array.isArray((raw as Record<string, unknown>).engines)) {
+    return { input: raw, warnings: [] }
+  }
+  const warnings: Array<string> = []
+  const engines = ((raw as Record<string, unknown>).engines as ReadonlyArray<unknown>).map((entry, i) => {
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return entry
+    const spec = { ...entry as Record<string, unknown> }
+    const name = `engines[${i}]${typeof spec.name === "string" ? ` (${spec.name})` : ""}`
+    const ignored = inProcessOnly.filter((field) => spec[field] !== undefined)
+    for (const field of ignored) delete spec[field]
+    if (typeof spec.backend === "string" && !custom.includes(spec.backend)) {
+      spec.backend = backendAliases[spec.backend] ?? spec.backend
+    }
+    if (spec.backend === undefined) {
+      const inferred = inferBackend(spec, ignored.length > 0)
+      if (inferred !== undefined) spec.backend = inferred
+    }
+    if (ignored.length > 0) {
+      warnings.push(
+        `${name}: ${ignored.join(", ")} ${ignored.length === 1 ? "applies" : "apply"} to Chainette's in-process vLLM ` +
+          `only; ignored for the ${typeof spec.backend === "string" ? spec.backend : "engine's"} backend`
+      )
+    }
+    return spec
+  })
+  return { input: { ...raw as Record<string, unknown>, engines }, warnings }
+}
+
+/**
+ * The backend of an engine written without one: from its endpoint (OpenAI, OpenRouter, Ollama's port 11434, or any
+ * other server as `openai-compat`), or in process (`llama-cpp`) for a `.gguf` model or Chainette's in-process fields.
+ */
+const inferBackend = (spec: Record<string, unknown>, inProcess: boolean): string | undefined => {
+  if (typeof spec.endpoint === "string") {
+    const endpoint = spec.endpoint
+    if (/\/\/api\.openai\.com(?:[:/]|$)/.test(endpoint)) return "openai"
+    if (/\/\/openrouter\.ai(?:[:/]|$)/.test(endpoint)) return "openrouter"
+    if (/:11434(?:\/|$)/.test(endpoint)) return "ollama"
+    return "openai-compat"
+  }
+  if (typeof spec.model === "string" && (/\.gguf$/i.test(spec.model) || inProcess)) return "llama-cpp"
+  return undefined
+}
+
+const decodeChecked = (
   input: unknown,
   backends: ReadonlyArray<string>,
   file: string | undefined,

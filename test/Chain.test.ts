@@ -160,14 +160,20 @@ describe("Chain: building", () => {
       assert.strictEqual(invalid.reason, "InvalidTemplate")
       assert.include(invalid.description, "unclosed {{")
       assert.strictEqual(
-        errorOf(Chain.check(Chain.make({ name: "c", steps: [step("a"), step("a")] }))).reason,
+        errorOf(Chain.check(Chain.make({ name: "c", steps: [step("a"), step("a")] as ReadonlyArray<Chain.Step> })))
+          .reason,
         "DuplicateId"
       )
       assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [step("a.b")] }))).reason, "InvalidId")
       assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [step("errors")] }))).reason, "InvalidId")
       const aliasClash = Chain.make({
         name: "c",
-        steps: [step("a"), [Branch.make({ name: "b", steps: [step("b1")] }).join("a")]]
+        steps: [step("a"), [
+          Branch.make({
+            name: "b",
+            steps: [Chain.llm({ id: "b1", input: Attr, output: Attr, prompt: "{{brand}}" })]
+          }).join("a")
+        ]]
       })
       assert.strictEqual(errorOf(Chain.check(aliasClash)).reason, "DuplicateId")
       assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [] }))).reason, "Empty")
@@ -394,7 +400,7 @@ describe("Chain: running", () => {
       const chain = Chain.make({
         name: "b",
         steps: [
-          Chain.apply("bad", (xs: ReadonlyArray<unknown>) => xs.length === 2 ? xs.slice(1) : xs, {
+          Chain.apply("bad", (xs: ReadonlyArray<unknown>) => xs.length === 2 ? [99] : xs, {
             batch: true,
             batchSize: 2
           })
@@ -403,7 +409,64 @@ describe("Chain: running", () => {
       const results = yield* Chain.run(chain, [1, 2, 3])
       assert.deepStrictEqual(results.map((r) => r.status), ["failed", "failed", "complete"])
       assert.include(results[0]!.failure!.message, "InvalidOutput")
-      assert.include(results[0]!.failure!.message, "2 inputs, got 1")
+      assert.include(results[0]!.failure!.message, "2 inputs, got 1 results")
+    }))
+
+  it.effect("a batch step returning a shorter list of its inputs keeps those and drops the others (Chainette)", () =>
+    Effect.gen(function*() {
+      const Answer = Schema.Struct({ answer: Schema.String, confidence: Schema.Number })
+      const filterLowConfidence = (items: ReadonlyArray<typeof Answer.Type>) =>
+        items.filter((item) => item.confidence > 0.7)
+      const chain = Chain.make({
+        name: "qa",
+        steps: [Chain.apply("filter_low_confidence", filterLowConfidence, { batch: true, batchSize: 3, input: Answer })]
+      })
+      const rows = [0.9, 0.2, 0.8, 0.1, 0.75].map((confidence, i) => ({ answer: `a${i}`, confidence }))
+      const results = yield* Chain.run(chain, rows)
+      assert.deepStrictEqual(results.map((r) => r.status), ["complete", "filtered", "complete", "filtered", "complete"])
+      assert.deepStrictEqual(results[2]!.output, { answer: "a2", confidence: 0.8 })
+      // inside a branch a batch step gets one item at a time: an empty list drops it
+      const branched = Chain.make({
+        name: "qa2",
+        steps: [[
+          Branch.make({
+            name: "b",
+            steps: [Chain.apply("keep", filterLowConfidence, { batch: true, input: Answer })]
+          }).join("kept")
+        ]]
+      })
+      const inBranch = yield* Chain.run(branched, rows.slice(0, 2))
+      assert.deepStrictEqual(inBranch.map((r) => r.outputs.keep), [{ answer: "a0", confidence: 0.9 }, undefined])
+    }))
+
+  it.effect("a step whose input schema cannot take the previous step's output fails when the chain is built", () =>
+    Effect.sync(() => {
+      const Q = Schema.Struct({ text: Schema.String })
+      const A = Schema.Struct({ answer: Schema.String, confidence: Schema.Number })
+      const T = Schema.Struct({ translated: Schema.String })
+      const qa = Chain.llm({ id: "qa", input: Q, output: A, prompt: "{{text}}" })
+      const agg = Chain.llm({ id: "agg", input: T, output: T, prompt: "{{translated}}" })
+      const missing = errorOf(Chain.check(Chain.make({ name: "c", steps: [qa, agg] as ReadonlyArray<Chain.Step> })))
+      assert.strictEqual(missing.reason, "IncompatibleInput")
+      assert.strictEqual(missing.step, "agg")
+      assert.include(
+        missing.description,
+        `field "translated" is required here, and the previous step does not output it`
+      )
+      const Wrong = Schema.Struct({ answer: Schema.Number })
+      const kinds = Chain.llm({ id: "k", input: Wrong, output: Wrong, prompt: "{{answer}}" })
+      const kind = errorOf(Chain.check(Chain.make({ name: "c", steps: [qa, kinds] as ReadonlyArray<Chain.Step> })))
+      assert.include(kind.description, `field "answer": the previous step outputs string, this step expects number`)
+      // a looser input (fewer fields, optional ones, a refinement of the same kind) is accepted
+      const Loose = Schema.Struct({ answer: Schema.NonEmptyString, extra: Schema.optional(Schema.String) })
+      const ok = Chain.make({
+        name: "ok",
+        steps: [qa, Chain.llm({ id: "l", input: Loose, output: T, prompt: "{{answer}}" })]
+      })
+      assert.isTrue(Either.isRight(Chain.check(ok)))
+      // and at the type level: the same chain written as a tuple does not compile
+      // @ts-expect-error: agg's input type does not accept qa's output type
+      Chain.make({ name: "c", steps: [qa, agg] })
     }))
 
   it.effect("the pure-function join demo: branches joined under aliases", () =>

@@ -77,14 +77,17 @@ const headline = Chain.llm({
 
 const catalogue = Chain.apply(
   "catalogue",
-  (attr: typeof Attr.Type, { vars }) => ({
-    sku: (vars.chain_input as typeof RawDesc.Encoded).sku,
-    brand: attr.brand,
-    price_eur: attr.price_eur,
-    title: vars.headline,
-    fr: vars.fr,
-    es: vars.es
-  }),
+  (title: typeof Headline.Type, { vars }) => {
+    const attr = vars.extract as typeof Attr.Encoded
+    return {
+      sku: (vars.chain_input as typeof RawDesc.Encoded).sku,
+      brand: attr.brand,
+      price_eur: attr.price_eur,
+      title,
+      fr: vars.fr,
+      es: vars.es
+    }
+  },
   { name: "Catalogue entry" }
 )
 

@@ -164,6 +164,8 @@ export const command = Command.make(
           parquet: args.parquet,
           stopAfterFailures
         }, execute)
+        // like Chainette's end-of-run flush: the engines go now, not after their idle time-to-live
+        yield* registry.flush({ force: true })
         const report = summaryLines(summary)
         yield* mode === "json" ? Output.errLines(report) : Output.lines(report)
         if (summary.failed > 0) {
