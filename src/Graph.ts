@@ -54,10 +54,10 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Types from "effect/Types"
-import * as EngineError from "./EngineError.js"
 import * as Event from "./Event.js"
 import { GraphError } from "./GraphError.js"
 import * as Retry from "./internal/retry.js"
+import * as StepEvents from "./internal/stepEvents.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
 
@@ -1701,7 +1701,11 @@ const scheduler = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effec
 
           return Effect.catchAllCause(Effect.suspend(loop), (cause) => {
             if (current < 0 || Cause.isInterruptedOnly(cause)) return fail(cause)
-            const event = stepError({ runId, path: pathOf(current), timestamp: clock.unsafeCurrentTimeMillis() }, cause)
+            const event = StepEvents.stepError({
+              runId,
+              path: pathOf(current),
+              timestamp: clock.unsafeCurrentTimeMillis()
+            }, cause)
             return emitThen(runtime, event, fail(cause))
           })
         }
@@ -1818,19 +1822,6 @@ const bodyEffect = (
       })
     }
   }
-}
-
-const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Event => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) {
-    const error = failure.value
-    return Event.make("StepError", origin, {
-      error: Node.errorTag(error),
-      message: Node.errorMessage(error),
-      retryable: EngineError.isRetryable(error)
-    })
-  }
-  return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })
 }
 
 const escapeMermaid = (text: string): string => text.replace(/"/g, "#quot;")

@@ -17,15 +17,14 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as EngineError from "./EngineError.js"
 import * as Event from "./Event.js"
 import * as Retry from "./internal/retry.js"
+import * as StepEvents from "./internal/stepEvents.js"
 import { NodeError } from "./NodeError.js"
 
 /**
@@ -300,7 +299,13 @@ export const fromAsyncGenerator = <I>(
           (controller) =>
             Stream.fromAsyncIterable(
               f(input, controller.signal),
-              (cause) => new NodeError({ node: name, reason: "Exception", description: describeUnknown(cause), cause })
+              (cause) =>
+                new NodeError({
+                  node: name,
+                  reason: "Exception",
+                  description: StepEvents.describeUnknown(cause),
+                  cause
+                })
             )
         )
       ),
@@ -424,7 +429,7 @@ export const streamIn = <I, O, E, R>(
         Stream.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Stream.failCause(cause)
-            : Stream.concat(Stream.make(stepError(origin(), cause)), Stream.failCause(cause))
+            : Stream.concat(Stream.make(StepEvents.stepError(origin(), cause)), Stream.failCause(cause))
         )
       )
     })
@@ -877,12 +882,7 @@ export const finalResult: {
  * @since 0.1.0
  * @category helpers
  */
-export const errorTag = (error: unknown): string =>
-  Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
-    ? error._tag
-    : error instanceof Error
-    ? error.name
-    : "Error"
+export const errorTag: (error: unknown) => string = StepEvents.errorTag
 
 /**
  * A readable message for an error.
@@ -897,10 +897,7 @@ export const errorTag = (error: unknown): string =>
  * @since 0.1.0
  * @category helpers
  */
-export const errorMessage = (error: unknown): string =>
-  Predicate.hasProperty(error, "message") && typeof error.message === "string" && error.message.length > 0
-    ? error.message
-    : describeUnknown(error)
+export const errorMessage: (error: unknown) => string = StepEvents.errorMessage
 
 // =============================================================================
 // internal
@@ -939,21 +936,6 @@ const isContent = (emission: Emission<unknown>): boolean => {
       return false
   }
 }
-
-const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Event => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) {
-    const error = failure.value
-    return Event.make("StepError", origin, {
-      error: errorTag(error),
-      message: errorMessage(error),
-      retryable: EngineError.isRetryable(error)
-    })
-  }
-  return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })
-}
-
-const describeUnknown = (u: unknown): string => u instanceof Error ? u.message : Inspectable.toStringUnknown(u, 0)
 
 const toMillis = (duration: Duration.DurationInput): number => Duration.toMillis(Duration.decode(duration))
 

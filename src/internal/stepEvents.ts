@@ -1,0 +1,44 @@
+/**
+ * The small helpers every runnable uses to turn a failure into events: the error's tag and message, and the
+ * `StepError` event of a failed step (`Node`, `Graph`).
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Inspectable from "effect/Inspectable"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as EngineError from "../EngineError.js"
+import * as Event from "../Event.js"
+
+/** The tag of an error for events: its `_tag` when it has one. */
+export const errorTag = (error: unknown): string =>
+  Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
+    ? error._tag
+    : error instanceof Error
+    ? error.name
+    : "Error"
+
+/** A readable message for an error. */
+export const errorMessage = (error: unknown): string =>
+  Predicate.hasProperty(error, "message") && typeof error.message === "string" && error.message.length > 0
+    ? error.message
+    : describeUnknown(error)
+
+/** A value as text: an `Error`'s message, anything else inspected. */
+export const describeUnknown = (u: unknown): string =>
+  u instanceof Error ? u.message : Inspectable.toStringUnknown(u, 0)
+
+/** The `StepError` event of a step that failed with `cause` (a defect is not retryable). */
+export const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Event => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    return Event.make("StepError", origin, {
+      error: errorTag(error),
+      message: errorMessage(error),
+      retryable: EngineError.isRetryable(error)
+    })
+  }
+  return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })
+}
