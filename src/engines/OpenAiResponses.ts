@@ -5,7 +5,8 @@
  * What the wrapper adds to `@effect/ai-openai`:
  *
  * - sampling defaults mapped to the Responses API (`temperature`, `top_p`, `max_output_tokens`; the API has no
- *   `seed`, `stop` or penalties, so those fields are not sent);
+ *   `seed`, `stop` or penalties, so those fields are not sent), with a call's own sampling (`Sampling.withSampling`)
+ *   laid over them;
  * - the structured-output channel of sluice: a schema requested with `StructuredOutput.withFormat` around
  *   `streamText` (which `@effect/ai-openai` does not know about) is sent as `text.format: { type: "json_schema" }`,
  *   the way `generateObject` sends its own;
@@ -17,6 +18,11 @@
  * are skipped rather than failing the stream. The wrapper adds one check: a stream that ends without a `finish`
  * part (no decodable `response.completed`) fails with a retryable `Transport` `EngineError`, as in `OpenAiCompat`.
  *
+ * The wrapper also gives its errors sluice's `EngineError` (see `EngineError.fromAiError`), so that their message
+ * names the reason and the server's message: an HTTP status error by its status and retry-after, a transport error
+ * with what failed, and an `error` event or a `response.failed` event in the stream (which `@effect/ai-openai` turns
+ * into an error part, or an ordinary finish) by the reason its code names.
+ *
  * @since 0.1.0
  */
 import type * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
@@ -26,6 +32,7 @@ import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
 import * as Config_ from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -37,6 +44,7 @@ import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
 import * as Http from "../internal/engineHttp.js"
 import * as SamplingModule from "../Sampling.js"
+import * as Sse from "../Sse.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
 /**
@@ -209,7 +217,10 @@ const clientLayer = (config: Config): Layer.Layer<OpenAiClient.OpenAiClient, nev
           const withHeaders = config.headers === undefined
             ? client
             : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(config.headers))
-          return HttpClient.mapRequestEffect(withHeaders, perCall(config.strict ?? true))
+          const url = `${Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1")}/responses`
+          return HttpClient.mapRequestEffect(withHeaders, perCall(config.strict ?? true)).pipe(
+            HttpClient.transformResponse(Effect.map(failOnResponseFailed(url)))
+          )
         }
       }))
   )
@@ -247,6 +258,33 @@ const withReason = (error: AiError.AiError): AiError.AiError => {
     )
   }
   return error
+}
+
+/**
+ * A streamed response whose `response.failed` event fails its body with the error the event carries (its reason from
+ * its code, its message kept): `@effect/ai-openai` reads that event as an ordinary finish.
+ */
+const failOnResponseFailed = (url: string) =>
+(
+  response: HttpClientResponse.HttpClientResponse
+): HttpClientResponse.HttpClientResponse => {
+  if (!(response.headers["content-type"] ?? "").includes("text/event-stream")) return response
+  const stream = Stream.suspend(() => {
+    const parser = Sse.makeParser()
+    return Stream.mapChunksEffect(response.stream, (chunk) => {
+      for (const bytes of chunk) {
+        for (const event of parser.feed(bytes)) {
+          if (!event.data.includes("response.failed")) continue
+          const json = Http.tryParse(event.data) as { readonly type?: unknown; readonly response?: { error?: unknown } }
+          if (typeof json === "object" && json !== null && json.type === "response.failed") {
+            return Effect.fail(streamError(url, json.response?.error ?? json))
+          }
+        }
+      }
+      return Effect.succeed(chunk)
+    })
+  })
+  return Object.create(response, { stream: { get: () => stream } })
 }
 
 /** An `error` event of the stream (`{ code, message }`): its reason from its code, its message kept. */

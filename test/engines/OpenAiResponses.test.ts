@@ -160,4 +160,29 @@ describe("OpenAiResponses", () => {
       assert.strictEqual(found.reason, "ServerError")
       assert.include(found.description, "The model is overloaded")
     }).pipe(Effect.scoped))
+
+  it.live("a response.failed event fails with its error's reason and message, not as a finished reply", () =>
+    Effect.gen(function*() {
+      const [created, progress] = Dialects.responsesEvents({ text: "x" })
+      const failed = {
+        type: "response.failed",
+        sequence_number: 2,
+        response: {
+          ...(created as any).response,
+          status: "failed",
+          error: { code: "rate_limit_exceeded", message: "Rate limit reached while generating" }
+        }
+      }
+      const server = yield* ScriptedServer.make({
+        reply: ScriptedServer.sse([created, progress, failed], { done: false })
+      })
+      const error = yield* LanguageModel.streamText({ prompt: "Go" }).pipe(
+        Stream.runDrain,
+        Effect.flip,
+        Effect.provide(engine(server))
+      )
+      assert.include(error.message, "Rate limit reached while generating")
+      const found = Option.getOrThrow(EngineError.fromAiError(error))
+      assert.deepStrictEqual([found.reason, found.status], ["RateLimited", 429])
+    }).pipe(Effect.scoped))
 })
