@@ -129,7 +129,7 @@ layer(server, { timeout: 30_000, excludeTestServices: true })("Serve", (it) => {
             if (chunk.usage) usage = chunk.usage
           }
         })
-        assert.isAbove(deltas.length, 2)
+        assert.isAtLeast(deltas.length, 1)
         assert.strictEqual(deltas.join(""), "Echo: user: Hello there")
         assert.strictEqual(finish, "stop")
         assert.isAbove((usage as { total_tokens: number }).total_tokens, 0)

@@ -393,7 +393,7 @@ export const chunks = <E, R>(
   includeUsage: boolean,
   onError: (cause: Cause.Cause<unknown>) => Record<string, unknown>
 ): Stream.Stream<Uint8Array, never, R> => {
-  const chunk = (delta: Record<string, unknown>, finish: FinishReason | null, extra?: Record<string, unknown>) =>
+  const block = (delta: Record<string, unknown>, finish: FinishReason | null, extra?: Record<string, unknown>) =>
     Sse.frame(Sse.safeJson({
       id: meta.id,
       object: "chat.completion.chunk",
@@ -402,24 +402,39 @@ export const chunks = <E, R>(
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       ...extra
     }))
-  return Stream.make(chunk({ role: "assistant", content: "" }, null)).pipe(
-    Stream.concat(Stream.mapConcat(parts, (part): Array<Uint8Array> => {
-      if (part._tag === "Text") return part.text.length === 0 ? [] : [chunk({ content: part.text }, null)]
-      if (part._tag === "ToolCalls") {
-        return [chunk({ tool_calls: wireCalls(part.calls).map((call, index) => ({ index, ...call })) }, null)]
+  return Stream.make(block({ role: "assistant", content: "" }, null)).pipe(
+    // the text of one stream chunk goes out as one delta: one block and one socket write per chunk, not per token
+    Stream.concat(Stream.mapChunks(parts, (chunk): Chunk.Chunk<Uint8Array> => {
+      const out: Array<Uint8Array> = []
+      let text = ""
+      const flush = () => {
+        if (text.length > 0) out.push(block({ content: text }, null))
+        text = ""
       }
-      const out = [chunk({}, part.reason)]
-      if (includeUsage) {
-        out.push(Sse.frame(Sse.safeJson({
-          id: meta.id,
-          object: "chat.completion.chunk",
-          created: meta.created,
-          model: meta.model,
-          choices: [],
-          usage: usageOf(part.usage) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
-        })))
+      for (const part of chunk) {
+        if (part._tag === "Text") {
+          text += part.text
+          continue
+        }
+        flush()
+        if (part._tag === "ToolCalls") {
+          out.push(block({ tool_calls: wireCalls(part.calls).map((call, index) => ({ index, ...call })) }, null))
+          continue
+        }
+        out.push(block({}, part.reason))
+        if (includeUsage) {
+          out.push(Sse.frame(Sse.safeJson({
+            id: meta.id,
+            object: "chat.completion.chunk",
+            created: meta.created,
+            model: meta.model,
+            choices: [],
+            usage: usageOf(part.usage) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+          })))
+        }
       }
-      return out
+      flush()
+      return Sse.join(Chunk.unsafeFromArray(out))
     })),
     Stream.concat(Stream.make(Sse.frame("[DONE]"))),
     Stream.catchAllCause((cause) => Stream.make(Sse.frame(Sse.safeJson({ error: onError(cause) }))))

@@ -62,5 +62,5 @@ export const stream = <R>(route: RouteImpl<R>, input: unknown, runId: string): S
       Effect.flatMap(finish),
       Effect.forkScoped
     )
-    return Mailbox.toStream(mailbox)
+    return Stream.mapChunks(Mailbox.toStream(mailbox), Sse.join)
   }))

@@ -2,6 +2,7 @@
  * Server-Sent Events framing for responses: `event:`/`data:` blocks as UTF-8 bytes, and the response headers.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Chunk from "effect/Chunk"
 import type * as Stream from "effect/Stream"
 
 const encoder = new TextEncoder()
@@ -15,6 +16,20 @@ export const frame = (data: string, event?: string | undefined, id?: string | un
     ? data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`).join("")
     : `data: ${data}\n`
   return encoder.encode(out + "\n")
+}
+
+/** The blocks of one stream chunk as one buffer: one socket write instead of one per block. */
+export const join = (blocks: Chunk.Chunk<Uint8Array>): Chunk.Chunk<Uint8Array> => {
+  if (blocks.length <= 1) return blocks
+  let size = 0
+  for (const block of blocks) size += block.length
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const block of blocks) {
+    out.set(block, offset)
+    offset += block.length
+  }
+  return Chunk.of(out)
 }
 
 /** A comment line: keeps proxies from closing an idle stream. */
