@@ -59,6 +59,7 @@ import * as Dataset from "./Dataset.js"
 import { DurableError } from "./DurableError.js"
 import * as Store from "./internal/durable/store.js"
 import * as Workflows from "./internal/durable/workflows.js"
+import * as Retry from "./internal/retry.js"
 import * as Records from "./internal/runRecords.js"
 import type * as Runner from "./Runner.js"
 import { fromChainError, RunnerError } from "./RunnerError.js"
@@ -419,7 +420,7 @@ export const run = (
         strict: options.strict ?? false,
         engines: options.engines,
         engineConcurrency: options.engineConcurrency,
-        retry: options.retry ?? 0
+        retry: options.retry ?? Retry.defaultTimes
       }
     }
     let total = existing?.total ?? 0
@@ -516,7 +517,7 @@ export const run = (
         concurrency: Math.max(1, Math.ceil(concurrency / chunksInFlight)),
         engines: options.engines ?? null,
         engineConcurrency: options.engineConcurrency ?? null,
-        retry: options.retry ?? 0,
+        retry: options.retry ?? Retry.defaultTimes,
         retryDelayMs: options.retryDelayMs ?? null,
         hashes,
         flatHash
@@ -898,19 +899,7 @@ const exportRun = (
         endedAt: new Date(now).toISOString(),
         input: typeof options.input === "string" ? options.input : "(records given in code)",
         output: dir,
-        options: {
-          format: options.format,
-          columns: options.columns,
-          key: options.key,
-          limit: options.limit,
-          strict: options.strict ?? false,
-          concurrency: options.concurrency ?? 16,
-          engines: options.engines,
-          engineConcurrency: options.engineConcurrency,
-          retry: options.retry ?? 0,
-          rollRows: options.rollRows ?? 100_000,
-          parquet: options.parquet ?? false
-        },
+        options: Records.recordedOptions(options),
         engines: meta.engines,
         invalidated: [],
         status: summary.status,

@@ -70,7 +70,6 @@ import * as Dataset from "./Dataset.js"
 import type { DatasetError } from "./DatasetError.js"
 import type * as Event from "./Event.js"
 import { importModule } from "./internal/importModule.js"
-import * as Retry from "./internal/retry.js"
 import * as Totals from "./internal/runner/cumulative.js"
 import * as FailFast from "./internal/runner/failFast.js"
 import * as Records from "./internal/runRecords.js"
@@ -682,19 +681,7 @@ const streamWith = (
         startedAt: new Date(startedAt).toISOString(),
         input: typeof options.input === "string" ? options.input : "(records given in code)",
         output: dir,
-        options: {
-          format: options.format,
-          columns: options.columns,
-          key: options.key,
-          limit: options.limit,
-          strict: options.strict ?? false,
-          concurrency: options.concurrency ?? 16,
-          engines: options.engines,
-          engineConcurrency: options.engineConcurrency,
-          retry: options.retry ?? Retry.defaultTimes,
-          rollRows: options.rollRows ?? 100_000,
-          parquet: options.parquet ?? false
-        },
+        options: Records.recordedOptions(options),
         engines,
         invalidated,
         status: "running"

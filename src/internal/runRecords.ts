@@ -9,8 +9,9 @@ import type * as Chain from "../Chain.js"
 import type * as Dataset from "../Dataset.js"
 import type * as Event from "../Event.js"
 import * as Node from "../Node.js"
-import type { StepStats } from "../Runner.js"
+import type { Options, StepStats } from "../Runner.js"
 import { RunnerError } from "../RunnerError.js"
+import * as Retry from "./retry.js"
 
 /** A step's output as written: `{ _id, ...fields }`, or `{ _id, _value }` for values that are not plain objects. */
 export const stepRecord = (id: string, value: unknown): Record<string, unknown> =>
@@ -172,3 +173,18 @@ export const recordsOf = (
   )
   return limit === undefined ? items : Stream.take(items, limit)
 }
+
+/** The run options `graph.json` records, defaults filled in, the same for the in-process and the durable runner. */
+export const recordedOptions = (options: Options) => ({
+  format: options.format,
+  columns: options.columns,
+  key: options.key,
+  limit: options.limit,
+  strict: options.strict ?? false,
+  concurrency: options.concurrency ?? 16,
+  engines: options.engines,
+  engineConcurrency: options.engineConcurrency,
+  retry: options.retry ?? Retry.defaultTimes,
+  rollRows: options.rollRows ?? 100_000,
+  parquet: options.parquet ?? false
+})
