@@ -177,6 +177,9 @@ const local = (
 
 // one tiny model for every LlamaCpp case: loaded on first use, released after the suite
 const llamaDir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-contract-"))
+afterAll(() => {
+  fs.rmSync(llamaDir, { recursive: true, force: true })
+})
 fs.writeFileSync(path.join(llamaDir, "tiny.gguf"), TinyGguf.make({ seed: 2 }))
 const llamaRuntime = ManagedRuntime.make(
   LlamaCpp.layer({

@@ -5,6 +5,7 @@ import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Schema, Scope, Stream } fr
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { afterAll } from "vitest"
 import * as EngineRegistry from "../../src/EngineRegistry.js"
 import * as LlamaCpp from "../../src/engines/LlamaCpp.js"
 import * as Llm from "../../src/Llm.js"
@@ -14,6 +15,9 @@ import * as StructuredOutput from "../../src/StructuredOutput.js"
 import * as TinyGguf from "../../src/testing/TinyGguf.js"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-llama-"))
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true })
+})
 const modelPath = path.join(dir, "tiny.gguf")
 fs.writeFileSync(modelPath, TinyGguf.make({ seed: 1 }))
 

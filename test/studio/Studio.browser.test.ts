@@ -13,6 +13,7 @@ import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type BrowserContext, chromium } from "playwright-core"
+import { afterAll } from "vitest"
 import * as Runner from "../../src/Runner.js"
 import * as Studio from "../../src/studio/launch.js"
 import * as ScriptedEngine from "../../src/testing/ScriptedEngine.js"
@@ -23,6 +24,10 @@ const artefact = path.resolve("node_modules/.cache/sluice/studio.png")
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-studio-browser-"))
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-chromium-profile-"))
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true })
+  fs.rmSync(profile, { recursive: true, force: true })
+})
 
 const rows = (n: number) =>
   Array.from(

@@ -11,10 +11,15 @@ import * as fs from "node:fs"
 import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import { afterAll } from "vitest"
 import * as Studio from "../../src/studio/launch.js"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-studio-"))
 const outside = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-outside-"))
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true })
+  fs.rmSync(outside, { recursive: true, force: true })
+})
 const ROWS = 1_000_000
 
 const write = (file: string, text: string) => {
