@@ -1,7 +1,7 @@
 /**
  * Step graphs over shared, typed state: "your code is the graph".
  *
- * A graph is built with {@link make} and `.step(name, options, body)`. A body is an `Effect` (which may return
+ * A graph is built with {@link make} and `.step(id, options, body)`. A body is an `Effect` (which may return
  * {@link next} to route dynamically, or {@link end} to stop its branch), a `Stream` of text (each element becomes a
  * `Token` event), another graph over the same state (a nested graph: its steps' paths nest under the step), or a sluice
  * `Node` bound to the state with {@link node}. Steps are wired with `to` (static edges, a list fans out) and may
@@ -19,10 +19,10 @@
  * with `yield* graph.context`) and `onShutdown` hooks (run in reverse order when the run ends, on success, failure
  * and interruption, with the run's `Exit`).
  *
- * **Execution.** The entry step (the only step without a predecessor, or the one chosen with `.entry(name)`) runs
+ * **Execution.** The entry step (the only step without a predecessor, or the one chosen with `.entry(id)`) runs
  * first. When a step finishes, its successors are its `to` targets, or the targets of the {@link Next} it returned,
  * or none after {@link end}. Ready steps run concurrently, at most `concurrency` at once. A step with several
- * predecessors (a join) waits: it runs once, after every predecessor that is still running, queued, or could still be
+ * predecessors (a barrier step) waits: it runs once, after every predecessor that is still running, queued, or could still be
  * reached by running work has finished (an implicit barrier; predecessors that were routed away are not waited for).
  * Cycles are allowed; a run stops with a `GraphError` (`MaxStepsExceeded`) after `maxSteps` step activations.
  *
@@ -235,7 +235,9 @@ export interface ContextService<in out C> {
  * @category models
  */
 export interface StepInfo {
+  /** The graph's name. */
   readonly graph: string
+  /** The step's id. */
   readonly step: string
   readonly runId: string
   readonly path: ReadonlyArray<string>
@@ -448,7 +450,7 @@ export type StepKind = "effect" | "stream" | "graph" | "node"
  * @category models
  */
 export interface StepDescription {
-  readonly name: string
+  readonly id: string
   readonly kind: StepKind
   readonly to: ReadonlyArray<string>
   readonly routes: ReadonlyArray<string>
@@ -483,7 +485,7 @@ export interface NodeBody<in out S, out E = never, out R = never> {
 }
 
 /**
- * A graph over state `S`, whose `onStartup` hook provides a `C`, with steps named `N`, referring to step names `T`,
+ * A graph over state `S`, whose `onStartup` hook provides a `C`, with steps identified by `N`, referring to step ids `T`,
  * failing with `E` and requiring `R`. It is also its own builder: every method returns a new graph.
  *
  * @example
@@ -526,25 +528,25 @@ export interface Graph<
    * Adds a step. The body is an `Effect` returning nothing, {@link next} or {@link end}; a `Stream` of text tokens;
    * a graph over the same state; or a {@link node}.
    */
-  step<const Name extends string, B extends Body.Any<S>>(
-    name: Name & Graph.Fresh<Name, N>,
+  step<const Id extends string, B extends Body.Any<S>>(
+    id: Id & Graph.Fresh<Id, N>,
     body: B
-  ): Graph<S, C, N | Name, T | Body.Targets<B>, E | Body.Error<B>, R | Body.Requirements<B, S, C>>
+  ): Graph<S, C, N | Id, T | Body.Targets<B>, E | Body.Error<B>, R | Body.Requirements<B, S, C>>
   step<
-    const Name extends string,
+    const Id extends string,
     B extends Body.Any<S>,
     const To extends string = never,
     const Routes extends string = never,
     RR = never,
     Tm extends Duration.DurationInput | undefined = undefined
   >(
-    name: Name & Graph.Fresh<Name, N>,
+    id: Id & Graph.Fresh<Id, N>,
     options: StepOptions<To, Routes, Body.Error<B>, RR, Tm>,
     body: B
   ): Graph<
     S,
     C,
-    N | Name,
+    N | Id,
     T | To | Routes | Body.Targets<B>,
     E | Body.Error<B> | ([Tm] extends [undefined] ? never : NodeError),
     R | Body.Requirements<B, S, C> | RR
@@ -569,7 +571,7 @@ export interface Graph<
   ): Graph<S, C, N, T, E, R | Exclude<R2, StateService<S>>>
 
   /** Chooses the entry step (needed only when several steps have no predecessor). */
-  entry<const Name extends string>(name: Name): Graph<S, C, N, T | Name, E, R>
+  entry<const Id extends string>(id: Id): Graph<S, C, N, T | Id, E, R>
 }
 
 /**
@@ -581,7 +583,7 @@ export interface Graph<
  * import * as Graph from "sluice/Graph"
  *
  * const graph = Graph.make<{ n: number }>().step("a", Effect.void)
- * type Names = Graph.Graph.Steps<typeof graph> // "a"
+ * type Ids = Graph.Graph.Steps<typeof graph> // "a"
  * ```
  *
  * @since 0.1.0
@@ -594,17 +596,17 @@ export declare namespace Graph {
    */
   export type Any = Graph<any, any, any, any, any, any>
   /**
-   * Rejects a step name already used in the graph.
+   * Rejects a step id already used in the graph.
    *
    * @since 0.1.0
    * @category utility types
    */
-  export type Fresh<Name extends string, N extends string> = string extends Name ? unknown
+  export type Fresh<Id extends string, N extends string> = string extends Id ? unknown
     : string extends N ? unknown
-    : [Name] extends [N] ? "duplicate step name"
+    : [Id] extends [N] ? "duplicate step id"
     : unknown
   /**
-   * Resolves to `unknown` when every step name the graph refers to is defined, and to an object type naming the
+   * Resolves to `unknown` when every step id the graph refers to is defined, and to an object type naming the
    * unknown steps otherwise (so that passing the graph is a compile error that names them).
    *
    * @since 0.1.0
@@ -662,7 +664,7 @@ export declare namespace Body {
     | Graph<S, any, any, any, any, any>
     | NodeBody<S, any, any>
   /**
-   * The step names a body may route to.
+   * The step ids a body may route to.
    *
    * @since 0.1.0
    * @category utility types
@@ -705,7 +707,7 @@ export declare namespace Body {
 // =============================================================================
 
 interface StepDefinition {
-  readonly name: string
+  readonly id: string
   readonly kind: StepKind
   readonly body: unknown
   readonly to: ReadonlyArray<string>
@@ -756,7 +758,7 @@ const Proto = {
   pipe() {
     return pipeArguments(this, arguments)
   },
-  step(this: GraphImpl, name: string, optionsOrBody: unknown, maybeBody?: unknown) {
+  step(this: GraphImpl, id: string, optionsOrBody: unknown, maybeBody?: unknown) {
     const hasOptions = arguments.length >= 3
     const options = (hasOptions ? optionsOrBody : {}) as StepOptions<string, string, unknown, unknown>
     const body = hasOptions ? maybeBody : optionsOrBody
@@ -766,7 +768,7 @@ const Proto = {
       ? options.retry as RetryOptions<unknown, unknown>
       : { schedule: options.retry as Schedule.Schedule<unknown, unknown, unknown> }
     const definition: StepDefinition = {
-      name,
+      id,
       kind: kindOf(body),
       body,
       to: options.to === undefined ? [] : typeof options.to === "string" ? [options.to] : [...options.to],
@@ -785,8 +787,8 @@ const Proto = {
   onShutdown(this: GraphImpl, release: (context: unknown, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) {
     return makeGraph({ ...this, shutdown: [...this.shutdown, release] })
   },
-  entry(this: GraphImpl, name: string) {
-    return makeGraph({ ...this, entryStep: name })
+  entry(this: GraphImpl, id: string) {
+    return makeGraph({ ...this, entryStep: id })
   }
 }
 
@@ -966,7 +968,7 @@ export const middleware = <E = never, R = never>(
 
 /**
  * Checks a graph: it fails with a `GraphError` naming the steps when there is no entry step (or several candidates),
- * a duplicate step name, an unknown target in `to` / `routes` / `entry`, a step unreachable from the entry, or an
+ * a duplicate step id, an unknown target in `to` / `routes` / `entry`, a step unreachable from the entry, or an
  * invalid option. Nested graphs are checked too. Running a graph performs the same checks.
  *
  * @example
@@ -995,7 +997,7 @@ export const validate = <S, C, N extends string, T extends string, E, R>(
  * import * as Graph from "sluice/Graph"
  *
  * const graph = Graph.make<{}>().step("a", { to: "b" }, Effect.void).step("b", Effect.void)
- * Graph.steps(graph).map((step) => `${step.name} -> ${step.to.join(",")}`)
+ * Graph.steps(graph).map((step) => `${step.id} -> ${step.to.join(",")}`)
  * ```
  *
  * @since 0.1.0
@@ -1003,7 +1005,7 @@ export const validate = <S, C, N extends string, T extends string, E, R>(
  */
 export const steps = (self: Graph.Any): ReadonlyArray<StepDescription> =>
   (self as unknown as GraphImpl).definitions.map((d) => ({
-    name: d.name,
+    id: d.id,
     kind: d.kind,
     to: d.to,
     routes: d.routes,
@@ -1187,10 +1189,10 @@ export const run: {
 export const toMermaid = (self: Graph.Any): string => {
   const impl = self as unknown as GraphImpl
   const defs = impl.definitions
-  const ids = new Map(defs.map((d, i) => [d.name, `n${i}`]))
+  const ids = new Map(defs.map((d, i) => [d.id, `n${i}`]))
   const id = (name: string) => ids.get(name) ?? `missing_${name.replace(/[^A-Za-z0-9_]/g, "_")}`
   const label = (d: StepDefinition) => {
-    const text = escapeMermaid(d.name + (d.kind === "stream" ? " ⚡" : ""))
+    const text = escapeMermaid(d.id + (d.kind === "stream" ? " ⚡" : ""))
     return d.kind === "stream"
       ? `(["${text}"])`
       : d.kind === "graph" || d.kind === "node"
@@ -1198,18 +1200,18 @@ export const toMermaid = (self: Graph.Any): string => {
       : `["${text}"]`
   }
   const lines = ["graph TD", `  Start(["▶ Start"])`]
-  for (const d of defs) lines.push(`  ${id(d.name)}${label(d)}`)
+  for (const d of defs) lines.push(`  ${id(d.id)}${label(d)}`)
   const terminal = defs.filter((d) => d.to.length === 0 && d.routes.length === 0)
   if (terminal.length > 0) lines.push(`  End(["■ End"])`)
   const entry = entryOf(impl)
   if (entry !== undefined) lines.push(`  Start --> ${id(entry)}`)
   for (const d of defs) {
-    for (const target of d.to) lines.push(`  ${id(d.name)} --> ${id(target)}`)
-    for (const target of d.routes) lines.push(`  ${id(d.name)} -.-> ${id(target)}`)
+    for (const target of d.to) lines.push(`  ${id(d.id)} --> ${id(target)}`)
+    for (const target of d.routes) lines.push(`  ${id(d.id)} -.-> ${id(target)}`)
   }
-  for (const d of terminal) lines.push(`  ${id(d.name)} --> End`)
-  const streaming = defs.filter((d) => d.kind === "stream").map((d) => id(d.name))
-  const nested = defs.filter((d) => d.kind === "graph" || d.kind === "node").map((d) => id(d.name))
+  for (const d of terminal) lines.push(`  ${id(d.id)} --> End`)
+  const streaming = defs.filter((d) => d.kind === "stream").map((d) => id(d.id))
+  const nested = defs.filter((d) => d.kind === "graph" || d.kind === "node").map((d) => id(d.id))
   if (streaming.length > 0) {
     lines.push("  classDef streaming fill:#fff3e0,stroke:#f57c00,color:#e65100")
     lines.push(`  class ${streaming.join(",")} streaming`)
@@ -1240,13 +1242,13 @@ export const toMermaid = (self: Graph.Any): string => {
  */
 export const toTree = (self: Graph.Any): string => {
   const impl = self as unknown as GraphImpl
-  const byName = new Map(impl.definitions.map((d) => [d.name, d]))
+  const byName = new Map(impl.definitions.map((d) => [d.id, d]))
   const lines = [impl.name]
   const seen = new Set<string>()
   const describe = (name: string): string => {
     const d = byName.get(name)
     if (d === undefined) return `${name} (unknown)`
-    return d.name + (d.kind === "stream" ? " ⚡" : "") +
+    return d.id + (d.kind === "stream" ? " ⚡" : "") +
       (d.kind === "graph"
         ? ` [graph ${(d.body as GraphImpl).name}]`
         : d.kind === "node"
@@ -1268,7 +1270,7 @@ export const toTree = (self: Graph.Any): string => {
   }
   const entry = entryOf(impl)
   if (entry !== undefined) visit(entry, "", "└── ", "    ")
-  for (const d of impl.definitions) if (!seen.has(d.name)) visit(d.name, "", "└── ", "    ")
+  for (const d of impl.definitions) if (!seen.has(d.id)) visit(d.id, "", "└── ", "    ")
   return lines.join("\n") + "\n"
 }
 
@@ -1295,7 +1297,7 @@ interface Compiled {
 }
 
 interface CompiledStep {
-  readonly name: string
+  readonly id: string
   readonly definition: StepDefinition
   readonly to: ReadonlyArray<number>
   readonly inner: Compiled | undefined
@@ -1308,8 +1310,8 @@ const cache = new WeakMap<object, Compiled>()
 const entryOf = (impl: GraphImpl): string | undefined => {
   if (impl.entryStep !== undefined) return impl.entryStep
   const targeted = new Set(impl.definitions.flatMap((d) => [...d.to, ...d.routes]))
-  const roots = impl.definitions.filter((d) => !targeted.has(d.name))
-  return roots.length === 1 ? roots[0]!.name : undefined
+  const roots = impl.definitions.filter((d) => !targeted.has(d.id))
+  return roots.length === 1 ? roots[0]!.id : undefined
 }
 
 const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
@@ -1335,12 +1337,12 @@ const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
   if (defs.length === 0) return fail("NoEntry", [], "the graph has no steps")
   const index = new Map<string, number>()
   const duplicates = new Set<string>()
-  defs.forEach((d, i) => index.has(d.name) ? duplicates.add(d.name) : index.set(d.name, i))
-  if (duplicates.size > 0) return fail("DuplicateStep", [...duplicates], "step names must be unique")
+  defs.forEach((d, i) => index.has(d.id) ? duplicates.add(d.id) : index.set(d.id, i))
+  if (duplicates.size > 0) return fail("DuplicateStep", [...duplicates], "step ids must be unique")
   for (const d of defs) {
     const unknown = [...d.to, ...d.routes].filter((t) => !index.has(t))
     if (unknown.length > 0) {
-      return fail("UnknownTarget", [d.name, ...unknown], `step "${d.name}" refers to unknown step(s)`)
+      return fail("UnknownTarget", [d.id, ...unknown], `step "${d.id}" refers to unknown step(s)`)
     }
   }
   let entry: number
@@ -1350,15 +1352,15 @@ const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
     entry = i
   } else {
     const targeted = new Set(defs.flatMap((d) => [...d.to, ...d.routes]))
-    const roots = defs.filter((d) => !targeted.has(d.name)).map((d) => d.name)
+    const roots = defs.filter((d) => !targeted.has(d.id)).map((d) => d.id)
     if (roots.length === 0) {
-      return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(name)")
+      return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(id)")
     }
     if (roots.length > 1) {
       return fail(
         "AmbiguousEntry",
         roots,
-        "several steps have no predecessor: choose one with .entry(name), or declare dynamic targets in `routes`"
+        "several steps have no predecessor: choose one with .entry(id), or declare dynamic targets in `routes`"
       )
     }
     entry = index.get(roots[0]!)!
@@ -1376,7 +1378,7 @@ const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
       }
     }
   }
-  const unreachable = defs.filter((_, i) => reachable[i] === 0).map((d) => d.name)
+  const unreachable = defs.filter((_, i) => reachable[i] === 0).map((d) => d.id)
   if (unreachable.length > 0) {
     return fail(
       "Unreachable",
@@ -1420,7 +1422,7 @@ const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
       if (Either.isLeft(result)) return result
       inner = result.right
     }
-    compiledSteps.push({ name: d.name, definition: d, to: d.to.map((t) => index.get(t)!), inner })
+    compiledSteps.push({ id: d.id, definition: d, to: d.to.map((t) => index.get(t)!), inner })
   }
   const compiled: Compiled = {
     name: graph,
@@ -1540,7 +1542,7 @@ const scheduler = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effec
         const n = steps.length
         const { prefix, runId } = runtime
         const paths: Array<ReadonlyArray<string> | undefined> = new Array(n).fill(undefined)
-        const pathOf = (i: number) => paths[i] ??= [...prefix, steps[i]!.name]
+        const pathOf = (i: number) => paths[i] ??= [...prefix, steps[i]!.id]
         const bodies: Array<Effect.Effect<unknown, unknown, unknown> | undefined> = new Array(n).fill(undefined)
         const bodyOf = (i: number) => bodies[i] ??= attempts(graph, steps[i]!, runtime, pathOf(i))
         const active = new Int32Array(n)
@@ -1623,8 +1625,8 @@ const scheduler = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effec
           new GraphError({
             graph: graph.name,
             reason: "UnknownTarget",
-            steps: [steps[i]!.name, target],
-            description: `step "${steps[i]!.name}" routed to unknown step "${target}"`
+            steps: [steps[i]!.id, target],
+            description: `step "${steps[i]!.id}" routed to unknown step "${target}"`
           })
 
         const resolve = (i: number, result: unknown): ReadonlyArray<number> | GraphError => {
@@ -1667,7 +1669,7 @@ const scheduler = (graph: Compiled, runtime: Runtime, scope: Scope.Scope): Effec
                 new GraphError({
                   graph: graph.name,
                   reason: "MaxStepsExceeded",
-                  steps: [steps[i]!.name],
+                  steps: [steps[i]!.id],
                   description: `more than ${graph.maxSteps} step runs`
                 })
               )
@@ -1727,7 +1729,7 @@ const attempts = (
     duration: definition.timeout,
     onTimeout: () =>
       new NodeError({
-        node: step.name,
+        node: step.id,
         reason: "Timeout",
         description: `after ${Duration.format(definition.timeout!)}`
       })
@@ -1735,7 +1737,7 @@ const attempts = (
   const middleware = graph.middleware
   const attempt = (n: number): Effect.Effect<unknown, unknown, unknown> => {
     if (middleware.length === 0) return timed
-    const info: StepInfo = { graph: graph.name, step: step.name, runId: runtime.runId, path, attempt: n }
+    const info: StepInfo = { graph: graph.name, step: step.id, runId: runtime.runId, path, attempt: n }
     let wrapped = timed
     for (let k = middleware.length - 1; k >= 0; k--) {
       wrapped = middleware[k]!(wrapped as Effect.Effect<StepResult, StepFailure, StepRequirements>, info)

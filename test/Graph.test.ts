@@ -30,11 +30,11 @@ const collect = <E, R>(stream: Stream.Stream<Event.Event, E, R>) =>
 
 const show = (events: ReadonlyArray<Event.Event>) => events.map((e) => `${e._tag}:${e.path.join("/")}`)
 
-/** Drops the compile-time step-name check, to test the run-time one. */
+/** Drops the compile-time step-id check, to test the run-time one. */
 const unchecked = <S, C, N extends string, T extends string, E, R>(graph: Graph.Graph<S, C, N, T, E, R>) =>
   graph as unknown as Graph.Graph<S, C, string, string, E, R>
 
-/** The step names of the StepStart events of a run, in order. */
+/** The step ids of the StepStart events of a run, in order. */
 const started = (events: ReadonlyArray<Event.Event>) =>
   events.filter((e) => e._tag === "StepStart" && e.path.length === 2).map((e) => e.path[1]!)
 
@@ -355,12 +355,12 @@ describe("Graph", () => {
         const _nextError = () => Graph.validate(routed)
       }))
 
-    it.effect("a duplicate step name is a compile error and a typed error", () =>
+    it.effect("a duplicate step id is a compile error and a typed error", () =>
       Effect.gen(function*() {
         // @ts-expect-error: "a" is already a step
         const _typeError = () => g.step("a", Effect.void).step("a", Effect.void)
-        const name: string = "a"
-        const graph = g.step(name, Effect.void).step(name, Effect.void)
+        const id: string = "a"
+        const graph = g.step(id, Effect.void).step(id, Effect.void)
         assert.deepStrictEqual(yield* reasonOf(graph), ["DuplicateStep", ["a"]])
       }))
 
@@ -792,7 +792,7 @@ describe("Graph", () => {
           .step("a", { to: ["b"], routes: ["c"], retry: Schedule.recurs(1), timeout: "1 second" }, Effect.void)
           .step("b", Stream.make("x"))
           .step("c", Effect.void)
-        const described = Graph.steps(graph).map((s) => [s.name, s.kind, s.to, s.routes, s.retry])
+        const described = Graph.steps(graph).map((s) => [s.id, s.kind, s.to, s.routes, s.retry])
         assert.deepStrictEqual(described, [
           ["a", "effect", ["b"], ["c"], true],
           ["b", "stream", [], [], false],

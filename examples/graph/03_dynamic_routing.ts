@@ -1,7 +1,7 @@
 /**
  * Dynamic routing: a step returns `Graph.next("step")` (or a list, to fan out) instead of following its `to`, or
  * `Graph.end` to stop. Declare the possible targets in `routes`: the graph is validated with them and Mermaid draws
- * them dashed. Returning a step name that does not exist is a compile error.
+ * them dashed. Returning a step id that does not exist is a compile error.
  *
  *   npx tsx examples/graph/03_dynamic_routing.ts
  */

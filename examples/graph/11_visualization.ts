@@ -29,14 +29,14 @@ const graph = pipe
   .step("clarify", { to: "parse_query" }, work)
   .step("generate", { to: "format" }, Stream.make("answer"))
   .step("format", work)
-  .entry("parse_query") // `clarify` loops back to it, so every step has a predecessor: name the entry
+  .entry("parse_query") // `clarify` loops back to it, so every step has a predecessor: choose the entry
 
 const program = Effect.gen(function*() {
   yield* Console.log(Graph.toMermaid(graph))
   yield* Console.log(Graph.toTree(graph))
   for (const step of Graph.steps(graph)) {
     const inner = Option.match(step.inner, { onNone: () => "", onSome: (name) => ` (${name})` })
-    yield* Console.log(`${step.name} [${step.kind}${inner}] -> ${[...step.to, ...step.routes].join(", ") || "end"}`)
+    yield* Console.log(`${step.id} [${step.kind}${inner}] -> ${[...step.to, ...step.routes].join(", ") || "end"}`)
   }
 })
 
