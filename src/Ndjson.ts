@@ -36,6 +36,37 @@ export const TypeId: unique symbol = Symbol.for("sluice/NdjsonError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why an {@link NdjsonError} was raised.
+ *
+ * @example
+ * ```ts
+ * import type * as Ndjson from "sluice/Ndjson"
+ *
+ * const reason: Ndjson.ErrorReason = "MalformedLine"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorReason = typeof ErrorReason.Type
+
+/**
+ * The schema of {@link ErrorReason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as Ndjson from "sluice/Ndjson"
+ *
+ * Schema.is(Ndjson.ErrorReason)("MalformedLine") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorReason = Schema.Literal("MalformedLine", "LineTooLong")
+
+/**
  * A line could not be decoded:
  *
  * - `MalformedLine`: the line is not JSON; `line` is the raw line (without its line break), `description` the
@@ -59,7 +90,7 @@ export type TypeId = typeof TypeId
  * @category errors
  */
 export class NdjsonError extends Schema.TaggedError<NdjsonError>("sluice/NdjsonError")("NdjsonError", {
-  reason: Schema.Literal("MalformedLine", "LineTooLong"),
+  reason: ErrorReason,
   line: Schema.String,
   lineNumber: Schema.Number,
   description: Schema.String

@@ -52,6 +52,37 @@ export const TypeId: unique symbol = Symbol.for("sluice/SseError")
 export type TypeId = typeof TypeId
 
 /**
+ * Why an {@link SseError} was raised.
+ *
+ * @example
+ * ```ts
+ * import type * as Sse from "sluice/Sse"
+ *
+ * const reason: Sse.ErrorReason = "BufferOverflow"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorReason = typeof ErrorReason.Type
+
+/**
+ * The schema of {@link ErrorReason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as Sse from "sluice/Sse"
+ *
+ * Schema.is(Sse.ErrorReason)("BufferOverflow") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorReason = Schema.Literal("BufferOverflow")
+
+/**
  * The event stream could not be decoded. The only reason is `BufferOverflow`: an incomplete line, or the data of a
  * block that has not ended yet, grew beyond `maxBufferSize` characters.
  *
@@ -67,7 +98,7 @@ export type TypeId = typeof TypeId
  * @category errors
  */
 export class SseError extends Schema.TaggedError<SseError>("sluice/SseError")("SseError", {
-  reason: Schema.Literal("BufferOverflow"),
+  reason: ErrorReason,
   maxBufferSize: Schema.Number
 }) {
   /**

@@ -184,6 +184,37 @@ export const ErrorTypeId: unique symbol = Symbol.for("sluice/engines/LlamaCpp/Ll
 export type ErrorTypeId = typeof ErrorTypeId
 
 /**
+ * Why a {@link LlamaCppError} was raised.
+ *
+ * @example
+ * ```ts
+ * import type * as LlamaCpp from "sluice/engines/LlamaCpp"
+ *
+ * const reason: LlamaCpp.ErrorReason = "NotInstalled"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorReason = typeof ErrorReason.Type
+
+/**
+ * The schema of {@link ErrorReason}.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as LlamaCpp from "sluice/engines/LlamaCpp"
+ *
+ * Schema.is(LlamaCpp.ErrorReason)("NotInstalled") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorReason = Schema.Literal("NotInstalled", "BackendFailed", "LoadFailed")
+
+/**
  * The engine could not start: `NotInstalled` (the optional peer dependency `node-llama-cpp` is missing),
  * `BackendFailed` (its native binaries did not load) or `LoadFailed` (the model file or its context could not be
  * loaded: a missing or invalid file, not enough memory).
@@ -201,7 +232,7 @@ export type ErrorTypeId = typeof ErrorTypeId
 export class LlamaCppError extends Schema.TaggedError<LlamaCppError>("sluice/engines/LlamaCpp/LlamaCppError")(
   "LlamaCppError",
   {
-    reason: Schema.Literal("NotInstalled", "BackendFailed", "LoadFailed"),
+    reason: ErrorReason,
     modelPath: Schema.String,
     description: Schema.String,
     cause: Schema.optional(Schema.Defect)
@@ -257,7 +288,7 @@ export const isLlamaCppError = (u: unknown): u is LlamaCppError => Predicate.has
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, LlamaCppError, Scope.Scope> =>
   Effect.gen(function*() {
     const engine = options.name ?? "LlamaCpp"
-    const fail = (reason: LlamaCppError["reason"], description: string) => (cause: unknown) =>
+    const fail = (reason: ErrorReason, description: string) => (cause: unknown) =>
       new LlamaCppError({
         reason,
         modelPath: options.modelPath,
