@@ -56,6 +56,7 @@ import * as Stream from "effect/Stream"
 import type * as Types from "effect/Types"
 import * as Event from "./Event.js"
 import { GraphError } from "./GraphError.js"
+import * as Mermaid from "./internal/mermaid.js"
 import * as Retry from "./internal/retry.js"
 import * as StepEvents from "./internal/stepEvents.js"
 import * as Node from "./Node.js"
@@ -1189,10 +1190,10 @@ export const run: {
 export const toMermaid = (self: Graph.Any): string => {
   const impl = self as unknown as GraphImpl
   const defs = impl.definitions
-  const ids = new Map(defs.map((d, i) => [d.id, `n${i}`]))
-  const id = (name: string) => ids.get(name) ?? `missing_${name.replace(/[^A-Za-z0-9_]/g, "_")}`
+  const nodeIds = new Map(defs.map((d, i) => [d.id, `n${i}`]))
+  const nodeId = (id: string) => nodeIds.get(id) ?? `missing_${Mermaid.safeId(id)}`
   const label = (d: StepDefinition) => {
-    const text = escapeMermaid(d.id + (d.kind === "stream" ? " ⚡" : ""))
+    const text = Mermaid.escape(d.id + (d.kind === "stream" ? " ⚡" : ""))
     return d.kind === "stream"
       ? `(["${text}"])`
       : d.kind === "graph" || d.kind === "node"
@@ -1200,26 +1201,20 @@ export const toMermaid = (self: Graph.Any): string => {
       : `["${text}"]`
   }
   const lines = ["graph TD", `  Start(["▶ Start"])`]
-  for (const d of defs) lines.push(`  ${id(d.id)}${label(d)}`)
+  for (const d of defs) lines.push(`  ${nodeId(d.id)}${label(d)}`)
   const terminal = defs.filter((d) => d.to.length === 0 && d.routes.length === 0)
   if (terminal.length > 0) lines.push(`  End(["■ End"])`)
   const entry = entryOf(impl)
-  if (entry !== undefined) lines.push(`  Start --> ${id(entry)}`)
+  if (entry !== undefined) lines.push(`  Start --> ${nodeId(entry)}`)
   for (const d of defs) {
-    for (const target of d.to) lines.push(`  ${id(d.id)} --> ${id(target)}`)
-    for (const target of d.routes) lines.push(`  ${id(d.id)} -.-> ${id(target)}`)
+    for (const target of d.to) lines.push(`  ${nodeId(d.id)} --> ${nodeId(target)}`)
+    for (const target of d.routes) lines.push(`  ${nodeId(d.id)} -.-> ${nodeId(target)}`)
   }
-  for (const d of terminal) lines.push(`  ${id(d.id)} --> End`)
-  const streaming = defs.filter((d) => d.kind === "stream").map((d) => id(d.id))
-  const nested = defs.filter((d) => d.kind === "graph" || d.kind === "node").map((d) => id(d.id))
-  if (streaming.length > 0) {
-    lines.push("  classDef streaming fill:#fff3e0,stroke:#f57c00,color:#e65100")
-    lines.push(`  class ${streaming.join(",")} streaming`)
-  }
-  if (nested.length > 0) {
-    lines.push("  classDef nested fill:#f1f8e9,stroke:#558b2f,color:#33691e")
-    lines.push(`  class ${nested.join(",")} nested`)
-  }
+  for (const d of terminal) lines.push(`  ${nodeId(d.id)} --> End`)
+  const streaming = defs.filter((d) => d.kind === "stream").map((d) => nodeId(d.id))
+  const nested = defs.filter((d) => d.kind === "graph" || d.kind === "node").map((d) => nodeId(d.id))
+  lines.push(...Mermaid.classLines("streaming", Mermaid.styles.streaming, streaming))
+  lines.push(...Mermaid.classLines("nested", Mermaid.styles.green, nested))
   return lines.join("\n") + "\n"
 }
 
@@ -1825,5 +1820,3 @@ const bodyEffect = (
     }
   }
 }
-
-const escapeMermaid = (text: string): string => text.replace(/"/g, "#quot;")
