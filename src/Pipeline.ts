@@ -10,7 +10,7 @@
  *   .map("embed", (batch) => embed(batch), { concurrency: 4, retry: { maxAttempts: 3 } })
  * ```
  *
- * - Every step has a key; keys are tracked in the type (a duplicate key does not compile), and values materialised
+ * - Every step has an id; ids are tracked in the type (a duplicate id does not compile), and values materialised
  *   by {@link Pipeline.checkpoint} are typed on `state.accumulated`.
  * - Item-wise steps (`map`, `flatMap`, `filter`) run on sluice's concurrency core (see `Concurrency`): a fixed set
  *   of worker fibers, a bounded window of items in flight, ordered or unordered output.
@@ -132,27 +132,27 @@ export interface ItemOptions<E = unknown> {
  * Read access to the snapshots of earlier steps: those of {@link Pipeline.checkpoint} steps, and the outputs of
  * {@link Pipeline.add} steps under the `checkpoints` policy (see {@link StartOptions}).
  *
- * - `accumulated.key` is the snapshot once complete: a checkpoint's is there for every later step (a checkpoint is
+ * - `accumulated[id]` is the snapshot once complete: a checkpoint's is there for every later step (a checkpoint is
  *   a barrier); an `add` step's is `undefined` until that step has passed on its last output;
- * - `hasSnapshot(key)` says whether `accumulated.key` is complete;
- * - `materialize(key)` gives the complete snapshot, running the step (and the steps before it) to their end if they
+ * - `hasSnapshot(id)` says whether `accumulated[id]` is complete;
+ * - `materialize(id)` gives the complete snapshot, running the step (and the steps before it) to their end if they
  *   have not got there yet: a whole-stream step may materialise an earlier step before it reads its own input (the
  *   items pulled are kept and still flow on). It fails with the run's error if an earlier step fails, and with an
  *   `InvalidDefinition` error for an `add` step that keeps no snapshot (`checkpoints: "never"`);
- * - `stream(key)` streams the snapshot once `materialize(key)` has it.
+ * - `stream(id)` streams the snapshot once `materialize(id)` has it.
  *
  * @since 0.1.0
  * @category models
  */
 export interface State<Acc> {
   readonly accumulated: Readonly<Acc>
-  readonly hasSnapshot: (key: keyof Acc & string) => boolean
-  readonly stream: <K extends keyof Acc & string>(key: K) => Stream.Stream<ElementOf<Acc[K]>, PipelineError>
-  readonly materialize: <K extends keyof Acc & string>(key: K) => Effect.Effect<NonNullable<Acc[K]>, PipelineError>
+  readonly hasSnapshot: (id: keyof Acc & string) => boolean
+  readonly stream: <K extends keyof Acc & string>(id: K) => Stream.Stream<ElementOf<Acc[K]>, PipelineError>
+  readonly materialize: <K extends keyof Acc & string>(id: K) => Effect.Effect<NonNullable<Acc[K]>, PipelineError>
 }
 
 /**
- * What a step's function receives besides its input: the step key, the run id, the typed state and the pipeline's
+ * What a step's function receives besides its input: the step id, the run id, the typed state and the pipeline's
  * context value.
  *
  * @since 0.1.0
@@ -301,12 +301,12 @@ export interface StartOptions {
 }
 
 /**
- * A step key, or a readable compile error when the key is already used.
+ * A step id, or a readable compile error when the id is already used.
  *
  * @since 0.1.0
  * @category utility types
  */
-export type Key<K extends string, Keys extends string> = [K] extends [Keys] ? `Duplicate step key "${K}"` : K
+export type StepId<K extends string, Ids extends string> = [K] extends [Ids] ? `Duplicate step id "${K}"` : K
 
 /**
  * The element type of a checkpointed snapshot.
@@ -328,39 +328,37 @@ type Flattened<O> = O extends Iterable<infer X> ? X : never
 
 /**
  * A streaming pipeline from `I` to `O`. `E` is the union of its steps' error types (runs fail with a
- * {@link PipelineError.PipelineError} whose `cause` has that type), `R` its requirements, `Keys` the step keys used so
+ * {@link PipelineError.PipelineError} whose `cause` has that type), `R` its requirements, `Ids` the step ids used so
  * far, `Acc` the checkpointed snapshots and `C` the context value its steps receive.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Pipeline<I, O, E = never, R = never, Keys extends string = never, Acc = {}, C = void>
-  extends Pipeable
-{
+export interface Pipeline<I, O, E = never, R = never, Ids extends string = never, Acc = {}, C = void> extends Pipeable {
   readonly [TypeId]: TypeId
   readonly name: string
   /** The steps, in order. */
-  readonly steps: ReadonlyArray<{ readonly key: string; readonly kind: StepKind }>
+  readonly steps: ReadonlyArray<{ readonly id: string; readonly kind: StepKind }>
 
   /**
    * A whole-stream step: `f` receives the input stream (and the step context) and returns the output: a stream, or
    * an iterable or async iterable (a generator), read lazily, one item per pull, and closed when the run stops.
-   * Its outputs are kept as the snapshot `state.accumulated[key]` under the `checkpoints` policy (or the
+   * Its outputs are kept as the snapshot `state.accumulated[id]` under the `checkpoints` policy (or the
    * `checkpoint` option). `retry` re-runs the step's output from the start when it fails (the outputs already
    * passed on are skipped, as with `flatMap`), so it suits steps whose output is the same when run again.
    */
   add<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: (args: StreamContext<O, E, Acc, C>) => Inputs<O2, E2, R2>,
     options?: { readonly checkpoint?: boolean | undefined; readonly retry?: Retry<E2> | undefined } | undefined
-  ): Pipeline<I, O2, E | Exclude<E2, PipelineError<any>>, R | R2, Keys | K, Recorded<Acc, K, O2>, C>
+  ): Pipeline<I, O2, E | Exclude<E2, PipelineError<any>>, R | R2, Ids | K, Recorded<Acc, K, O2>, C>
 
   /** Runs an effect (or a `Node`) for every item. */
   map<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: ((item: O, ctx: ItemContext<Acc, C>) => Effect.Effect<O2, E2, R2>) | Node.Node<O, O2, E2, R2>,
     options?: ItemOptions<E2> | undefined
-  ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, O2, E | E2, R | R2, Ids | K, Acc, C>
 
   /**
    * Expands every item into a stream or an iterable, consumed lazily (an endless one works with a later `take`).
@@ -369,65 +367,65 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
    * the elements of all items are interleaved as they come.
    */
   flatMap<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: (item: O, ctx: ItemContext<Acc, C>) => Stream.Stream<O2, E2, R2> | Iterable<O2>,
     options?: ItemOptions<E2> | undefined
-  ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, O2, E | E2, R | R2, Ids | K, Acc, C>
 
   /** Keeps the items for which the predicate (a boolean or an effect of one) holds. */
   filter<K extends string, O2 extends O>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     refinement: (item: O, ctx: ItemContext<Acc, C>) => item is O2,
     options?: ItemOptions<never> | undefined
-  ): Pipeline<I, O2, E, R, Keys | K, Acc, C>
+  ): Pipeline<I, O2, E, R, Ids | K, Acc, C>
   filter<K extends string, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     predicate: (item: O, ctx: ItemContext<Acc, C>) => boolean | Effect.Effect<boolean, E2, R2>,
     options?: ItemOptions<E2> | undefined
-  ): Pipeline<I, O, E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, O, E | E2, R | R2, Ids | K, Acc, C>
 
   /** Groups items into arrays of `size` (the last one may be shorter); with `within`, a batch is also emitted
    * when that much time has passed since its first item. */
   batch<K extends string>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     size: number,
     options?: { readonly within?: Duration.DurationInput | undefined } | undefined
-  ): Pipeline<I, ReadonlyArray<O>, E, R, Keys | K, Acc, C>
+  ): Pipeline<I, ReadonlyArray<O>, E, R, Ids | K, Acc, C>
 
   /** Flattens iterable items (the inverse of `batch`). */
-  unbatch<K extends string>(key: Key<K, Keys>): Pipeline<I, Flattened<O>, E, R, Keys | K, Acc, C>
+  unbatch<K extends string>(id: StepId<K, Ids>): Pipeline<I, Flattened<O>, E, R, Ids | K, Acc, C>
 
   /** Passes on the first `n` items and stops pulling upstream. */
-  take<K extends string>(key: Key<K, Keys>, n: number): Pipeline<I, O, E, R, Keys | K, Acc, C>
+  take<K extends string>(id: StepId<K, Ids>, n: number): Pipeline<I, O, E, R, Ids | K, Acc, C>
 
   /** Drops the first `n` items. */
-  skip<K extends string>(key: Key<K, Keys>, n: number): Pipeline<I, O, E, R, Keys | K, Acc, C>
+  skip<K extends string>(id: StepId<K, Ids>, n: number): Pipeline<I, O, E, R, Ids | K, Acc, C>
 
   /**
-   * Materialises every item that reaches this point into `state.accumulated[key]` before passing them on (a
+   * Materialises every item that reaches this point into `state.accumulated[id]` before passing them on (a
    * barrier: later steps start once upstream is exhausted, and memory holds the whole snapshot).
    */
-  checkpoint<K extends string>(key: Key<K, Keys>): Pipeline<I, O, E, R, Keys | K, Checkpointed<Acc, K, O>, C>
+  checkpoint<K extends string>(id: StepId<K, Ids>): Pipeline<I, O, E, R, Ids | K, Checkpointed<Acc, K, O>, C>
 
   /** Emits windows of `size` consecutive items, every `slide` items (default `size`: tumbling windows). */
   window<K extends string>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     size: number,
     options?: { readonly slide?: number | undefined } | undefined
-  ): Pipeline<I, ReadonlyArray<O>, E, R, Keys | K, Acc, C>
+  ): Pipeline<I, ReadonlyArray<O>, E, R, Ids | K, Acc, C>
 
   /** Groups items by a key: a group is emitted when it holds `size` items (if set), and every group at the end. */
   groupBy<K extends string, G>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     by: (item: O) => G,
     options?: { readonly size?: number | undefined } | undefined
-  ): Pipeline<I, Group<G, O>, E, R, Keys | K, Acc, C>
+  ): Pipeline<I, Group<G, O>, E, R, Ids | K, Acc, C>
 
   /** Merges another source into the stream, interleaving items as they come. */
   merge<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     other: Inputs<O2, E2, R2> | ((ctx: StepContext<Acc, C>) => Inputs<O2, E2, R2>)
-  ): Pipeline<I, O | O2, E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, O | O2, E | E2, R | R2, Ids | K, Acc, C>
 
   /**
    * Joins every item with the items of another source that have the same join key: `inner` (default) emits a pair
@@ -437,30 +435,30 @@ export interface Pipeline<I, O, E = never, R = never, Keys extends string = neve
    * unmatched item of a `left` join is emitted then, or at once if it arrives after).
    */
   join<K extends string, B, J, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     other: Inputs<B, E2, R2>,
     options: { readonly left: (item: O) => J; readonly right: (item: B) => J; readonly mode?: "inner" | undefined }
-  ): Pipeline<I, readonly [O, B], E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, readonly [O, B], E | E2, R | R2, Ids | K, Acc, C>
   join<K extends string, B, J, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     other: Inputs<B, E2, R2>,
     options: { readonly left: (item: O) => J; readonly right: (item: B) => J; readonly mode: "left" }
-  ): Pipeline<I, readonly [O, B | undefined], E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, readonly [O, B | undefined], E | E2, R | R2, Ids | K, Acc, C>
 
   /**
    * A step over arrays inside a streaming pipeline: `f` gets batches of `size` items (the whole stream when `size`
    * is omitted) and its results are passed on one by one.
    */
   addBatch<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: (items: ReadonlyArray<O>, ctx: StepContext<Acc, C>) => Effect.Effect<Iterable<O2>, E2, R2>,
     options?: { readonly size?: number | undefined } | undefined
-  ): Pipeline<I, O2, E | E2, R | R2, Keys | K, Acc, C>
+  ): Pipeline<I, O2, E | E2, R | R2, Ids | K, Acc, C>
 
   /** Takes the context value the steps receive from an effect (e.g. a service Tag) at the start of each run. */
   withContext<C2, E2 = never, R2 = never>(
     context: Effect.Effect<C2, E2, R2>
-  ): Pipeline<I, O, E | E2, R | R2, Keys, Acc, C2>
+  ): Pipeline<I, O, E | E2, R | R2, Ids, Acc, C2>
 
   /** Runs the pipeline over `inputs`, streaming its outputs. */
   execute<EIn = never, RIn = never>(
@@ -563,7 +561,7 @@ export declare namespace Pipeline {
    * @since 0.1.0
    * @category utility types
    */
-  export type Keys<P> = P extends Pipeline<any, any, any, any, infer K, any, any> ? K : never
+  export type Ids<P> = P extends Pipeline<any, any, any, any, infer K, any, any> ? K : never
   /**
    * @since 0.1.0
    * @category utility types
@@ -677,25 +675,25 @@ export type BatchTypeId = typeof BatchTypeId
 
 /**
  * A batch-mode pipeline: every step receives the whole array of the previous step's outputs. Like the streaming
- * pipeline, every step's output is kept in `state.accumulated[key]` (complete as soon as the step is done), `map`
+ * pipeline, every step's output is kept in `state.accumulated[id]` (complete as soon as the step is done), `map`
  * has error strategies and retry, `step` has retry, and each run records its metadata.
  *
  * @since 0.1.0
  * @category models
  */
-export interface BatchPipeline<I, O, E = never, R = never, Keys extends string = never, C = void, Acc = {}>
+export interface BatchPipeline<I, O, E = never, R = never, Ids extends string = never, C = void, Acc = {}>
   extends Pipeable
 {
   readonly [BatchTypeId]: BatchTypeId
   readonly name: string
-  readonly steps: ReadonlyArray<{ readonly key: string; readonly kind: string }>
+  readonly steps: ReadonlyArray<{ readonly id: string; readonly kind: string }>
 
   /** A step over the whole array; `retry` runs it again when it fails with an error worth retrying. */
   step<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: (items: ReadonlyArray<O>, ctx: StepContext<Acc, C>) => Effect.Effect<ReadonlyArray<O2>, E2, R2>,
     options?: { readonly retry?: Retry<E2> | undefined } | undefined
-  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C, Checkpointed<Acc, K, O2>>
+  ): BatchPipeline<I, O2, E | E2, R | R2, Ids | K, C, Checkpointed<Acc, K, O2>>
 
   /**
    * Runs an effect for every item, `concurrency` at a time (default 1), keeping the order, with an error strategy
@@ -703,22 +701,22 @@ export interface BatchPipeline<I, O, E = never, R = never, Keys extends string =
    * pipeline.
    */
   map<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: (item: O, ctx: ItemContext<Acc, C>) => Effect.Effect<O2, E2, R2>,
     options?: ItemOptions<E2> | undefined
-  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C, Checkpointed<Acc, K, O2>>
+  ): BatchPipeline<I, O2, E | E2, R | R2, Ids | K, C, Checkpointed<Acc, K, O2>>
 
   /** Keeps the items for which the predicate holds. */
   filter<K extends string>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     predicate: (item: O, index: number) => boolean
-  ): BatchPipeline<I, O, E, R, Keys | K, C, Checkpointed<Acc, K, O>>
+  ): BatchPipeline<I, O, E, R, Ids | K, C, Checkpointed<Acc, K, O>>
 
   /** A step-level adapter: runs a stream transformation over the array. */
   stream<K extends string, O2, E2 = never, R2 = never>(
-    key: Key<K, Keys>,
+    id: StepId<K, Ids>,
     f: (input: Stream.Stream<O>) => Stream.Stream<O2, E2, R2>
-  ): BatchPipeline<I, O2, E | E2, R | R2, Keys | K, C, Checkpointed<Acc, K, O2>>
+  ): BatchPipeline<I, O2, E | E2, R | R2, Ids | K, C, Checkpointed<Acc, K, O2>>
 
   /** Runs the pipeline over the inputs. */
   run(inputs: Iterable<I>, options?: ExecuteOptions<C> | undefined): Effect.Effect<Array<O>, PipelineError<E>, R>
@@ -768,12 +766,12 @@ export const startBatch = <I, C = void>(
  * @since 0.1.0
  * @category conversions
  */
-export const toStreaming = <I, O, E, R, Keys extends string, C, Acc>(
-  self: BatchPipeline<I, O, E, R, Keys, C, Acc>
-): Pipeline<I, O, E, R, Keys, {}, C> => {
+export const toStreaming = <I, O, E, R, Ids extends string, C, Acc>(
+  self: BatchPipeline<I, O, E, R, Ids, C, Acc>
+): Pipeline<I, O, E, R, Ids, {}, C> => {
   const impl = self as unknown as BatchImpl
   const def: StepDef = {
-    key: impl.settings.name,
+    id: impl.settings.name,
     kind: "add",
     invalid: impl.invalid,
     build: (input, run, stats) =>
@@ -803,11 +801,11 @@ export const toStreaming = <I, O, E, R, Keys extends string, C, Acc>(
  * @since 0.1.0
  * @category conversions
  */
-export const toBatch = <I, O, E, R, Keys extends string, Acc, C>(
-  self: Pipeline<I, O, E, R, Keys, Acc, C>
-): BatchPipeline<I, O, E, R, Keys, C> =>
+export const toBatch = <I, O, E, R, Ids extends string, Acc, C>(
+  self: Pipeline<I, O, E, R, Ids, Acc, C>
+): BatchPipeline<I, O, E, R, Ids, C> =>
   makeBatch({ ...normalizeStart(undefined), name: self.name }, [{
-    key: self.name,
+    id: self.name,
     kind: "pipeline",
     run: (items, run) =>
       self.executeToArray(items as ReadonlyArray<I>, { runId: run.runId, context: run.context as C }) as Effect.Effect<
@@ -831,10 +829,10 @@ interface Settings {
 }
 
 interface StepDef {
-  readonly key: string
+  readonly id: string
   readonly kind: StepKind
   readonly invalid: string | undefined
-  readonly build: (input: AnyStream, run: Run, stats: StepStats) => AnyStream
+  readonly build: (input: AnyStream, run: Run, stats: StepRecorder) => AnyStream
 }
 
 type AnyStream = Stream.Stream<unknown, PipelineError, any>
@@ -897,7 +895,7 @@ const Proto = {
     return (this as unknown as PipelineImpl).settings.name
   },
   get steps() {
-    return (this as unknown as PipelineImpl).defs.map(({ key, kind }) => ({ key, kind }))
+    return (this as unknown as PipelineImpl).defs.map(({ id, kind }) => ({ id, kind }))
   },
   get metadata(): Effect.Effect<Metadata> {
     const self = this as unknown as PipelineImpl
@@ -911,7 +909,7 @@ const Proto = {
   },
   add(
     this: PipelineImpl,
-    key: string,
+    id: string,
     f: (args: StreamContext<unknown, unknown, unknown, unknown>) => Inputs<unknown, unknown, unknown>,
     options?: { readonly checkpoint?: boolean | undefined; readonly retry?: Retry<unknown> | undefined }
   ) {
@@ -919,7 +917,7 @@ const Proto = {
     const invalid = retry !== undefined && !Schedule.isSchedule(retry) && !isPositiveInteger(retry.maxAttempts)
       ? `retry.maxAttempts must be a positive integer, got ${retry.maxAttempts}`
       : undefined
-    return append(this, key, "add", invalid, (input, run, stats) => {
+    return append(this, id, "add", invalid, (input, run, stats) => {
       const output = Stream.suspend(() => {
         const source = () =>
           fromInputs(f({
@@ -933,32 +931,32 @@ const Proto = {
         return run.emit === undefined ? wrapped : withStepEvents(wrapped, run, stats)
       })
       const record = options?.checkpoint ?? run.settings.checkpoints === "always"
-      return record ? run.tap(key, output, false) : output
+      return record ? run.tap(id, output, false) : output
     })
   },
-  map(this: PipelineImpl, key: string, f: unknown, options?: ItemOptions<any>) {
+  map(this: PipelineImpl, id: string, f: unknown, options?: ItemOptions<any>) {
     const call: MakeCall = Node.isNode(f)
       ? nodeCall(f as Node.Node<unknown, unknown, unknown, unknown>)
       : () => f as Call
     return append(
       this,
-      key,
+      id,
       "map",
       checkItemOptions(options),
       (input, run, stats) =>
         Pool.run(input, itemStep(run, stats, call(run, stats), options, true), poolOptions(options))
     )
   },
-  flatMap(this: PipelineImpl, key: string, f: Call, options?: ItemOptions<any>) {
+  flatMap(this: PipelineImpl, id: string, f: Call, options?: ItemOptions<any>) {
     return append(
       this,
-      key,
+      id,
       "flatMap",
       checkItemOptions(options),
       (input, run, stats) => lazyFlatMap(input, run, stats, f, options)
     )
   },
-  filter(this: PipelineImpl, key: string, predicate: Call, options?: ItemOptions<any>) {
+  filter(this: PipelineImpl, id: string, predicate: Call, options?: ItemOptions<any>) {
     const call: Call = (item, ctx) => {
       const result = predicate(item, ctx) as boolean | Effect.Effect<boolean, unknown, unknown>
       if (typeof result === "boolean") return result ? Exit.succeed(item) : exitSkip
@@ -966,25 +964,25 @@ const Proto = {
     }
     return append(
       this,
-      key,
+      id,
       "filter",
       checkItemOptions(options),
       (input, run, stats) => Pool.run(input, itemStep(run, stats, call, options, false), poolOptions(options))
     )
   },
-  batch(this: PipelineImpl, key: string, size: number, options?: { readonly within?: Duration.DurationInput }) {
+  batch(this: PipelineImpl, id: string, size: number, options?: { readonly within?: Duration.DurationInput }) {
     const invalid = !isPositiveInteger(size) ? `batch size must be a positive integer, got ${size}` : undefined
-    return append(this, key, "batch", invalid, (input, _run, stats) => {
+    return append(this, id, "batch", invalid, (input, _run, stats) => {
       const grouped = options?.within === undefined
         ? Stream.grouped(countIn(input, stats), size)
         : Stream.groupedWithin(countIn(input, stats), size, options.within)
       return countOut(Stream.map(grouped, Chunk.toReadonlyArray), stats)
     })
   },
-  unbatch(this: PipelineImpl, key: string) {
+  unbatch(this: PipelineImpl, id: string) {
     return append(
       this,
-      key,
+      id,
       "unbatch",
       undefined,
       (input, _run, stats) =>
@@ -994,36 +992,36 @@ const Proto = {
         )
     )
   },
-  take(this: PipelineImpl, key: string, n: number) {
+  take(this: PipelineImpl, id: string, n: number) {
     const invalid = !isCount(n) ? `take count must be a non-negative integer, got ${n}` : undefined
     return append(
       this,
-      key,
+      id,
       "take",
       invalid,
       (input, _run, stats) => countOut(Stream.take(countIn(input, stats), n), stats)
     )
   },
-  skip(this: PipelineImpl, key: string, n: number) {
+  skip(this: PipelineImpl, id: string, n: number) {
     const invalid = !isCount(n) ? `skip count must be a non-negative integer, got ${n}` : undefined
     return append(
       this,
-      key,
+      id,
       "skip",
       invalid,
       (input, _run, stats) => countOut(Stream.drop(countIn(input, stats), n), stats)
     )
   },
-  checkpoint(this: PipelineImpl, key: string) {
+  checkpoint(this: PipelineImpl, id: string) {
     return append(
       this,
-      key,
+      id,
       "checkpoint",
       undefined,
-      (input, run, stats) => countOut(run.tap(key, countIn(input, stats), true), stats)
+      (input, run, stats) => countOut(run.tap(id, countIn(input, stats), true), stats)
     )
   },
-  window(this: PipelineImpl, key: string, size: number, options?: { readonly slide?: number }) {
+  window(this: PipelineImpl, id: string, size: number, options?: { readonly slide?: number }) {
     const slide = options?.slide ?? size
     const invalid = !isPositiveInteger(size)
       ? `window size must be a positive integer, got ${size}`
@@ -1032,19 +1030,19 @@ const Proto = {
       : undefined
     return append(
       this,
-      key,
+      id,
       "window",
       invalid,
       (input, _run, stats) =>
         countOut(Stream.map(Stream.slidingSize(countIn(input, stats), size, slide), Chunk.toReadonlyArray), stats)
     )
   },
-  groupBy(this: PipelineImpl, key: string, by: (item: unknown) => unknown, options?: { readonly size?: number }) {
+  groupBy(this: PipelineImpl, id: string, by: (item: unknown) => unknown, options?: { readonly size?: number }) {
     const size = options?.size
     const invalid = size !== undefined && !isPositiveInteger(size)
       ? `group size must be a positive integer, got ${size}`
       : undefined
-    return append(this, key, "groupBy", invalid, (input, _run, stats) =>
+    return append(this, id, "groupBy", invalid, (input, _run, stats) =>
       Stream.suspend(() => {
         const groups = new Map<unknown, Array<unknown>>()
         const full = Stream.mapChunks(countIn(input, stats), (chunk) => {
@@ -1070,8 +1068,8 @@ const Proto = {
         return countOut(Stream.concat(full, rest), stats)
       }))
   },
-  merge(this: PipelineImpl, key: string, other: unknown) {
-    return append(this, key, "merge", undefined, (input, run, stats) =>
+  merge(this: PipelineImpl, id: string, other: unknown) {
+    return append(this, id, "merge", undefined, (input, run, stats) =>
       Stream.suspend(() => {
         const source = typeof other === "function"
           ? (other as (ctx: StepContext<unknown, unknown>) => Inputs<unknown, unknown, unknown>)(
@@ -1084,7 +1082,7 @@ const Proto = {
   },
   join(
     this: PipelineImpl,
-    key: string,
+    id: string,
     other: Inputs<unknown, unknown, unknown>,
     options: {
       readonly left: (item: unknown) => unknown
@@ -1092,7 +1090,7 @@ const Proto = {
       readonly mode?: "inner" | "left"
     }
   ) {
-    return append(this, key, "join", undefined, (input, run, stats) =>
+    return append(this, id, "join", undefined, (input, run, stats) =>
       Stream.suspend(() => {
         // A symmetric hash join: both sides are read as they come. Left items are kept (to meet right items still
         // to come) only until the right side ends; from then on they stream through the complete right table.
@@ -1153,7 +1151,7 @@ const Proto = {
   },
   addBatch(
     this: PipelineImpl,
-    key: string,
+    id: string,
     f: (items: ReadonlyArray<unknown>, ctx: StepContext<unknown, unknown>) => Effect.Effect<Iterable<unknown>>,
     options?: { readonly size?: number }
   ) {
@@ -1161,7 +1159,7 @@ const Proto = {
     const invalid = size !== undefined && !isPositiveInteger(size)
       ? `batch size must be a positive integer, got ${size}`
       : undefined
-    return append(this, key, "addBatch", invalid, (input, run, stats) => {
+    return append(this, id, "addBatch", invalid, (input, run, stats) => {
       const ctx = stepContext(run, stats)
       const apply = (items: ReadonlyArray<unknown>) =>
         Effect.mapError(Effect.suspend(() => f(items, ctx)), (e) => toStepError(run, stats, e))
@@ -1286,18 +1284,18 @@ const makePipeline = (
 
 const append = (
   self: PipelineImpl,
-  key: string,
+  id: string,
   kind: StepKind,
   invalid: string | undefined,
   build: StepDef["build"]
 ): any => {
-  const duplicate = self.defs.some((def) => def.key === key)
-  const problem = typeof key !== "string" || key.length === 0
-    ? `step keys must be non-empty strings, got ${JSON.stringify(key)}`
+  const duplicate = self.defs.some((def) => def.id === id)
+  const problem = typeof id !== "string" || id.length === 0
+    ? `step ids must be non-empty strings, got ${JSON.stringify(id)}`
     : duplicate
-    ? `duplicate step key "${key}"`
+    ? `duplicate step id "${id}"`
     : invalid
-  return makePipeline(self.settings, [...self.defs, { key, kind, invalid: problem, build }], self.contextSource)
+  return makePipeline(self.settings, [...self.defs, { id, kind, invalid: problem, build }], self.contextSource)
 }
 
 // =============================================================================
@@ -1305,12 +1303,12 @@ const append = (
 // =============================================================================
 
 type Call = (item: unknown, ctx: ItemContext<any, any>) => any
-type MakeCall = (run: Run, stats: StepStats) => Call
+type MakeCall = (run: Run, stats: StepRecorder) => Call
 
 class Run {
   readonly checkpoints: Record<string, ReadonlyArray<unknown>> = {}
   readonly taps = new Map<string, Tap>()
-  readonly stats: Array<StepStats>
+  readonly stats: Array<StepRecorder>
   readonly collected: Array<PipelineError> = []
   collectedTotal = 0
   readonly split: Array<PipelineError> | undefined
@@ -1332,35 +1330,35 @@ class Run {
     readonly scope: Scope.Scope
   ) {
     this.split = splitting ? [] : undefined
-    this.stats = defs.map((def) => new StepStats(settings, def, clock))
-    const materialize = (key: string): Effect.Effect<ReadonlyArray<unknown>, PipelineError> =>
+    this.stats = defs.map((def) => new StepRecorder(settings, def, clock))
+    const materialize = (id: string): Effect.Effect<ReadonlyArray<unknown>, PipelineError> =>
       Effect.suspend(() => {
-        if (Object.hasOwn(this.checkpoints, key)) return Effect.succeed(this.checkpoints[key]!)
-        const tap = this.taps.get(key)
+        if (Object.hasOwn(this.checkpoints, id)) return Effect.succeed(this.checkpoints[id]!)
+        const tap = this.taps.get(id)
         return tap !== undefined ? tap.complete : Effect.fail(
           new PipelineError({
             pipeline: settings.name,
-            step: key,
+            step: id,
             reason: "InvalidDefinition",
-            description: `step "${key}" keeps no snapshot (checkpoints: "never"; use add's checkpoint option)`
+            description: `step "${id}" keeps no snapshot (checkpoints: "never"; use add's checkpoint option)`
           })
         )
       })
     this.state = {
       accumulated: this.checkpoints,
-      hasSnapshot: (key) => Object.hasOwn(this.checkpoints, key),
-      stream: (key) => Stream.flattenIterables(Stream.fromEffect(materialize(key))) as any,
+      hasSnapshot: (id) => Object.hasOwn(this.checkpoints, id),
+      stream: (id) => Stream.flattenIterables(Stream.fromEffect(materialize(id))) as any,
       materialize: materialize as any
     }
   }
 
   /**
-   * Makes `output` the snapshot `key`: its items are recorded as they are pulled, and `state.materialize(key)` may
+   * Makes `output` the snapshot `id`: its items are recorded as they are pulled, and `state.materialize(id)` may
    * pull the rest ahead of the steps after it. A `barrier` passes nothing on before the snapshot is complete.
    */
-  tap(key: string, output: AnyStream, barrier: boolean): AnyStream {
-    const tap = new Tap(key, output, this, barrier)
-    this.taps.set(key, tap)
+  tap(id: string, output: AnyStream, barrier: boolean): AnyStream {
+    const tap = new Tap(id, output, this, barrier)
+    this.taps.set(id, tap)
     return tap.stream
   }
 
@@ -1390,7 +1388,7 @@ class Tap {
   private readonly lock = Effect.unsafeMakeSemaphore(1)
 
   constructor(
-    readonly key: string,
+    readonly id: string,
     readonly upstream: AnyStream,
     readonly run: Run,
     readonly barrier: boolean
@@ -1414,7 +1412,7 @@ class Tap {
         const failure = Cause.flipCauseOption(cause)
         if (Option.isNone(failure)) {
           this.end = Exit.void
-          this.run.checkpoints[this.key] = this.recorded
+          this.run.checkpoints[this.id] = this.recorded
           return Effect.succeed(undefined)
         }
         if (!Cause.isInterruptedOnly(failure.value)) this.end = Exit.failCause(failure.value)
@@ -1454,8 +1452,8 @@ class Tap {
   )
 }
 
-class StepStats {
-  readonly key: string
+class StepRecorder {
+  readonly id: string
   readonly kind: StepKind
   readonly path: ReadonlyArray<string>
   readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
@@ -1476,10 +1474,10 @@ class StepStats {
   readonly rate: number
 
   constructor(settings: Settings, def: StepDef, readonly clock: Clock.Clock) {
-    this.key = def.key
+    this.id = def.id
     this.kind = def.kind
-    this.path = [settings.name, def.key]
-    this.labels = [MetricLabel.make("pipeline", settings.name), MetricLabel.make("step", def.key)]
+    this.path = [settings.name, def.id]
+    this.labels = [MetricLabel.make("pipeline", settings.name), MetricLabel.make("step", def.id)]
     this.reservoir = new Reservoir(settings.reservoirSize)
     this.rate = settings.sampleRate
   }
@@ -1542,7 +1540,7 @@ class StepStats {
     const durationMs = this.firstAt < 0 || this.lastAt < 0 ? 0 : Math.max(0, this.lastAt - this.firstAt)
     const sorted = this.reservoir.sorted()
     return {
-      step: this.key,
+      step: this.id,
       kind: this.kind,
       items: this.items,
       outputs: this.outputs,
@@ -1626,7 +1624,7 @@ const execute = (
       return Stream.fail(
         new PipelineError({
           pipeline: settings.name,
-          step: "step" in invalid ? invalid.step : (invalid as StepDef).key,
+          step: "step" in invalid ? invalid.step : (invalid as StepDef).id,
           reason: "InvalidDefinition",
           description
         })
@@ -1746,21 +1744,21 @@ const fromLazyIterable = <A>(iterable: Iterable<A>): Stream.Stream<A, unknown> =
     }
   ))
 
-const stepContext = (run: Run, stats: StepStats): StepContext<any, any> => ({
-  step: stats.key,
+const stepContext = (run: Run, stats: StepRecorder): StepContext<any, any> => ({
+  step: stats.id,
   runId: run.runId,
   state: run.state,
   context: run.context
 })
 
-const countIn = <A, E, R>(input: Stream.Stream<A, E, R>, stats: StepStats): Stream.Stream<A, E, R> =>
+const countIn = <A, E, R>(input: Stream.Stream<A, E, R>, stats: StepRecorder): Stream.Stream<A, E, R> =>
   Stream.mapChunks(input, (chunk) => {
     stats.started(chunk.length)
     stats.flush()
     return chunk
   })
 
-const countOut = <A, E, R>(output: Stream.Stream<A, E, R>, stats: StepStats): Stream.Stream<A, E, R> =>
+const countOut = <A, E, R>(output: Stream.Stream<A, E, R>, stats: StepRecorder): Stream.Stream<A, E, R> =>
   Stream.mapChunks(output, (chunk) => {
     stats.passed(chunk.length)
     stats.touch(stats.clock.unsafeCurrentTimeMillis())
@@ -1768,10 +1766,10 @@ const countOut = <A, E, R>(output: Stream.Stream<A, E, R>, stats: StepStats): St
     return chunk
   })
 
-const toStepError = (run: Run, stats: StepStats, cause: unknown): PipelineError =>
+const toStepError = (run: Run, stats: StepRecorder, cause: unknown): PipelineError =>
   isPipelineError(cause) ? cause : new PipelineError({
     pipeline: run.settings.name,
-    step: stats.key,
+    step: stats.id,
     reason: "StepFailed",
     retryable: EngineError.isRetryable(cause),
     cause: Cause.originalError(cause),
@@ -1779,7 +1777,7 @@ const toStepError = (run: Run, stats: StepStats, cause: unknown): PipelineError 
     spanId: run.spanId
   })
 
-const withStepEvents = (output: AnyStream, run: Run, stats: StepStats): AnyStream =>
+const withStepEvents = (output: AnyStream, run: Run, stats: StepRecorder): AnyStream =>
   Stream.suspend(() => {
     const emit = run.emit!
     const start = run.now()
@@ -1854,7 +1852,7 @@ const retryStream = (
   source: () => Stream.Stream<unknown, unknown, any>,
   retry: RetryModule.Policy,
   run: Run,
-  stats: StepStats
+  stats: StepRecorder
 ): Stream.Stream<unknown, unknown, any> =>
   Stream.suspend(() => {
     let passed = 0
@@ -1883,7 +1881,7 @@ const retryStream = (
 /** The error of one item that failed (or died) after `attempts` attempts at a step. */
 const itemError = (
   run: Run,
-  stats: StepStats,
+  stats: StepRecorder,
   item: unknown,
   index: number,
   cause: Cause.Cause<unknown>,
@@ -1893,7 +1891,7 @@ const itemError = (
   const typed = Option.isSome(failure)
   return new PipelineError({
     pipeline: run.settings.name,
-    step: stats.key,
+    step: stats.id,
     reason: typed ? "ItemFailed" : "ItemDefect",
     item: index,
     input: item,
@@ -1905,9 +1903,9 @@ const itemError = (
   })
 }
 
-const itemContext = (run: Run, stats: StepStats, index: number): ItemContext<any, any> => ({
+const itemContext = (run: Run, stats: StepRecorder, index: number): ItemContext<any, any> => ({
   index,
-  step: stats.key,
+  step: stats.id,
   runId: run.runId,
   state: run.state,
   context: run.context
@@ -1925,7 +1923,7 @@ const invoke = (call: Call, item: unknown, ctx: ItemContext<any, any>): Effect.E
  */
 const itemStep = (
   run: Run,
-  stats: StepStats,
+  stats: StepRecorder,
   call: Call,
   options: ItemOptions<any> | undefined,
   isMap: boolean
@@ -2084,7 +2082,7 @@ const nodeCall = (node: Node.Node<unknown, unknown, unknown, unknown>): MakeCall
 const lazyFlatMap = (
   input: AnyStream,
   run: Run,
-  stats: StepStats,
+  stats: StepRecorder,
   call: Call,
   options: ItemOptions<any> | undefined
 ): AnyStream =>
@@ -2131,7 +2129,7 @@ const lazyFlatMap = (
  */
 const itemExpansion = (
   run: Run,
-  stats: StepStats,
+  stats: StepRecorder,
   call: Call,
   options: ItemOptions<any> | undefined
 ): (item: unknown, index: number) => AnyStream => {
@@ -2230,10 +2228,10 @@ const itemExpansion = (
 // =============================================================================
 
 interface BatchStep {
-  readonly key: string
+  readonly id: string
   readonly kind: StepKind
   readonly invalid?: string | undefined
-  readonly run: (items: ReadonlyArray<unknown>, run: Run, stats: StepStats) => Effect.Effect<
+  readonly run: (items: ReadonlyArray<unknown>, run: Run, stats: StepRecorder) => Effect.Effect<
     ReadonlyArray<unknown>,
     unknown,
     unknown
@@ -2256,7 +2254,7 @@ const BatchProto = {
     return (this as unknown as BatchImpl).settings.name
   },
   get steps() {
-    return (this as unknown as BatchImpl).batchSteps.map(({ key, kind }) => ({ key, kind }))
+    return (this as unknown as BatchImpl).batchSteps.map(({ id, kind }) => ({ id, kind }))
   },
   get metadata(): Effect.Effect<Metadata> {
     const self = this as unknown as BatchImpl
@@ -2270,13 +2268,13 @@ const BatchProto = {
   },
   step(
     this: BatchImpl,
-    key: string,
+    id: string,
     f: (items: ReadonlyArray<unknown>, ctx: StepContext<unknown, unknown>) => Effect.Effect<ReadonlyArray<unknown>>,
     options?: { readonly retry?: Retry<unknown> | undefined }
   ) {
     const retry = retryPolicy(options?.retry)
     return appendBatch(this, {
-      key,
+      id,
       kind: "step",
       invalid: checkItemOptions(options),
       run: (items, run, stats) => {
@@ -2288,12 +2286,12 @@ const BatchProto = {
   },
   map(
     this: BatchImpl,
-    key: string,
+    id: string,
     f: (item: unknown, ctx: ItemContext<unknown, unknown>) => Effect.Effect<unknown>,
     options?: ItemOptions<unknown>
   ) {
     return appendBatch(this, {
-      key,
+      id,
       kind: "map",
       invalid: checkItemOptions(options),
       run: (items, run, stats) =>
@@ -2305,9 +2303,9 @@ const BatchProto = {
         )
     })
   },
-  filter(this: BatchImpl, key: string, predicate: (item: unknown, index: number) => boolean) {
+  filter(this: BatchImpl, id: string, predicate: (item: unknown, index: number) => boolean) {
     return appendBatch(this, {
-      key,
+      id,
       kind: "filter",
       run: (items, _run, stats) =>
         Effect.sync(() => {
@@ -2318,11 +2316,11 @@ const BatchProto = {
   },
   stream(
     this: BatchImpl,
-    key: string,
+    id: string,
     f: (input: Stream.Stream<unknown>) => Stream.Stream<unknown, unknown, unknown>
   ) {
     return appendBatch(this, {
-      key,
+      id,
       kind: "add",
       run: (items, _run, stats) => {
         stats.started(items.length)
@@ -2352,7 +2350,7 @@ const runBatch = (
     const runId = options?.runId ?? (yield* Node.makeRunId)
     const clock = yield* Effect.clock
     const defs = self.batchSteps.map((step): StepDef => ({
-      key: step.key,
+      id: step.id,
       kind: step.kind,
       invalid: undefined,
       build: (input) => input
@@ -2385,7 +2383,7 @@ const runBatch = (
           return Effect.fail(
             new PipelineError({
               pipeline: settings.name,
-              step: step.key,
+              step: step.id,
               reason: "StepFailed",
               retryable: Option.isSome(failure) ? EngineError.isRetryable(failure.value) : false,
               cause: Option.isSome(failure) ? Cause.originalError(failure.value) : Cause.squash(cause)
@@ -2395,7 +2393,7 @@ const runBatch = (
         if (step.kind !== "map") stats.passed(items.length)
         stats.touch(run.now())
         stats.flush()
-        run.checkpoints[step.key] = items
+        run.checkpoints[step.id] = items
       }
       return items
     })
@@ -2420,9 +2418,9 @@ const makeBatch = (settings: Settings, batchSteps: ReadonlyArray<BatchStep>, cel
   let invalid: string | undefined = settings.invalid === undefined ? undefined : `start\u0000${settings.invalid}`
   for (const step of batchSteps) {
     if (invalid !== undefined) break
-    if (keys.has(step.key)) invalid = `${step.key}\u0000duplicate step key "${step.key}"`
-    else if (step.invalid !== undefined) invalid = `${step.key}\u0000${step.invalid}`
-    keys.add(step.key)
+    if (keys.has(step.id)) invalid = `${step.id}\u0000duplicate step id "${step.id}"`
+    else if (step.invalid !== undefined) invalid = `${step.id}\u0000${step.invalid}`
+    keys.add(step.id)
   }
   self.invalid = invalid
   return self

@@ -59,7 +59,7 @@ export const Reason = Schema.Literal("ItemFailed", "ItemDefect", "StepFailed", "
  * - `StepFailed`: a whole-stream step (`add`, `merge`, `join`) failed;
  * - `InputFailed`: the input source (an async iterable, a stream) failed;
  * - `InvalidDefinition`: the pipeline was built with invalid options (a non-positive concurrency or batch size, a
- *   duplicate step key), reported when it runs.
+ *   duplicate step id), reported when it runs.
  *
  * `traceId` and `spanId` name the span the step ran in (each run has a `Pipeline.execute` span). The type parameter
  * is the type of `cause` for `ItemFailed` and `StepFailed`.

@@ -42,7 +42,7 @@ const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, ms: number) =>
 
 const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toArray)
 
-/** Forgets the keys used so far, to test the run-time duplicate-key check. */
+/** Forgets the ids used so far, to test the run-time duplicate-id check. */
 const unchecked = (p: Pipeline.Pipeline<number, number, never, never, string>) =>
   p as unknown as Pipeline.Pipeline<number, number>
 
@@ -55,7 +55,7 @@ describe("Pipeline builder", () => {
         .skip("skip1", 1)
         .take("first3", 3)
       assert.deepStrictEqual(yield* p.executeToArray([1, 2, 3, 4, 5, 6]), [4, 8, 10])
-      assert.deepStrictEqual(p.steps.map((s) => `${s.kind}:${s.key}`), [
+      assert.deepStrictEqual(p.steps.map((s) => `${s.kind}:${s.id}`), [
         "map:double",
         "filter:no-six",
         "skip:skip1",
@@ -391,7 +391,7 @@ describe("Pipeline errors", () => {
           "e",
           "unknown errorStrategy"
         ],
-        [unchecked(Pipeline.start<number>().take("dup", 1)).take("dup", 2), "dup", "duplicate step key \"dup\""],
+        [unchecked(Pipeline.start<number>().take("dup", 1)).take("dup", 2), "dup", "duplicate step id \"dup\""],
         [Pipeline.start<number>({ sampleRate: 2 }), "start", "sampleRate"]
       ]
       for (const [p, step, text] of cases) {
@@ -701,7 +701,7 @@ describe("Pipeline batch mode", () => {
         .filter("small", (n) => n < 15)
         .stream("reverse", (s) => Stream.map(s, (n) => -n))
       assert.deepStrictEqual(yield* p.run([1, 2, 2, 3, 4]), [-1, -5, -11])
-      assert.deepStrictEqual(p.steps.map((s) => s.key), ["dedupe", "square", "small", "reverse"])
+      assert.deepStrictEqual(p.steps.map((s) => s.id), ["dedupe", "square", "small", "reverse"])
     }))
 
   it.effect("wraps step failures in a PipelineError naming the step", () =>

@@ -46,7 +46,7 @@ describe("Pipeline types", () => {
       outputOf(p).toEqualTypeOf<ReadonlyArray<number>>()
       errorOf(p).toEqualTypeOf<NotFound | RateLimited>()
       contextOf(p).toEqualTypeOf<Store>()
-      expectTypeOf<Pipeline.Pipeline.Keys<typeof p>>().toEqualTypeOf<
+      expectTypeOf<Pipeline.Pipeline.Ids<typeof p>>().toEqualTypeOf<
         "read" | "chunks" | "long" | "batches" | "embed" | "vectors"
       >()
 
@@ -90,12 +90,12 @@ describe("Pipeline types", () => {
       >()
     }))
 
-  it.effect("rejects duplicate keys at compile time", () =>
+  it.effect("rejects duplicate ids at compile time", () =>
     Effect.sync(() => {
       const p = Pipeline.start<number>().map("a", (n) => Effect.succeed(n + 1))
-      // @ts-expect-error: "a" is already a step key
+      // @ts-expect-error: "a" is already a step id
       p.map("a", (n) => Effect.succeed(n))
-      // @ts-expect-error: duplicate keys are rejected by every builder method
+      // @ts-expect-error: duplicate ids are rejected by every builder method
       p.take("a", 1)
       // @ts-expect-error: also through a checkpoint
       p.checkpoint("s").batch("s", 2)
@@ -120,7 +120,7 @@ describe("Pipeline types", () => {
           expectTypeOf(state.materialize("lengths")).toEqualTypeOf<
             Effect.Effect<ReadonlyArray<number>, PipelineError>
           >()
-          // @ts-expect-error: only checkpointed keys can be streamed
+          // @ts-expect-error: only checkpointed ids can be streamed
           state.stream("report")
           return input
         })
@@ -190,7 +190,7 @@ describe("Pipeline types", () => {
       expectTypeOf(batch.run([1])).toEqualTypeOf<Effect.Effect<Array<string>, PipelineError<never>, never>>()
       const streaming = Pipeline.toStreaming(batch)
       expectTypeOf<Pipeline.Pipeline.Output<typeof streaming>>().toEqualTypeOf<string>()
-      // @ts-expect-error: the batch pipeline's keys carry over
+      // @ts-expect-error: the batch pipeline's ids carry over
       streaming.take("sort", 1)
       const back = Pipeline.toBatch(Pipeline.start<number>().map("half", (n) => Effect.succeed(n / 2)))
       expectTypeOf(back.run([2])).toEqualTypeOf<Effect.Effect<Array<number>, PipelineError<never>, never>>()
