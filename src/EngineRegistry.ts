@@ -20,11 +20,9 @@
  * @since 0.1.0
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as FileSystem from "@effect/platform/FileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -32,19 +30,17 @@ import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Predicate from "effect/Predicate"
-import * as RcMap from "effect/RcMap"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Yaml from "yaml"
-import { EngineRegistryError, type Issue } from "./EngineRegistryError.js"
-import * as DryRun from "./engines/DryRun.js"
-import * as LlamaCpp from "./engines/LlamaCpp.js"
-import * as Ollama from "./engines/Ollama.js"
-import * as OpenAiCompat from "./engines/OpenAiCompat.js"
-import * as OpenAiResponses from "./engines/OpenAiResponses.js"
+import { EngineRegistryError } from "./EngineRegistryError.js"
+import type * as LlamaCpp from "./engines/LlamaCpp.js"
+import * as Backends from "./internal/registry/backends.js"
+import * as Issues from "./internal/registry/issues.js"
+import * as Registry from "./internal/registry/service.js"
+import * as Validate from "./internal/registry/validate.js"
+import * as RegistryFile from "./internal/registryFile.js"
 import * as Node from "./Node.js"
 import * as Sampling from "./Sampling.js"
 
@@ -316,11 +312,20 @@ export declare namespace Backend {
    * @category utility types
    */
   export type Context<B> = B extends Backend<infer _E, infer R> ? R : never
+  /**
+   * What a registry with the custom backends `B` needs: an `HttpClient` (for the built-in HTTP backends) and what
+   * the custom backends' Layers need.
+   *
+   * @since 0.1.0
+   * @category utility types
+   */
+  export type Requirements<B> = HttpClient.HttpClient | Context<B[keyof B]>
 }
 
 /**
  * The state of an engine:
  *
+ * - `engine`: its name; `backend`, `model` and `lazy` as in its {@link Spec};
  * - `state`: `stopped` (not running), `starting`, `in-use` (`refCount` users hold it) or `idle` (running, unused,
  *   released after its idle time-to-live);
  * - `retired`: users still holding an instance that `flush({ force: true })` retired;
@@ -338,7 +343,7 @@ export declare namespace Backend {
  * @category models
  */
 export interface EngineStatus {
-  readonly name: string
+  readonly engine: string
   readonly backend: string
   readonly model: string | undefined
   readonly lazy: boolean
@@ -351,13 +356,13 @@ export interface EngineStatus {
 /**
  * The registry's service.
  *
- * - `get(name)`: the engine, held (started if needed) until the enclosing `Scope` closes;
- * - `warmup(names)`: start engines now (all when omitted); they then stay up until idle;
+ * - `get(engine)`: the engine, held (started if needed) until the enclosing `Scope` closes;
+ * - `warmup(engines)`: start engines now (all when omitted); they then stay up until idle;
  * - `flush()`: stop the idle engines now. `flush({ force: true })` also retires the engines in use: they leave the
  *   registry at once, their in-flight users keep the instance they hold (their calls and streams are not
  *   interrupted) and it stops as soon as the last of them releases it; the next `get` starts a fresh instance.
  *   Both return the names of the engines flushed;
- * - `status`: the {@link EngineStatus} of every engine; `names`, `specs`, `defaultName`.
+ * - `status`: the {@link EngineStatus} of every engine; `names` (the engines' names), `specs`, `defaultName`.
  *
  * @example
  * ```ts
@@ -378,8 +383,8 @@ export interface Service {
   readonly names: ReadonlyArray<string>
   readonly specs: ReadonlyArray<Spec>
   readonly defaultName: string | undefined
-  readonly get: (name: string) => Effect.Effect<LanguageModel.Service, EngineRegistryError, Scope.Scope>
-  readonly warmup: (names?: ReadonlyArray<string> | undefined) => Effect.Effect<void, EngineRegistryError>
+  readonly get: (engine: string) => Effect.Effect<LanguageModel.Service, EngineRegistryError, Scope.Scope>
+  readonly warmup: (engines?: ReadonlyArray<string> | undefined) => Effect.Effect<void, EngineRegistryError>
   readonly flush: (
     options?: { readonly force?: boolean | undefined } | undefined
   ) => Effect.Effect<ReadonlyArray<string>>
@@ -470,73 +475,7 @@ export const builtins: {
     K extends "llama-cpp" | "vllm_local" ? LlamaCpp.LlamaCppError : never,
     HttpClient.HttpClient
   >
-} = {
-  "openai": (spec, { apiKey }) =>
-    OpenAiResponses.layer({
-      model: spec.model ?? "",
-      baseUrl: spec.endpoint,
-      apiKey,
-      headers: spec.headers,
-      sampling: spec.sampling === undefined ? undefined : defined({
-        temperature: spec.sampling.temperature,
-        topP: spec.sampling.topP,
-        maxTokens: spec.sampling.maxTokens
-      })
-    }),
-  "openai-compat": (spec, resolved) =>
-    OpenAiCompat.layer({ ...compatConfig(spec, resolved), baseUrl: spec.endpoint ?? "", model: spec.model ?? "" }),
-  "vllm": (spec, resolved) =>
-    OpenAiCompat.layer(OpenAiCompat.presets.vllm({ ...compatConfig(spec, resolved), model: spec.model ?? "" })),
-  "openrouter": (spec, resolved) =>
-    OpenAiCompat.layer(OpenAiCompat.presets.openrouter({ ...compatConfig(spec, resolved), model: spec.model ?? "" })),
-  "ollama": (spec, { apiKey }) =>
-    Ollama.layer({
-      ...defined({
-        name: spec.name,
-        baseUrl: spec.endpoint,
-        apiKey,
-        headers: spec.headers,
-        timeout: spec.timeout,
-        options: spec.options,
-        sampling: spec.sampling
-      }),
-      model: spec.model ?? ""
-    }),
-  "llama-cpp": (spec) => llamaCpp(spec),
-  "vllm_local": (spec) => llamaCpp(spec),
-  "dry-run": (spec) =>
-    DryRun.layer(defined({
-      seed: spec.sampling?.seed,
-      latency: spec.latency,
-      tokensPerSecond: spec.tokensPerSecond,
-      failureRate: spec.failureRate,
-      words: spec.words,
-      tokenSize: spec.tokenSize
-    }))
-}
-
-const llamaCpp = (spec: Spec): Layer.Layer<LanguageModel.LanguageModel, LlamaCpp.LlamaCppError> => {
-  const options = Schema.decodeUnknownEither(LlamaCpp.LoadOptions)(spec.options ?? {})
-  if (Either.isLeft(options)) {
-    return Layer.fail(
-      new LlamaCpp.LlamaCppError({
-        reason: "LoadFailed",
-        modelPath: spec.model ?? "",
-        description: `invalid options: ${ParseResult.TreeFormatter.formatErrorSync(options.left)}`
-      })
-    )
-  }
-  return LlamaCpp.layer({
-    ...defined(options.right),
-    modelPath: spec.model ?? "",
-    ...defined({ sampling: spec.sampling, name: spec.name })
-  })
-}
-
-const defaultApiKeyEnv: Partial<Record<string, string>> = {
-  "openai": "OPENAI_API_KEY",
-  "openrouter": "OPENROUTER_API_KEY"
-}
+} = Backends.builtins
 
 // =============================================================================
 // constructors
@@ -564,27 +503,14 @@ const defaultApiKeyEnv: Partial<Record<string, string>> = {
  */
 export const make = <B extends Readonly<Record<string, Backend.Any>> = {}>(
   options: Options<B>
-): Effect.Effect<
-  Service,
-  EngineRegistryError,
-  Scope.Scope | HttpClient.HttpClient | Backend.Context<B[keyof B]>
-> =>
+): Effect.Effect<Service, EngineRegistryError, Scope.Scope | Backend.Requirements<B>> =>
   Effect.suspend(() => {
     const backends = options.backends ?? {}
-    return decodeDefinition(
-      { engines: options.engines, ...(options.default === undefined ? {} : { default: options.default }) },
-      Object.keys(backends),
-      undefined,
-      undefined
-    ).pipe(
-      Effect.flatMap((definition) =>
-        makeWith(definition, backends, options.idleTimeToLive) as Effect.Effect<
-          Service,
-          EngineRegistryError,
-          Scope.Scope | HttpClient.HttpClient | Backend.Context<B[keyof B]>
-        >
-      )
-    )
+    const raw = { engines: options.engines, ...(options.default === undefined ? {} : { default: options.default }) }
+    return Effect.flatMap(
+      Validate.decode(decodeDefinition, raw, Object.keys(backends), undefined, undefined),
+      (definition) => Registry.make(definition, backends, options.idleTimeToLive)
+    ) as Effect.Effect<Service, EngineRegistryError, Scope.Scope | Backend.Requirements<B>>
   })
 
 /**
@@ -609,16 +535,12 @@ export const make = <B extends Readonly<Record<string, Backend.Any>> = {}>(
 export const fromDefinition = <B extends Readonly<Record<string, Backend.Any>> = {}>(
   definition: Definition,
   options?: FileOptions<B> | undefined
-): Effect.Effect<
-  Service,
-  EngineRegistryError,
-  Scope.Scope | HttpClient.HttpClient | Backend.Context<B[keyof B]>
-> =>
+): Effect.Effect<Service, EngineRegistryError, Scope.Scope | Backend.Requirements<B>> =>
   Effect.suspend(() => {
     const backends = options?.backends ?? {}
-    const issues = check(definition, Object.keys(backends))
-    if (issues.length > 0) return Effect.fail(invalid(issues, undefined, undefined))
-    return makeWith(definition, backends, options?.idleTimeToLive)
+    const issues = Validate.check(definition, Object.keys(backends))
+    if (issues.length > 0) return Effect.fail(Issues.invalid(issues, undefined, undefined))
+    return Registry.make(definition, backends, options?.idleTimeToLive)
   })
 
 /**
@@ -648,42 +570,10 @@ export const parse = (
 ): Effect.Effect<Definition, EngineRegistryError> =>
   Effect.suspend(() => {
     const file = options?.file
-    const format = options?.format ?? (file !== undefined && /\.json$/i.test(file) ? "json" : "yaml")
-    const backends = options?.backends ?? []
-    if (text.trim() === "") return Effect.fail(empty(file))
-    if (format === "json") {
-      const syntax = scanJson(text)
-      if (syntax !== undefined) {
-        const lines = new Yaml.LineCounter()
-        lines.addNewLine(0)
-        for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) lines.addNewLine(i + 1)
-        return Effect.fail(invalid(
-          [{ field: "", message: `JSON syntax error: ${syntax.message}`, ...linePos(lines, syntax.offset) }],
-          file,
-          undefined
-        ))
-      }
-    }
-    const lineCounter = new Yaml.LineCounter()
-    const document = Yaml.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
-    if (document.errors.length > 0) {
-      return Effect.fail(invalid(
-        document.errors.map((error): Issue => ({
-          field: "",
-          message: `${format === "json" ? "JSON" : "YAML"} syntax error: ${error.message}`,
-          ...linePos(lineCounter, error.pos[0])
-        })),
-        file,
-        undefined
-      ))
-    }
-    const value = Either.try(() => document.toJS({ maxAliasCount: 1000 }) as unknown)
-    if (Either.isLeft(value)) {
-      return Effect.fail(invalid([{ field: "", message: describe(value.left) }], file, undefined))
-    }
-    if (value.right === null || value.right === undefined) return Effect.fail(empty(file))
-    const locate = (path: ReadonlyArray<PropertyKey>) => locateNode(document, lineCounter, path)
-    return decodeDefinition(value.right, backends, file, locate)
+    return Either.match(RegistryFile.parse(text, file, RegistryFile.formatOf(file, options?.format)), {
+      onLeft: Effect.fail,
+      onRight: ({ locate, value }) => Validate.decode(decodeDefinition, value, options?.backends ?? [], file, locate)
+    })
   })
 
 /**
@@ -705,13 +595,7 @@ export const readFile = (
   path: string,
   options?: { readonly backends?: ReadonlyArray<string> | undefined } | undefined
 ): Effect.Effect<Definition, EngineRegistryError, FileSystem.FileSystem> =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) =>
-    fs.readFileString(path).pipe(
-      Effect.mapError((cause) =>
-        new EngineRegistryError({ reason: "ReadFailed", file: path, description: describe(cause), cause })
-      ),
-      Effect.flatMap((text) => parse(text, { file: path, backends: options?.backends }))
-    ))
+  Effect.flatMap(RegistryFile.read(path), (text) => parse(text, { file: path, backends: options?.backends }))
 
 // =============================================================================
 // layers
@@ -741,7 +625,7 @@ export const readFile = (
  */
 export const layer = <B extends Readonly<Record<string, Backend.Any>> = {}>(
   options: Options<B>
-): Layer.Layer<EngineRegistry, EngineRegistryError, HttpClient.HttpClient | Backend.Context<B[keyof B]>> =>
+): Layer.Layer<EngineRegistry, EngineRegistryError, Backend.Requirements<B>> =>
   Layer.scoped(EngineRegistry, make(options))
 
 /**
@@ -765,16 +649,12 @@ export const layer = <B extends Readonly<Record<string, Backend.Any>> = {}>(
 export const layerFile = <B extends Readonly<Record<string, Backend.Any>> = {}>(
   path: string,
   options?: FileOptions<B> | undefined
-): Layer.Layer<
-  EngineRegistry,
-  EngineRegistryError,
-  FileSystem.FileSystem | HttpClient.HttpClient | Backend.Context<B[keyof B]>
-> =>
+): Layer.Layer<EngineRegistry, EngineRegistryError, FileSystem.FileSystem | Backend.Requirements<B>> =>
   Layer.scoped(
     EngineRegistry,
     Effect.flatMap(
       readFile(path, { backends: Object.keys(options?.backends ?? {}) }),
-      (definition) => makeWith(definition, options?.backends ?? {}, options?.idleTimeToLive)
+      (definition) => fromDefinition(definition, options)
     )
   )
 
@@ -798,9 +678,9 @@ export const layerFile = <B extends Readonly<Record<string, Backend.Any>> = {}>(
  * @category layers
  */
 export const layerEngine = (
-  name: string
+  engine: string
 ): Layer.Layer<LanguageModel.LanguageModel, EngineRegistryError, EngineRegistry> =>
-  Layer.scoped(LanguageModel.LanguageModel, Effect.flatMap(EngineRegistry, (registry) => registry.get(name)))
+  Layer.scoped(LanguageModel.LanguageModel, Effect.flatMap(EngineRegistry, (registry) => registry.get(engine)))
 
 /**
  * The default engine (the definition's `default`, or its first engine) as the `LanguageModel` in context.
@@ -852,12 +732,12 @@ export const layerDefault: Layer.Layer<LanguageModel.LanguageModel, EngineRegist
  * @category accessors
  */
 export const get = (
-  name: string
+  engine: string
 ): Effect.Effect<LanguageModel.Service, EngineRegistryError, EngineRegistry | Scope.Scope> =>
-  Effect.flatMap(EngineRegistry, (registry) => registry.get(name))
+  Effect.flatMap(EngineRegistry, (registry) => registry.get(engine))
 
 /**
- * Starts engines now (all of them when `names` is omitted); they stay up until idle.
+ * Starts engines now (all of them when `engines` is omitted); they stay up until idle.
  *
  * @example
  * ```ts
@@ -870,9 +750,9 @@ export const get = (
  * @category accessors
  */
 export const warmup = (
-  names?: ReadonlyArray<string> | undefined
+  engines?: ReadonlyArray<string> | undefined
 ): Effect.Effect<void, EngineRegistryError, EngineRegistry> =>
-  Effect.flatMap(EngineRegistry, (registry) => registry.warmup(names))
+  Effect.flatMap(EngineRegistry, (registry) => registry.warmup(engines))
 
 /**
  * Stops the idle engines now; with `force`, retires the engines in use too (see {@link Service}).
@@ -957,13 +837,13 @@ export type Provided<Self> = Self extends Effect.Effect<infer A, infer E, infer 
  */
 export const provide: {
   (
-    name: string
+    engine: string
   ): <Self extends Effect.Effect<any, any, any> | Stream.Stream<any, any, any>>(self: Self) => Provided<Self>
-  <Self extends Effect.Effect<any, any, any> | Stream.Stream<any, any, any>>(self: Self, name: string): Provided<Self>
+  <Self extends Effect.Effect<any, any, any> | Stream.Stream<any, any, any>>(self: Self, engine: string): Provided<Self>
 } = dual(
   2,
-  (self: Effect.Effect<any, any, any> | Stream.Stream<any, any, any>, name: string): any =>
-    Effect.isEffect(self) ? provideEffect(self, name) : provideStream(self, name)
+  (self: Effect.Effect<any, any, any> | Stream.Stream<any, any, any>, engine: string): any =>
+    Effect.isEffect(self) ? provideEffect(self, engine) : provideStream(self, engine)
 )
 
 /**
@@ -985,26 +865,26 @@ export const provide: {
  * @category combinators
  */
 export const withEngine: {
-  (name: string): <I, O, E, R>(
+  (engine: string): <I, O, E, R>(
     self: Node.Node<I, O, E, R>
   ) => Node.Node<I, O, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry>
   <I, O, E, R>(
     self: Node.Node<I, O, E, R>,
-    name: string
+    engine: string
   ): Node.Node<I, O, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry>
 } = dual(
   2,
   <I, O, E, R>(
     self: Node.Node<I, O, E, R>,
-    name: string
+    engine: string
   ): Node.Node<I, O, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry> => {
-    const node = Node.make(self.name, (input: I, context) => provideStream(self.body(input, context), name))
+    const node = Node.make(self.name, (input: I, context) => provideStream(self.body(input, context), engine))
     const observers = self.observers
     if (observers.length === 0) return node
     return Node.observe(
       node,
       (event) =>
-        provideEffect(Effect.forEach(observers, (observe) => observe(event), { discard: true }), name).pipe(
+        provideEffect(Effect.forEach(observers, (observe) => observe(event), { discard: true }), engine).pipe(
           Effect.catchAll(() => Effect.void)
         )
     )
@@ -1012,194 +892,24 @@ export const withEngine: {
 )
 
 // =============================================================================
-// internal: the registry
+// internal
 // =============================================================================
 
-interface Instance {
-  readonly key: Key
-  state: "starting" | "ready"
-  refCount: number
-}
-
-interface Entry {
-  readonly instance: Instance
-  readonly service: LanguageModel.Service
-}
-
-/**
- * The `RcMap` key of an engine instance. The generation changes whenever an instance is invalidated: `RcMap` (3.22)
- * keys its release logic by key, so re-using a key while an invalidated instance is still held would let that
- * instance's release evict its successor.
- */
-interface Key {
-  readonly name: string
-  readonly generation: number
-}
-
-const makeWith = <R>(
-  definition: Definition,
-  custom: Readonly<Record<string, Backend<unknown, R>>>,
-  fallbackTtl: Duration.DurationInput | undefined
-): Effect.Effect<Service, EngineRegistryError, Scope.Scope | HttpClient.HttpClient | R> =>
-  Effect.gen(function*() {
-    const backends: Readonly<Record<string, Backend<unknown, R | HttpClient.HttpClient>>> = { ...builtins, ...custom }
-    const specs = new Map(definition.engines.map((spec) => [spec.name, spec]))
-    const names = definition.engines.map((spec) => spec.name)
-    const ttl = definition.idleTimeToLive ?? Duration.decode(fallbackTtl ?? "5 minutes")
-    const keys = new Map(names.map((name) => [name, Data.struct({ name, generation: 0 })]))
-    const current = new Map<string, Instance>()
-    const retired = new Set<Instance>()
-    const starts = new Map<string, number>()
-
-    const start = (key: Key) =>
-      Effect.gen(function*() {
-        const spec = specs.get(key.name)!
-        const instance: Instance = { key, state: "starting", refCount: 0 }
-        current.set(spec.name, instance)
-        starts.set(spec.name, (starts.get(spec.name) ?? 0) + 1)
-        const forget = Effect.sync(() => {
-          if (current.get(spec.name) === instance) current.delete(spec.name)
-          retired.delete(instance)
-        })
-        yield* Effect.addFinalizer(() => forget)
-        const apiKey = yield* resolveApiKey(spec).pipe(Effect.onError(() => forget))
-        const backend = backends[spec.backend]!
-        const context = yield* Layer.build(backend(spec, { apiKey })).pipe(
-          Effect.mapError((cause) =>
-            new EngineRegistryError({ reason: "StartFailed", engine: spec.name, description: describe(cause), cause })
-          ),
-          Effect.onError(() => forget)
-        )
-        instance.state = "ready"
-        return { instance, service: Context.get(context, LanguageModel.LanguageModel) } satisfies Entry
-      })
-
-    const map = yield* RcMap.make({
-      lookup: start,
-      idleTimeToLive: (key: Key) => specs.get(key.name)?.idleTimeToLive ?? ttl
-    })
-
-    /** Takes an instance out of the registry: closed now if unused, else when its last user releases it. */
-    const invalidate = (key: Key): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (keys.get(key.name) === key) {
-          keys.set(key.name, Data.struct({ name: key.name, generation: key.generation + 1 }))
-        }
-        return RcMap.invalidate(map, key)
-      })
-
-    const unknown = (name: string) => new EngineRegistryError({ reason: "UnknownEngine", engine: name, known: names })
-
-    const get = (name: string): Effect.Effect<LanguageModel.Service, EngineRegistryError, Scope.Scope> =>
-      Effect.suspend(() => {
-        const key = keys.get(name)
-        if (key === undefined) return Effect.fail(unknown(name))
-        return Effect.flatMap(
-          RcMap.get(map, key).pipe(Effect.tapError(() => invalidate(key))),
-          (entry) =>
-            Effect.as(
-              Effect.acquireRelease(
-                Effect.sync(() => {
-                  entry.instance.refCount++
-                }),
-                () =>
-                  Effect.sync(() => {
-                    entry.instance.refCount--
-                  })
-              ),
-              entry.service
-            )
-        )
-      })
-
-    const warmup = (selected?: ReadonlyArray<string> | undefined): Effect.Effect<void, EngineRegistryError> =>
-      Effect.suspend(() => {
-        const targets = selected ?? names
-        const missing = targets.find((name) => !specs.has(name))
-        if (missing !== undefined) return Effect.fail(unknown(missing))
-        return Effect.scoped(Effect.forEach(targets, get, { concurrency: "unbounded", discard: true }))
-      }).pipe(Effect.withSpan("EngineRegistry.warmup"))
-
-    const flush = (
-      options?: { readonly force?: boolean | undefined } | undefined
-    ): Effect.Effect<ReadonlyArray<string>> =>
-      Effect.suspend(() => {
-        const force = options?.force === true
-        const targets: Array<Instance> = []
-        for (const [name, instance] of current) {
-          if (instance.state === "ready" && instance.refCount === 0) {
-            targets.push(instance)
-          } else if (force) {
-            current.delete(name)
-            retired.add(instance)
-            targets.push(instance)
-          }
-        }
-        return Effect.as(
-          Effect.forEach(targets, (instance) => invalidate(instance.key), { discard: true }),
-          targets.map((instance) => instance.key.name)
-        )
-      }).pipe(Effect.withSpan("EngineRegistry.flush"))
-
-    const status = Effect.sync(() =>
-      definition.engines.map((spec): EngineStatus => {
-        const instance = current.get(spec.name)
-        let retiredUsers = 0
-        for (const old of retired) if (old.key.name === spec.name) retiredUsers += old.refCount
-        return {
-          name: spec.name,
-          backend: spec.backend,
-          model: spec.model,
-          lazy: spec.lazy ?? true,
-          state: instance === undefined
-            ? "stopped"
-            : instance.state === "starting"
-            ? "starting"
-            : instance.refCount > 0
-            ? "in-use"
-            : "idle",
-          refCount: instance?.refCount ?? 0,
-          retired: retiredUsers,
-          starts: starts.get(spec.name) ?? 0
-        }
-      })
-    )
-
-    const service: Service = {
-      names,
-      specs: definition.engines,
-      defaultName: definition.default ?? names[0],
-      get,
-      warmup,
-      flush,
-      status
-    }
-    const eager = definition.engines.filter((spec) => spec.lazy === false).map((spec) => spec.name)
-    if (eager.length > 0) yield* warmup(eager)
-    return service
-  })
-
-const resolveApiKey = (spec: Spec): Effect.Effect<Redacted.Redacted | undefined, EngineRegistryError> => {
-  const variable = spec.apiKeyEnv ?? defaultApiKeyEnv[spec.backend]
-  if (variable === undefined) return Effect.succeed(undefined)
-  const missing = (description: string) =>
-    new EngineRegistryError({ reason: "MissingApiKey", engine: spec.name, variable, description })
-  return Config.redacted(variable).pipe(
-    Effect.mapError(() => missing("not set")),
-    Effect.filterOrFail((key) => Redacted.value(key).trim() !== "", () => missing("empty"))
-  )
-}
+const decodeDefinition: Validate.DecodeSchema = Schema.decodeUnknownEither(Definition, {
+  errors: "all",
+  onExcessProperty: "error"
+})
 
 const provideEffect = <A, E, R>(
   self: Effect.Effect<A, E, R>,
-  name: string
+  engine: string
 ): Effect.Effect<A, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry> =>
   Effect.flatMap(EngineRegistry, (registry) =>
     Effect.acquireUseRelease(
       Scope.make(),
       (scope) =>
         Effect.flatMap(
-          Scope.extend(registry.get(name), scope),
+          Scope.extend(registry.get(engine), scope),
           (service) => Effect.provideService(self, LanguageModel.LanguageModel, service)
         ),
       (scope, exit) => Scope.close(scope, exit)
@@ -1207,424 +917,12 @@ const provideEffect = <A, E, R>(
 
 const provideStream = <A, E, R>(
   self: Stream.Stream<A, E, R>,
-  name: string
+  engine: string
 ): Stream.Stream<A, E | EngineRegistryError, Exclude<R, LanguageModel.LanguageModel> | EngineRegistry> =>
   Stream.unwrapScoped(
-    Effect.flatMap(EngineRegistry, (registry) =>
-      Effect.map(
-        registry.get(name),
-        (service) => Stream.provideService(self, LanguageModel.LanguageModel, service)
-      ))
-  )
-
-// =============================================================================
-// internal: validation and locations
-// =============================================================================
-
-type Path = ReadonlyArray<PropertyKey>
-
-interface PathIssue {
-  readonly path: Path
-  readonly message: string
-}
-
-type Locator = (path: Path) => { readonly line: number; readonly column: number } | undefined
-
-const decodeDefinitionSchema = Schema.decodeUnknownEither(Definition, { errors: "all", onExcessProperty: "error" })
-
-const decodeDefinition = (
-  raw: unknown,
-  backends: ReadonlyArray<string>,
-  file: string | undefined,
-  locate: Locator | undefined
-): Effect.Effect<Definition, EngineRegistryError> =>
-  Effect.suspend(() => {
-    const { input, warnings } = compat(raw, backends)
-    return Effect.zipRight(
-      Effect.forEach(warnings, (warning) => Effect.logWarning(`${file === undefined ? "" : `${file}: `}${warning}`), {
-        discard: true
-      }),
-      decodeChecked(input, backends, file, locate)
+    Effect.flatMap(
+      EngineRegistry,
+      (registry) =>
+        Effect.map(registry.get(engine), (service) => Stream.provideService(self, LanguageModel.LanguageModel, service))
     )
-  })
-
-/** Chainette's in-process-only engine fields: accepted, and ignored with a warning. */
-const inProcessOnly = ["dtype", "gpu_memory_utilization", "devices", "enable_reasoning"] as const
-
-/** Chainette's backend names. */
-const backendAliases: Readonly<Record<string, string>> = { vllm_api: "vllm", ollama_api: "ollama" }
-
-/**
- * Chainette compatibility, before decoding: backend aliases, a `backend` inferred when omitted, and the in-process-only
- * fields removed with a warning.
- */
-const compat = (
-  raw: unknown,
-  custom: ReadonlyArray<string>
-): { readonly input: unknown; readonly warnings: ReadonlyArray<string> } => {
-  if (raw === null || typeof raw !== "object" || !Array.isArray((raw as Record<string, unknown>).engines)) {
-    return { input: raw, warnings: [] }
-  }
-  const warnings: Array<string> = []
-  const engines = ((raw as Record<string, unknown>).engines as ReadonlyArray<unknown>).map((entry, i) => {
-    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return entry
-    const spec = { ...entry as Record<string, unknown> }
-    const name = `engines[${i}]${typeof spec.name === "string" ? ` (${spec.name})` : ""}`
-    const ignored = inProcessOnly.filter((field) => spec[field] !== undefined)
-    for (const field of ignored) delete spec[field]
-    if (typeof spec.backend === "string" && !custom.includes(spec.backend)) {
-      spec.backend = backendAliases[spec.backend] ?? spec.backend
-    }
-    if (spec.backend === undefined) {
-      const inferred = inferBackend(spec, ignored.length > 0)
-      if (inferred !== undefined) spec.backend = inferred
-    }
-    if (ignored.length > 0) {
-      warnings.push(
-        `${name}: ${ignored.join(", ")} ${ignored.length === 1 ? "applies" : "apply"} to Chainette's in-process vLLM ` +
-          `only; ignored for the ${typeof spec.backend === "string" ? spec.backend : "engine's"} backend`
-      )
-    }
-    return spec
-  })
-  return { input: { ...raw as Record<string, unknown>, engines }, warnings }
-}
-
-/**
- * The backend of an engine written without one: from its endpoint (OpenAI, OpenRouter, Ollama's port 11434, or any
- * other server as `openai-compat`), or in process (`llama-cpp`) for a `.gguf` model or Chainette's in-process fields.
- */
-const inferBackend = (spec: Record<string, unknown>, inProcess: boolean): string | undefined => {
-  if (typeof spec.endpoint === "string") {
-    const endpoint = spec.endpoint
-    if (/\/\/api\.openai\.com(?:[:/]|$)/.test(endpoint)) return "openai"
-    if (/\/\/openrouter\.ai(?:[:/]|$)/.test(endpoint)) return "openrouter"
-    if (/:11434(?:\/|$)/.test(endpoint)) return "ollama"
-    return "openai-compat"
-  }
-  if (typeof spec.model === "string" && (/\.gguf$/i.test(spec.model) || inProcess)) return "llama-cpp"
-  return undefined
-}
-
-const decodeChecked = (
-  input: unknown,
-  backends: ReadonlyArray<string>,
-  file: string | undefined,
-  locate: Locator | undefined
-): Either.Either<Definition, EngineRegistryError> => {
-  const decoded = decodeDefinitionSchema(input)
-  if (Either.isLeft(decoded)) {
-    const seen = new Set<string>()
-    const issues: Array<PathIssue> = []
-    const all = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
-    for (const issue of all) {
-      const key = formatPath(issue.path)
-      if (seen.has(key)) continue
-      if (
-        issue.message.startsWith("Expected undefined, actual") &&
-        all.some((other) => other !== issue && isPrefix(issue.path, other.path))
-      ) {
-        continue
-      }
-      seen.add(key)
-      issues.push({ path: issue.path, message: issue.message })
-    }
-    return Either.left(invalid(issues, file, locate))
-  }
-  const issues = check(decoded.right, backends)
-  return issues.length > 0 ? Either.left(invalid(issues, file, locate)) : Either.right(decoded.right)
-}
-
-const dryRunOnly = ["latency", "tokensPerSecond", "failureRate", "words", "tokenSize"] as const
-const httpOnly = ["endpoint", "apiKeyEnv", "headers", "timeout"] as const
-const responsesSampling = new Set(["temperature", "topP", "maxTokens"])
-
-const check = (definition: Definition, custom: ReadonlyArray<string>): Array<PathIssue> => {
-  const issues: Array<PathIssue> = []
-  const customSet = new Set(custom)
-  const builtinNames = BuiltinBackend.literals as ReadonlyArray<string>
-  const known = [...builtinNames, ...custom.filter((name) => !builtinNames.includes(name))]
-  const firstIndex = new Map<string, number>()
-  definition.engines.forEach((spec, i) => {
-    const at = (...path: Array<PropertyKey>): Path => ["engines", i, ...path]
-    const seen = firstIndex.get(spec.name)
-    if (seen !== undefined) {
-      issues.push({
-        path: at("name"),
-        message: `duplicate engine name ${JSON.stringify(spec.name)} (see engines[${seen}])`
-      })
-    } else {
-      firstIndex.set(spec.name, i)
-    }
-    if (!known.includes(spec.backend)) {
-      issues.push({
-        path: at("backend"),
-        message: `unknown backend ${JSON.stringify(spec.backend)} (expected one of: ${known.join(", ")})`
-      })
-      return
-    }
-    if (customSet.has(spec.backend)) return
-    const backend = spec.backend as BuiltinBackend
-    if (backend === "dry-run") {
-      for (const field of httpOnly) {
-        if (spec[field] !== undefined) {
-          issues.push({ path: at(field), message: "does not apply to the dry-run backend" })
-        }
-      }
-      return
-    }
-    if (backend === "llama-cpp" || backend === "vllm_local") {
-      for (const field of httpOnly) {
-        if (spec[field] !== undefined) {
-          issues.push({ path: at(field), message: `does not apply to the ${backend} backend (it runs in process)` })
-        }
-      }
-      const options = Schema.decodeUnknownEither(LlamaCpp.LoadOptions, { errors: "all", onExcessProperty: "error" })(
-        spec.options ?? {}
-      )
-      if (Either.isLeft(options)) {
-        // a union (e.g. of literals) reports one issue per member: one line per field, the expectations joined
-        const byPath = new Map<string, { path: ReadonlyArray<PropertyKey>; messages: Array<string> }>()
-        for (const issue of ParseResult.ArrayFormatter.formatErrorSync(options.left)) {
-          const key = issue.path.join(".")
-          const entry = byPath.get(key) ?? { path: issue.path, messages: [] }
-          entry.messages.push(issue.message)
-          byPath.set(key, entry)
-        }
-        for (const { messages, path } of byPath.values()) {
-          const expected = messages.map((m) => /^Expected (.+), actual (.+)$/.exec(m))
-          const message = messages.length > 1 && expected.every((m) => m !== null)
-            ? `Expected ${expected.map((m) => m![1]).filter((e) => e !== "undefined").join(" | ")}, actual ${
-              expected[0]![2]
-            }`
-            : messages[0]!
-          issues.push({ path: at("options", ...path), message })
-        }
-      }
-    }
-    if (spec.model === undefined) {
-      issues.push({
-        path: at("model"),
-        message: `is missing (required by the ${backend} backend${
-          backend === "llama-cpp" || backend === "vllm_local" ? ": the path of the GGUF file" : ""
-        })`
-      })
-    }
-    if (backend === "openai-compat" && spec.endpoint === undefined) {
-      issues.push({ path: at("endpoint"), message: "is missing (required by the openai-compat backend)" })
-    }
-    for (const field of dryRunOnly) {
-      if (spec[field] !== undefined) {
-        issues.push({ path: at(field), message: `applies to the dry-run backend only (this engine is ${backend})` })
-      }
-    }
-    if (backend === "openai") {
-      if (spec.timeout !== undefined) {
-        issues.push({ path: at("timeout"), message: "is not supported by the openai backend" })
-      }
-      for (const field of Object.keys(spec.sampling ?? {})) {
-        if (!responsesSampling.has(field) && spec.sampling?.[field as keyof Sampling.Sampling] !== undefined) {
-          issues.push({
-            path: at("sampling", field),
-            message: "is not supported by the openai backend (it accepts temperature, topP and maxTokens)"
-          })
-        }
-      }
-    }
-  })
-  if (definition.default !== undefined && !firstIndex.has(definition.default)) {
-    const names = [...firstIndex.keys()]
-    issues.push({
-      path: ["default"],
-      message: `unknown engine ${JSON.stringify(definition.default)} (known engines: ${names.join(", ") || "none"})`
-    })
-  }
-  return issues
-}
-
-const invalid = (
-  issues: ReadonlyArray<PathIssue | Issue>,
-  file: string | undefined,
-  locate: Locator | undefined
-): EngineRegistryError => {
-  const located: Array<Issue> = issues.map((issue) => {
-    if (!("path" in issue)) return issue
-    const position = locate?.(issue.path)
-    return {
-      field: formatPath(issue.path),
-      message: issue.message,
-      ...(position === undefined ? {} : { line: position.line, column: position.column })
-    }
-  })
-  located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
-  const first = located[0]!
-  return new EngineRegistryError({
-    reason: "InvalidConfig",
-    ...(file === undefined ? {} : { file }),
-    ...(first.line === undefined ? {} : { line: first.line }),
-    ...(first.column === undefined ? {} : { column: first.column }),
-    ...(first.field === "" ? {} : { field: first.field }),
-    description: first.message,
-    issues: located
-  })
-}
-
-const empty = (file: string | undefined): EngineRegistryError =>
-  invalid([{ field: "", message: "the definition is empty: expected an `engines:` list", line: 1 }], file, undefined)
-
-const isPrefix = (prefix: Path, path: Path): boolean =>
-  prefix.length <= path.length && prefix.every((segment, i) => segment === path[i])
-
-const formatPath = (path: Path): string => {
-  let out = ""
-  for (const segment of path) {
-    if (typeof segment === "number") out += `[${segment}]`
-    else if (typeof segment === "string" && /^[A-Za-z_$][\w$-]*$/.test(segment)) {
-      out += out === ""
-        ? segment
-        : `.${segment}`
-    } else out += `[${JSON.stringify(String(segment))}]`
-  }
-  return out
-}
-
-const linePos = (lineCounter: Yaml.LineCounter, offset: number): { line: number; column: number } => {
-  const { col, line } = lineCounter.linePos(offset)
-  return { line, column: col }
-}
-
-/** The position of the deepest node on the path: a map key when the path ends at one, else its value or item. */
-const locateNode = (document: Yaml.Document, lineCounter: Yaml.LineCounter, path: Path) => {
-  let node: unknown = document.contents
-  let position = rangeStart(node)
-  for (const segment of path) {
-    if (Yaml.isMap(node)) {
-      const pair = node.items.find((item) => keyOf(item.key) === String(segment))
-      if (pair === undefined) break
-      position = rangeStart(pair.key) ?? position
-      node = pair.value
-    } else if (Yaml.isSeq(node) && typeof segment === "number") {
-      node = node.items[segment]
-      position = rangeStart(node) ?? position
-      if (node === undefined) break
-    } else {
-      break
-    }
-  }
-  return position === undefined ? undefined : linePos(lineCounter, position)
-}
-
-const keyOf = (key: unknown): string | undefined =>
-  Yaml.isScalar(key) ? String(key.value) : typeof key === "string" ? key : undefined
-
-const rangeStart = (node: unknown): number | undefined =>
-  Yaml.isNode(node) && node.range !== undefined && node.range !== null ? node.range[0] : undefined
-
-/** The first JSON syntax error of a text (offset and what was expected), or `undefined` when it is valid JSON. */
-const scanJson = (text: string): { readonly offset: number; readonly message: string } | undefined => {
-  let i = 0
-  let error: { readonly offset: number; readonly message: string } | undefined
-  const fail = (message: string, offset = i): false => {
-    error ??= { offset, message }
-    return false
-  }
-  const found = () => i >= text.length ? "the end of the file" : JSON.stringify(text[i])
-  const space = () => {
-    while (i < text.length) {
-      const c = text.charCodeAt(i)
-      if (c !== 32 && c !== 9 && c !== 10 && c !== 13) break
-      i++
-    }
-  }
-  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-  const string = (): boolean => {
-    const start = i++
-    while (i < text.length) {
-      const c = text.charCodeAt(i)
-      if (c === 34) {
-        i++
-        return true
-      }
-      if (c < 32) return fail("unescaped control character (e.g. a line break) in a string")
-      if (c === 92) {
-        const next = text[i + 1]
-        if (next === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6
-        else if (next !== undefined && "\"\\/bfnrt".includes(next)) i += 2
-        else return fail("invalid escape sequence in a string")
-      } else {
-        i++
-      }
-    }
-    return fail("unterminated string", start)
-  }
-  const value = (depth: number): boolean => {
-    space()
-    if (depth > 256) return fail("nested too deeply")
-    const c = text[i]
-    if (c === "{" || c === "[") {
-      const close = c === "{" ? "}" : "]"
-      i++
-      space()
-      if (text[i] === close) {
-        i++
-        return true
-      }
-      for (;;) {
-        if (c === "{") {
-          space()
-          if (text[i] !== "\"") return fail(`expected a property name in double quotes, found ${found()}`)
-          if (!string()) return false
-          space()
-          if (text[i] !== ":") return fail(`expected ":" after the property name, found ${found()}`)
-          i++
-        }
-        if (!value(depth + 1)) return false
-        space()
-        if (text[i] === close) {
-          i++
-          return true
-        }
-        if (text[i] !== ",") return fail(`expected "," or "${close}", found ${found()}`)
-        const comma = i++
-        space()
-        if (text[i] === close) return fail(`trailing comma before "${close}"`, comma)
-      }
-    }
-    if (c === "\"") return string()
-    for (const word of ["true", "false", "null"]) {
-      if (text.startsWith(word, i)) {
-        i += word.length
-        return true
-      }
-    }
-    number.lastIndex = i
-    if (number.test(text)) {
-      i = number.lastIndex
-      return true
-    }
-    return fail(`expected a JSON value, found ${found()}`)
-  }
-  if (!value(0)) return error
-  space()
-  return i < text.length ? { offset: i, message: `unexpected ${found()} after the JSON value` } : undefined
-}
-
-const describe = (u: unknown): string =>
-  Predicate.hasProperty(u, "message") && typeof u.message === "string" ? u.message : String(u)
-
-const defined = <A extends object>(value: A): { [K in keyof A]?: Exclude<A[K], undefined> } => {
-  const out: Record<string, unknown> = {}
-  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v
-  return out as { [K in keyof A]?: Exclude<A[K], undefined> }
-}
-
-const compatConfig = (spec: Spec, resolved: { readonly apiKey: Redacted.Redacted | undefined }) =>
-  defined({
-    name: spec.name,
-    baseUrl: spec.endpoint,
-    apiKey: resolved.apiKey,
-    headers: spec.headers,
-    sampling: spec.sampling,
-    timeout: spec.timeout,
-    extraBody: spec.options
-  })
+  )

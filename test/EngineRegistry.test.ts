@@ -54,7 +54,7 @@ const expected = (options: DryRun.Options, prompt: string) =>
   )
 
 const stateOf = (name: string) =>
-  Effect.map(EngineRegistry.status, (all) => all.find((status) => status.name === name)!)
+  Effect.map(EngineRegistry.status, (all) => all.find((status) => status.engine === name)!)
 
 /** Runs `body` with a registry of counted engines (TTL 1 minute) built in the test's scope. */
 const withCounted = <A, E>(
@@ -553,7 +553,7 @@ describe("EngineRegistry", () => {
         yield* EngineRegistry.warmup(["local", "cloud"]).pipe(
           Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SLUICE_TEST_OPENAI_KEY", "sk-test"]])))
         )
-        const states = (yield* EngineRegistry.status).map((s) => `${s.name}:${s.state}`)
+        const states = (yield* EngineRegistry.status).map((s) => `${s.engine}:${s.state}`)
         assert.deepStrictEqual(states, ["fast:stopped", "slow:idle", "local:idle", "cloud:idle"])
       }).pipe(Effect.provide(EngineRegistry.layerFile(fixture("valid.yml")).pipe(Layer.provide(files)))))
 
@@ -674,9 +674,14 @@ describe("EngineRegistry", () => {
         const error = yield* Effect.flip(
           EngineRegistry.parse(`{\n  "engines": [\n    {"name": 'x'}\n  ]\n}`, { format: "json", file: "e.json" })
         )
-        assert.include(error.message, `e.json:3:14: JSON syntax error: expected a JSON value, found "'"`)
+        assert.include(error.message, `e.json:3:14: JSON syntax error: expected a value but found "'"`)
         const unquoted = yield* Effect.flip(EngineRegistry.parse(`{ engines: [] }`, { format: "json" }))
-        assert.include(unquoted.message, "line 1:3: JSON syntax error: expected a property name in double quotes")
+        assert.include(unquoted.message, "line 1:3: JSON syntax error: expected a key in double quotes")
+        const truncated = yield* Effect.flip(EngineRegistry.parse(`{\n  "engines": [\n`, { format: "json" }))
+        assert.include(
+          truncated.message,
+          "line 3:1: JSON syntax error: the text ends before the JSON value is complete"
+        )
       }))
 
     it.effect("errors are data", () =>

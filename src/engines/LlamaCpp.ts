@@ -58,7 +58,7 @@ import * as StructuredOutput from "../StructuredOutput.js"
  *   that come faster are joined into one part (the first at once), so a fast model does not pay `LanguageModel`'s
  *   per-part cost per token; tokens slower than that leave one by one as they come; `0` delivers each at once;
  * - `sampling`: defaults for every call (a call's `Sampling.withSampling` settings override them);
- * - `name`: the engine name in errors (default `"LlamaCpp"`).
+ * - `engine`: the engine name in errors (default `"LlamaCpp"`).
  *
  * @example
  * ```ts
@@ -87,7 +87,7 @@ export interface Options {
   readonly chatWrapper?: ChatWrapper | undefined
   readonly deltaInterval?: Duration.DurationInput | undefined
   readonly sampling?: Sampling.Sampling | undefined
-  readonly name?: string | undefined
+  readonly engine?: string | undefined
 }
 
 /**
@@ -287,7 +287,7 @@ export const isLlamaCppError = (u: unknown): u is LlamaCppError => Predicate.has
  */
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, LlamaCppError, Scope.Scope> =>
   Effect.gen(function*() {
-    const engine = options.name ?? "LlamaCpp"
+    const engine = options.engine ?? "LlamaCpp"
     const fail = (reason: ErrorReason, description: string) => (cause: unknown) =>
       new LlamaCppError({
         reason,

@@ -47,7 +47,7 @@ import * as StructuredOutput from "../StructuredOutput.js"
  * - `coalesceDeltas`: join the deltas of one block that arrive in one network chunk (default `true`, as in
  *   `OpenAiCompat`);
  * - `apiKey` (a bearer token, for hosted Ollama) and `headers`;
- * - `timeout`, `idleTimeout`: as in `OpenAiCompat` (a retryable `Timeout`); `name`: the engine name in errors.
+ * - `timeout`, `idleTimeout`: as in `OpenAiCompat` (a retryable `Timeout`); `engine`: the engine name in errors.
  *
  * @example
  * ```ts
@@ -72,7 +72,7 @@ export interface Config {
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly timeout?: Duration.DurationInput | undefined
   readonly idleTimeout?: Duration.DurationInput | undefined
-  readonly name?: string | undefined
+  readonly engine?: string | undefined
 }
 
 /**
@@ -91,7 +91,7 @@ export interface Config {
 export const make = (config: Config): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
   Effect.flatMap(HttpClient.HttpClient, (client) =>
     Http.makeService(client, {
-      engine: config.name ?? "Ollama",
+      engine: config.engine ?? "Ollama",
       url: `${Http.trimUrl(config.baseUrl ?? "http://localhost:11434")}/api/chat`,
       accept: "application/x-ndjson",
       headers: config.headers,

@@ -90,7 +90,7 @@ export type StructuredOutputMode = "json_schema" | "vllm" | "guided_json" | "jso
  *   `true`: the same text at the same time, with the per-part costs of `LanguageModel` paid once per chunk rather
  *   than once per token); `false` gives one part per server event;
  * - `extraBody`: fields merged into every request body (server-specific knobs);
- * - `name`: the engine name in errors (default `"OpenAiCompat"`).
+ * - `engine`: the engine name in errors (default `"OpenAiCompat"`).
  *
  * @example
  * ```ts
@@ -125,7 +125,7 @@ export interface Config {
   readonly invalidToolCalls?: "fail" | "pass" | undefined
   readonly coalesceDeltas?: boolean | undefined
   readonly extraBody?: Readonly<Record<string, unknown>> | undefined
-  readonly name?: string | undefined
+  readonly engine?: string | undefined
 }
 
 /**
@@ -148,7 +148,7 @@ export const make = (config: Config): Effect.Effect<LanguageModel.Service, never
     const coalesce = config.coalesceDeltas !== false
     const passInvalidToolCalls = config.invalidToolCalls === "pass"
     return Http.makeService(client, {
-      engine: config.name ?? "OpenAiCompat",
+      engine: config.engine ?? "OpenAiCompat",
       url: `${Http.trimUrl(config.baseUrl)}/chat/completions`,
       accept: "text/event-stream",
       headers: config.headers,
@@ -298,20 +298,20 @@ export const presets: {
     baseUrl: "https://api.openai.com/v1",
     maxTokensField: "max_completion_tokens",
     structuredOutput: "json_schema",
-    name: "openai",
+    engine: "openai",
     ...options
   }),
-  vllm: (options) => ({ baseUrl: "http://localhost:8000/v1", structuredOutput: "vllm", name: "vllm", ...options }),
+  vllm: (options) => ({ baseUrl: "http://localhost:8000/v1", structuredOutput: "vllm", engine: "vllm", ...options }),
   ollama: (options) => ({
     baseUrl: "http://localhost:11434/v1",
     structuredOutput: "json_schema",
-    name: "ollama",
+    engine: "ollama",
     ...options
   }),
   openrouter: ({ referer, title, ...options }) => ({
     baseUrl: "https://openrouter.ai/api/v1",
     structuredOutput: "json_schema",
-    name: "openrouter",
+    engine: "openrouter",
     ...options,
     headers: {
       ...(referer === undefined ? {} : { "HTTP-Referer": referer }),
@@ -322,13 +322,13 @@ export const presets: {
   llamacpp: (options) => ({
     baseUrl: "http://localhost:8080/v1",
     structuredOutput: "json_schema",
-    name: "llamacpp",
+    engine: "llamacpp",
     ...options
   }),
   lmstudio: (options) => ({
     baseUrl: "http://localhost:1234/v1",
     structuredOutput: "json_schema",
-    name: "lmstudio",
+    engine: "lmstudio",
     ...options
   })
 }

@@ -50,7 +50,8 @@ import * as StructuredOutput from "../StructuredOutput.js"
 /**
  * The engine's configuration: `baseUrl` (default `https://api.openai.com/v1`), `model`, `apiKey`, `sampling`,
  * `headers`, `organizationId` / `projectId`, `strict` (strict JSON schemas, default `true`; set `false` when tool or
- * output schemas have optional fields), and `config` for any other field of `@effect/ai-openai`'s configuration.
+ * output schemas have optional fields), `engine` (the engine name in errors, default `"OpenAiResponses"`) and `config`
+ * for any other field of `@effect/ai-openai`'s configuration.
  *
  * @example
  * ```ts
@@ -76,6 +77,7 @@ export interface Config {
   readonly organizationId?: Redacted.Redacted | undefined
   readonly projectId?: Redacted.Redacted | undefined
   readonly strict?: boolean | undefined
+  readonly engine?: string | undefined
   readonly config?: Omit<OpenAiLanguageModel.Config.Service, "model"> | undefined
 }
 
@@ -121,29 +123,30 @@ export const make = (
     (OpenAiLanguageModel) => OpenAiLanguageModel.make({ model: config.model, config: modelConfig(config) })
   ).pipe(Effect.map((service) => {
     const url = `${Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1")}/responses`
+    const engine = config.engine ?? "OpenAiResponses"
     const streamText = (options: Parameters<LanguageModel.Service["streamText"]>[0]) =>
       Stream.suspend(() => {
         let finished = false
         let error: AiError.AiError | undefined = undefined
         return service.streamText(options).pipe(
-          Stream.mapError(withReason),
+          Stream.mapError(withReason(engine)),
           Stream.takeUntil((part) => part.type === "error"),
           Stream.mapChunks((parts) => {
             if (!finished) finished = Chunk.some(parts, (part) => part.type === "finish")
             const last = Chunk.last(parts)
             if (Option.isNone(last) || last.value.type !== "error") return parts
-            error = streamError(url, last.value.error)
+            error = streamError(engine, url, last.value.error)
             return Chunk.dropRight(parts, 1)
           }),
           Stream.concat(
             Stream.suspend(() =>
-              error !== undefined ? Stream.fail(error) : finished ? Stream.empty : Stream.fail(truncated(url))
+              error !== undefined ? Stream.fail(error) : finished ? Stream.empty : Stream.fail(truncated(engine, url))
             )
           )
         )
       })
     const generateText = (options: Parameters<LanguageModel.Service["generateText"]>[0]) =>
-      Effect.mapError(service.generateText(options), withReason)
+      Effect.mapError(service.generateText(options), withReason(engine))
     return {
       ...service,
       generateText: generateText as LanguageModel.Service["generateText"],
@@ -219,16 +222,16 @@ const clientLayer = (config: Config): Layer.Layer<OpenAiClient.OpenAiClient, nev
             : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(config.headers))
           const url = `${Http.trimUrl(config.baseUrl ?? "https://api.openai.com/v1")}/responses`
           return HttpClient.mapRequestEffect(withHeaders, perCall(config.strict ?? true)).pipe(
-            HttpClient.transformResponse(Effect.map(failOnResponseFailed(url)))
+            HttpClient.transformResponse(Effect.map(failOnResponseFailed(config.engine ?? "OpenAiResponses", url)))
           )
         }
       }))
   )
 
-const truncated = (url: string): AiError.AiError =>
+const truncated = (engine: string, url: string): AiError.AiError =>
   EngineError.toAiError(
     new EngineError.EngineError({
-      engine: "OpenAiResponses",
+      engine,
       reason: "Transport",
       description: "the stream ended before response.completed"
     }),
@@ -240,11 +243,11 @@ const truncated = (url: string): AiError.AiError =>
  * the server's message (an HTTP status error), or what failed (a transport error, which it reports without a
  * description).
  */
-const withReason = (error: AiError.AiError): AiError.AiError => {
+const withReason = (engine: string) => (error: AiError.AiError): AiError.AiError => {
   if ("cause" in error && EngineError.isEngineError(error.cause)) return error
   if (error._tag === "HttpResponseError" && error.reason === "StatusCode") {
     const response = { status: error.response.status, headers: error.response.headers, body: error.body }
-    return EngineError.toAiError(EngineError.fromResponse("OpenAiResponses", response), {
+    return EngineError.toAiError(EngineError.fromResponse(engine, response), {
       method: error.method,
       request: error.request,
       response
@@ -253,7 +256,7 @@ const withReason = (error: AiError.AiError): AiError.AiError => {
   if (error._tag === "HttpRequestError" && error.reason === "Transport") {
     const description = `${error.request.method} ${error.request.url}: ${Http.describe(error.cause ?? error)}`
     return EngineError.toAiError(
-      new EngineError.EngineError({ engine: "OpenAiResponses", reason: "Transport", description, cause: error.cause }),
+      new EngineError.EngineError({ engine, reason: "Transport", description, cause: error.cause }),
       { method: error.method, request: error.request }
     )
   }
@@ -264,7 +267,7 @@ const withReason = (error: AiError.AiError): AiError.AiError => {
  * A streamed response whose `response.failed` event fails its body with the error the event carries (its reason from
  * its code, its message kept): `@effect/ai-openai` reads that event as an ordinary finish.
  */
-const failOnResponseFailed = (url: string) =>
+const failOnResponseFailed = (engine: string, url: string) =>
 (
   response: HttpClientResponse.HttpClientResponse
 ): HttpClientResponse.HttpClientResponse => {
@@ -277,7 +280,7 @@ const failOnResponseFailed = (url: string) =>
           if (!event.data.includes("response.failed")) continue
           const json = Http.tryParse(event.data) as { readonly type?: unknown; readonly response?: { error?: unknown } }
           if (typeof json === "object" && json !== null && json.type === "response.failed") {
-            return Effect.fail(streamError(url, json.response?.error ?? json))
+            return Effect.fail(streamError(engine, url, json.response?.error ?? json))
           }
         }
       }
@@ -288,10 +291,10 @@ const failOnResponseFailed = (url: string) =>
 }
 
 /** An `error` event of the stream (`{ code, message }`): its reason from its code, its message kept. */
-const streamError = (url: string, event: unknown): AiError.AiError =>
+const streamError = (engine: string, url: string, event: unknown): AiError.AiError =>
   Http.streamError(
     {
-      engine: "OpenAiResponses",
+      engine,
       method: "streamText",
       request: HttpClientRequest.post(url)
     },

@@ -56,7 +56,7 @@ export interface Config {
 }
 
 const compat = (config: Config): OpenAiCompat.Config => ({
-  name: "Proxy",
+  engine: "Proxy",
   baseUrl: `${config.url.replace(/\/+$/, "")}/v1`,
   model: config.route,
   apiKey: config.token,
@@ -126,7 +126,7 @@ export const layerConfig = (
   options?: { readonly url?: string | undefined; readonly route?: string | undefined } | undefined
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   OpenAiCompat.layerConfig({
-    name: "Proxy",
+    engine: "Proxy",
     baseUrl: Config_.map(
       options?.url === undefined ? Config_.string("SLUICE_PROXY_URL") : Config_.succeed(options.url),
       (url) => `${url.replace(/\/+$/, "")}/v1`
