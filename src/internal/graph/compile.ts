@@ -1,0 +1,246 @@
+/**
+ * A graph's steps as declared, and their compilation: the checks `Graph.validate` reports (entry, duplicate ids,
+ * unknown targets, reachability, options) and what the scheduler needs precomputed (step indexes, barrier
+ * predecessors and their ancestors).
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Exit from "effect/Exit"
+import type { Middleware, Options, RetryOptions, StepKind } from "../../Graph.js"
+import { GraphError } from "../../GraphError.js"
+
+/** A step as declared with `.step(id, options, body)`. */
+export interface StepDefinition {
+  readonly id: string
+  readonly kind: StepKind
+  readonly body: unknown
+  readonly to: ReadonlyArray<string>
+  readonly routes: ReadonlyArray<string>
+  readonly retry: RetryOptions<unknown, unknown> | undefined
+  readonly timeout: Duration.Duration | undefined
+}
+
+/** What a graph value holds. */
+export interface GraphImpl {
+  readonly name: string
+  readonly options: Options<any>
+  readonly definitions: ReadonlyArray<StepDefinition>
+  readonly middleware: ReadonlyArray<Middleware<unknown, unknown>>
+  readonly startup: Effect.Effect<unknown, unknown, unknown> | undefined
+  readonly shutdown: ReadonlyArray<(context: unknown, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>>
+  readonly entryStep: string | undefined
+}
+
+/** Per-field reducers of `StateHandle.patch`. */
+export type Reducers = Readonly<Record<string, ((current: any, update: any) => any) | undefined>>
+
+/** A checked graph, as the scheduler runs it: steps are referred to by their index. */
+export interface Compiled {
+  readonly name: string
+  readonly steps: ReadonlyArray<CompiledStep>
+  readonly index: ReadonlyMap<string, number>
+  readonly entry: number
+  readonly concurrency: number
+  readonly maxSteps: number
+  readonly bufferSize: number
+  readonly reducers: Reducers | undefined
+  readonly middleware: ReadonlyArray<Middleware<unknown, unknown>>
+  readonly startup: Effect.Effect<unknown, unknown, unknown> | undefined
+  readonly shutdown: ReadonlyArray<(context: unknown, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>>
+  /** The predecessors of each barrier step (a step with at least two); `undefined` for the other steps. */
+  readonly preds: ReadonlyArray<ReadonlyArray<number> | undefined>
+  /** For each barrier and each of its predecessors: the steps from which that predecessor is reachable avoiding the barrier. */
+  readonly ancestors: ReadonlyArray<ReadonlyArray<ReadonlyArray<number>> | undefined>
+}
+
+/** A compiled step: its definition, its `to` targets by index, and its nested graph compiled. */
+export interface CompiledStep {
+  readonly id: string
+  readonly definition: StepDefinition
+  readonly to: ReadonlyArray<number>
+  readonly inner: Compiled | undefined
+}
+
+const cache = new WeakMap<object, Compiled>()
+
+/** Checks and compiles a graph (and its nested graphs), once per graph value. */
+export const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
+  const cached = cache.get(impl)
+  if (cached !== undefined) return Either.right(cached)
+  const result = compileUncached(impl)
+  if (Either.isRight(result)) cache.set(impl, result.right)
+  return result
+}
+
+/** The entry step's id as the graph declares it, or `undefined` when it has none or several candidates. */
+export const entryOf = (impl: GraphImpl): string | undefined => {
+  if (impl.entryStep !== undefined) return impl.entryStep
+  const roots = rootsOf(impl.definitions)
+  return roots.length === 1 ? roots[0] : undefined
+}
+
+// =============================================================================
+// checks
+// =============================================================================
+
+const compileUncached = (impl: GraphImpl): Either.Either<Compiled, GraphError> => {
+  const fail = failWith(impl.name)
+  const settings = checkSettings(impl.options, fail)
+  if (settings instanceof GraphError) return Either.left(settings)
+  const defs = impl.definitions
+  const index = indexSteps(defs, fail)
+  if (index instanceof GraphError) return Either.left(index)
+  const entry = findEntry(impl, index, fail)
+  if (entry instanceof GraphError) return Either.left(entry)
+  const edges = defs.map((d) => [...new Set([...d.to, ...d.routes])].map((t) => index.get(t)!))
+  const unreachable = checkReachable(defs, edges, entry, fail)
+  if (unreachable !== undefined) return Either.left(unreachable)
+  const { ancestors, preds } = barriers(edges)
+  const steps: Array<CompiledStep> = []
+  for (const d of defs) {
+    let inner: Compiled | undefined
+    if (d.kind === "graph") {
+      const result = compile(d.body as GraphImpl)
+      if (Either.isLeft(result)) return result
+      inner = result.right
+    }
+    steps.push({ id: d.id, definition: d, to: d.to.map((t) => index.get(t)!), inner })
+  }
+  return Either.right({
+    name: impl.name,
+    steps,
+    index,
+    entry,
+    ...settings,
+    reducers: impl.options.reducers as Reducers | undefined,
+    middleware: impl.middleware,
+    startup: impl.startup,
+    shutdown: impl.shutdown,
+    preds,
+    ancestors
+  })
+}
+
+type Fail = (reason: GraphError["reason"], steps: ReadonlyArray<string>, description?: string) => GraphError
+
+const failWith = (graph: string): Fail => (reason, steps, description) =>
+  new GraphError(description === undefined ? { graph, reason, steps } : { graph, reason, steps, description })
+
+const checkSettings = (options: Options<any>, fail: Fail) => {
+  const settings = {
+    concurrency: options.concurrency ?? 16,
+    maxSteps: options.maxSteps ?? 1000,
+    bufferSize: options.bufferSize ?? 512
+  }
+  for (const [key, value] of Object.entries(settings)) {
+    if (!Number.isInteger(value) || value < 1) {
+      return fail("InvalidOption", [], `${key} must be a positive integer, got ${value}`)
+    }
+  }
+  return settings
+}
+
+const indexSteps = (defs: ReadonlyArray<StepDefinition>, fail: Fail): Map<string, number> | GraphError => {
+  if (defs.length === 0) return fail("NoEntry", [], "the graph has no steps")
+  const index = new Map<string, number>()
+  const duplicates = new Set<string>()
+  defs.forEach((d, i) => index.has(d.id) ? duplicates.add(d.id) : index.set(d.id, i))
+  if (duplicates.size > 0) return fail("DuplicateStep", [...duplicates], "step ids must be unique")
+  for (const d of defs) {
+    const unknown = [...d.to, ...d.routes].filter((t) => !index.has(t))
+    if (unknown.length > 0) {
+      return fail("UnknownTarget", [d.id, ...unknown], `step "${d.id}" refers to unknown step(s)`)
+    }
+  }
+  return index
+}
+
+/** The steps no `to` or `routes` edge reaches, in declaration order. */
+const rootsOf = (defs: ReadonlyArray<StepDefinition>): ReadonlyArray<string> => {
+  const targeted = new Set(defs.flatMap((d) => [...d.to, ...d.routes]))
+  return defs.filter((d) => !targeted.has(d.id)).map((d) => d.id)
+}
+
+const findEntry = (impl: GraphImpl, index: ReadonlyMap<string, number>, fail: Fail): number | GraphError => {
+  if (impl.entryStep !== undefined) {
+    return index.get(impl.entryStep) ?? fail("UnknownTarget", [impl.entryStep], "the entry step does not exist")
+  }
+  const roots = rootsOf(impl.definitions)
+  if (roots.length === 0) {
+    return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(id)")
+  }
+  if (roots.length > 1) {
+    return fail(
+      "AmbiguousEntry",
+      roots,
+      "several steps have no predecessor: choose one with .entry(id), or declare dynamic targets in `routes`"
+    )
+  }
+  return index.get(roots[0]!)!
+}
+
+const checkReachable = (
+  defs: ReadonlyArray<StepDefinition>,
+  edges: ReadonlyArray<ReadonlyArray<number>>,
+  entry: number,
+  fail: Fail
+): GraphError | undefined => {
+  const reachable = closure(edges, [entry])
+  const unreachable = defs.filter((_, i) => reachable[i] === 0).map((d) => d.id)
+  if (unreachable.length === 0) return undefined
+  return fail(
+    "Unreachable",
+    unreachable,
+    "no `to` or `routes` edge from the entry reaches these steps (declare dynamic targets in `routes`)"
+  )
+}
+
+// =============================================================================
+// barriers
+// =============================================================================
+
+/**
+ * A barrier step (several predecessors) runs once every predecessor that could still arrive has arrived. To know
+ * which could, the scheduler looks at the steps from which each predecessor is reachable without going through the
+ * barrier: if one of them is running or queued, the predecessor may still come.
+ */
+const barriers = (edges: ReadonlyArray<ReadonlyArray<number>>) => {
+  const n = edges.length
+  const reverse: Array<Array<number>> = Array.from({ length: n }, () => [])
+  edges.forEach((targets, i) => {
+    for (const t of targets) reverse[t]!.push(i)
+  })
+  const preds: Array<ReadonlyArray<number> | undefined> = new Array(n).fill(undefined)
+  const ancestors: Array<ReadonlyArray<ReadonlyArray<number>> | undefined> = new Array(n).fill(undefined)
+  for (let j = 0; j < n; j++) {
+    const ps = reverse[j]!.filter((p) => p !== j)
+    if (ps.length < 2) continue
+    preds[j] = ps
+    ancestors[j] = ps.map((p) => {
+      const out = [p]
+      closure(reverse, [p], j).forEach((seen, q) => {
+        if (seen === 1 && q !== j && q !== p) out.push(q)
+      })
+      return out
+    })
+  }
+  return { preds, ancestors }
+}
+
+/** Marks the nodes reachable from `from` along `edges` (never entering `avoid`). */
+const closure = (edges: ReadonlyArray<ReadonlyArray<number>>, from: ReadonlyArray<number>, avoid = -1): Uint8Array => {
+  const seen = new Uint8Array(edges.length)
+  if (avoid >= 0) seen[avoid] = 1
+  const todo = [...from]
+  for (const f of from) seen[f] = 1
+  while (todo.length > 0) {
+    for (const t of edges[todo.pop()!]!) {
+      if (seen[t] === 0) {
+        seen[t] = 1
+        todo.push(t)
+      }
+    }
+  }
+  return seen
+}
