@@ -23,7 +23,6 @@ import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
-import * as Tool from "@effect/ai/Tool"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -153,24 +152,15 @@ export const encodeRequest = (
   if (Object.keys(modelOptions).length > 0) body.options = modelOptions
   if (config.think !== undefined) body.think = config.think
   if (config.keepAlive !== undefined) body.keep_alive = config.keepAlive
-  const tools = options.tools.filter((tool) => !Tool.isProviderDefined(tool))
-  if (tools.length > 0 && options.toolChoice !== "none") {
-    body.tools = tools.map((tool) => ({
-      type: "function",
-      function: {
-        name: tool.name,
-        ...(tool.description === undefined ? {} : { description: tool.description }),
-        parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast)
-      }
-    }))
-  }
+  const tools = Http.functionTools(options.tools)
+  if (tools.length > 0 && options.toolChoice !== "none") body.tools = tools
   if (Option.isSome(format)) {
     const schema = StructuredOutput.jsonSchema(format.value.schema)
     const mode = config.structuredOutput ?? "format"
     if (mode === "format") body.format = schema
     else {
       if (mode === "json") body.format = "json"
-      messages = withInstruction(messages, StructuredOutput.instruction(format.value))
+      messages = Http.withInstruction(messages, StructuredOutput.instruction(format.value))
       body.messages = messages
     }
   }
@@ -181,7 +171,7 @@ export const encodeRequest = (
 // internal: request encoding
 // =============================================================================
 
-type Message = Record<string, unknown>
+type Message = Http.Message
 
 const samplingOptions = (sampling: SamplingModule.Sampling | undefined): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
@@ -202,14 +192,6 @@ const samplingOptions = (sampling: SamplingModule.Sampling | undefined): Record<
   return out
 }
 
-const withInstruction = (messages: ReadonlyArray<Message>, instruction: string): Array<Message> => {
-  const first = messages[0]
-  if (first !== undefined && first.role === "system" && typeof first.content === "string") {
-    return [{ ...first, content: `${first.content}\n\n${instruction}` }, ...messages.slice(1)]
-  }
-  return [{ role: "system", content: instruction }, ...messages]
-}
-
 const image = (part: Prompt.FilePart): Either.Either<string, string> => {
   if (!part.mediaType.startsWith("image/")) {
     return Either.left(`Ollama accepts images only, not files of type ${part.mediaType}`)
@@ -221,61 +203,48 @@ const image = (part: Prompt.FilePart): Either.Either<string, string> => {
   return Either.right(comma === -1 ? part.data : part.data.slice(comma + 1))
 }
 
-const encodeMessages = (prompt: Prompt.Prompt): Either.Either<Array<Message>, string> => {
-  const out: Array<Message> = []
-  for (const message of prompt.content) {
-    switch (message.role) {
-      case "system": {
-        out.push({ role: "system", content: message.content })
-        break
-      }
-      case "user": {
-        let content = ""
-        const images: Array<string> = []
-        for (const part of message.content) {
-          if (part.type === "text") content += part.text
-          else {
-            const data = image(part)
-            if (Either.isLeft(data)) return Either.left(data.left)
-            images.push(data.right)
-          }
+const encodeMessages = (prompt: Prompt.Prompt): Either.Either<Array<Message>, string> =>
+  Http.encodePrompt<Message>(prompt, {
+    system: (message, out) => {
+      out.push({ role: "system", content: message.content })
+    },
+    user: (message, out) => {
+      let content = ""
+      const images: Array<string> = []
+      for (const part of message.content) {
+        if (part.type === "text") content += part.text
+        else {
+          const data = image(part)
+          if (Either.isLeft(data)) return data.left
+          images.push(data.right)
         }
-        out.push({ role: "user", content, ...(images.length > 0 ? { images } : {}) })
-        break
       }
-      case "assistant": {
-        let content = ""
-        let thinking = ""
-        const toolCalls: Array<Message> = []
-        for (const part of message.content) {
-          if (part.type === "text") content += part.text
-          else if (part.type === "reasoning") thinking += part.text
-          else if (part.type === "tool-call" && !part.providerExecuted) {
-            toolCalls.push({ function: { name: part.name, arguments: part.params ?? {} } })
-          }
+      out.push({ role: "user", content, ...(images.length > 0 ? { images } : {}) })
+    },
+    assistant: (message, out) => {
+      let content = ""
+      let thinking = ""
+      const toolCalls: Array<Message> = []
+      for (const part of message.content) {
+        if (part.type === "text") content += part.text
+        else if (part.type === "reasoning") thinking += part.text
+        else if (part.type === "tool-call" && !part.providerExecuted) {
+          toolCalls.push({ function: { name: part.name, arguments: part.params ?? {} } })
         }
-        out.push({
-          role: "assistant",
-          content,
-          ...(thinking.length > 0 ? { thinking } : {}),
-          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
-        })
-        break
       }
-      case "tool": {
-        for (const part of message.content) {
-          out.push({
-            role: "tool",
-            tool_name: part.name,
-            content: typeof part.result === "string" ? part.result : JSON.stringify(part.result ?? null)
-          })
-        }
-        break
+      out.push({
+        role: "assistant",
+        content,
+        ...(thinking.length > 0 ? { thinking } : {}),
+        ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
+      })
+    },
+    tool: (message, out) => {
+      for (const part of message.content) {
+        out.push({ role: "tool", tool_name: part.name, content: Http.stringify(part.result) })
       }
     }
-  }
-  return Either.right(out)
-}
+  })
 
 // =============================================================================
 // internal: stream decoding

@@ -40,9 +40,8 @@
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
-import * as Tool from "@effect/ai/Tool"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as Config_ from "effect/Config"
+import type * as Config_ from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -232,14 +231,7 @@ export const layerConfig = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.effect(
     LanguageModel.LanguageModel,
-    Effect.flatMap(
-      Effect.all({
-        baseUrl: fromConfig(config.baseUrl),
-        model: fromConfig(config.model),
-        apiKey: config.apiKey === undefined ? Effect.succeed(undefined) : fromConfig(config.apiKey)
-      }),
-      ({ apiKey, baseUrl, model }) => make({ ...config, baseUrl, model, apiKey })
-    )
+    Effect.flatMap(Http.readConfig(config), ({ apiKey, baseUrl, model }) => make({ ...config, baseUrl, model, apiKey }))
   )
 
 /**
@@ -376,16 +368,9 @@ export const encodeRequest = (
     setDefined(body, "min_p", merged.minP)
     setDefined(body, "repetition_penalty", merged.repetitionPenalty)
   }
-  const tools = options.tools.filter((tool) => !Tool.isProviderDefined(tool))
+  const tools = Http.functionTools(options.tools)
   if (tools.length > 0) {
-    body.tools = tools.map((tool) => ({
-      type: "function",
-      function: {
-        name: tool.name,
-        ...(tool.description === undefined ? {} : { description: tool.description }),
-        parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast)
-      }
-    }))
+    body.tools = tools
     const choice = options.toolChoice
     body.tool_choice = typeof choice === "string"
       ? choice
@@ -418,11 +403,11 @@ export const encodeRequest = (
       }
       case "json_object": {
         body.response_format = { type: "json_object" }
-        body.messages = withInstruction(messages.right, StructuredOutput.instruction(format.value))
+        body.messages = Http.withInstruction(messages.right, StructuredOutput.instruction(format.value))
         break
       }
       case "prompt": {
-        body.messages = withInstruction(messages.right, StructuredOutput.instruction(format.value))
+        body.messages = Http.withInstruction(messages.right, StructuredOutput.instruction(format.value))
         break
       }
     }
@@ -434,10 +419,7 @@ export const encodeRequest = (
 // internal: request encoding
 // =============================================================================
 
-type Message = Record<string, unknown>
-
-const fromConfig = <A>(value: A | Config_.Config<A>): Effect.Effect<A, ConfigError.ConfigError> =>
-  Config_.isConfig(value) ? value : Effect.succeed(value as A)
+type Message = Http.Message
 
 const setDefined = (body: Record<string, unknown>, key: string, value: unknown): void => {
   if (value !== undefined) body[key] = value
@@ -446,14 +428,6 @@ const setDefined = (body: Record<string, unknown>, key: string, value: unknown):
 const schemaName = (name: string): string => {
   const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
   return cleaned.length === 0 ? "output" : cleaned
-}
-
-const withInstruction = (messages: ReadonlyArray<Message>, instruction: string): Array<Message> => {
-  const first = messages[0]
-  if (first !== undefined && first.role === "system" && typeof first.content === "string") {
-    return [{ ...first, content: `${first.content}\n\n${instruction}` }, ...messages.slice(1)]
-  }
-  return [{ role: "system", content: instruction }, ...messages]
 }
 
 const fileUrl = (part: Prompt.FilePart): string =>
@@ -475,60 +449,49 @@ const encodeFile = (part: Prompt.FilePart): Either.Either<Message, string> => {
   return Either.right({ type: "file", file: { filename: part.fileName ?? "file", file_data: fileUrl(part) } })
 }
 
-const stringify = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value ?? null)
-
-const encodeMessages = (prompt: Prompt.Prompt): Either.Either<Array<Message>, string> => {
-  const out: Array<Message> = []
-  for (const message of prompt.content) {
-    switch (message.role) {
-      case "system": {
-        out.push({ role: "system", content: message.content })
-        break
+const encodeMessages = (prompt: Prompt.Prompt): Either.Either<Array<Message>, string> =>
+  Http.encodePrompt<Message>(prompt, {
+    system: (message, out) => {
+      out.push({ role: "system", content: message.content })
+    },
+    user: (message, out) => {
+      if (message.content.every((part) => part.type === "text")) {
+        out.push({ role: "user", content: message.content.map((part) => part.text).join("") })
+        return
       }
-      case "user": {
-        if (message.content.every((part) => part.type === "text")) {
-          out.push({ role: "user", content: message.content.map((part) => part.text).join("") })
-          break
+      const content: Array<Message> = []
+      for (const part of message.content) {
+        if (part.type === "text") content.push({ type: "text", text: part.text })
+        else {
+          const file = encodeFile(part)
+          if (Either.isLeft(file)) return file.left
+          content.push(file.right)
         }
-        const content: Array<Message> = []
-        for (const part of message.content) {
-          if (part.type === "text") content.push({ type: "text", text: part.text })
-          else {
-            const file = encodeFile(part)
-            if (Either.isLeft(file)) return Either.left(file.left)
-            content.push(file.right)
-          }
-        }
-        out.push({ role: "user", content })
-        break
       }
-      case "assistant": {
-        let text = ""
-        const toolCalls: Array<Message> = []
-        for (const part of message.content) {
-          if (part.type === "text") text += part.text
-          else if (part.type === "tool-call" && !part.providerExecuted) {
-            toolCalls.push({
-              id: part.id,
-              type: "function",
-              function: { name: part.name, arguments: JSON.stringify(part.params ?? {}) }
-            })
-          }
+      out.push({ role: "user", content })
+    },
+    assistant: (message, out) => {
+      let text = ""
+      const toolCalls: Array<Message> = []
+      for (const part of message.content) {
+        if (part.type === "text") text += part.text
+        else if (part.type === "tool-call" && !part.providerExecuted) {
+          toolCalls.push({
+            id: part.id,
+            type: "function",
+            function: { name: part.name, arguments: JSON.stringify(part.params ?? {}) }
+          })
         }
-        out.push({
-          role: "assistant",
-          content: text.length === 0 && toolCalls.length > 0 ? null : text,
-          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
-        })
-        break
       }
-      case "tool": {
-        for (const part of message.content) {
-          out.push({ role: "tool", tool_call_id: part.id, content: stringify(part.result) })
-        }
-        break
+      out.push({
+        role: "assistant",
+        content: text.length === 0 && toolCalls.length > 0 ? null : text,
+        ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
+      })
+    },
+    tool: (message, out) => {
+      for (const part of message.content) {
+        out.push({ role: "tool", tool_call_id: part.id, content: Http.stringify(part.result) })
       }
     }
-  }
-  return Either.right(out)
-}
+  })

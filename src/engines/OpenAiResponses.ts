@@ -34,7 +34,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
-import * as Config_ from "effect/Config"
+import type * as Config_ from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -194,11 +194,7 @@ export const layerConfig = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(
     Effect.map(
-      Effect.all({
-        baseUrl: config.baseUrl === undefined ? Effect.succeed(undefined) : fromConfig(config.baseUrl),
-        model: fromConfig(config.model),
-        apiKey: config.apiKey === undefined ? Effect.succeed(undefined) : fromConfig(config.apiKey)
-      }),
+      Http.readConfig({ baseUrl: config.baseUrl, model: config.model, apiKey: config.apiKey }),
       ({ apiKey, baseUrl, model }) => layer({ ...config, baseUrl, model, apiKey })
     )
   )
@@ -301,9 +297,6 @@ const streamError = (engine: string, url: string, event: unknown): AiError.AiErr
     event,
     JSON.stringify(event)
   )
-
-const fromConfig = <A>(value: A | Config_.Config<A>): Effect.Effect<A, ConfigError.ConfigError> =>
-  Config_.isConfig(value) ? value : Effect.succeed(value as A)
 
 const modelConfig = (config: Config): Omit<OpenAiLanguageModel.Config.Service, "model"> => ({
   ...(config.sampling?.temperature === undefined ? {} : { temperature: config.sampling.temperature }),

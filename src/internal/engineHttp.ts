@@ -1,11 +1,14 @@
 /**
- * Shared plumbing of sluice's HTTP engines (OpenAiCompat, Ollama): executing a request with typed errors, the
- * response body as a stream with transport errors mapped, and folding stream parts into `generateText` content.
+ * Shared plumbing of sluice's engines (OpenAiCompat, Ollama, OpenAiResponses and, for prompts and folding, LlamaCpp):
+ * encoding a prompt and its tools, executing a request with typed errors, the response body as a stream with
+ * transport errors mapped, and folding stream parts into `generateText` content.
  */
 import type * as AiError from "@effect/ai/AiError"
 import * as AiErrors from "@effect/ai/AiError"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
+import * as Tool from "@effect/ai/Tool"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -13,6 +16,8 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -23,6 +28,84 @@ import * as EngineError from "../EngineError.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 import * as Engine from "./languageModel.js"
+
+// =============================================================================
+// request encoding
+// =============================================================================
+
+/**
+ * How a backend writes each role's prompt messages: an encoder appends to `out` the messages it makes of one, or
+ * returns why the message cannot be sent.
+ */
+export type MessageEncoder<M> = {
+  readonly [Role in Prompt.Message["role"]]: (
+    message: Extract<Prompt.Message, { readonly role: Role }>,
+    out: Array<M>
+  ) => string | void
+}
+
+/** A prompt as a backend's messages, or why it cannot be encoded. */
+export const encodePrompt = <M>(prompt: Prompt.Prompt, encoder: MessageEncoder<M>): Either.Either<Array<M>, string> => {
+  const out: Array<M> = []
+  for (const message of prompt.content) {
+    const error = (encoder[message.role] as (message: Prompt.Message, out: Array<M>) => string | void)(message, out)
+    if (error !== undefined) return Either.left(error)
+  }
+  return Either.right(out)
+}
+
+/** A JSON message with a `role` and (as most are) a `content`. */
+export type Message = Record<string, unknown>
+
+/** The messages with an instruction added to the leading system message (or as a new one). */
+export const withInstruction = (messages: ReadonlyArray<Message>, instruction: string): Array<Message> => {
+  const first = messages[0]
+  if (first !== undefined && first.role === "system" && typeof first.content === "string") {
+    return [{ ...first, content: `${first.content}\n\n${instruction}` }, ...messages.slice(1)]
+  }
+  return [{ role: "system", content: instruction }, ...messages]
+}
+
+/** The user-defined tools as Chat Completions (and Ollama) `function` tools. */
+export const functionTools = (tools: LanguageModel.ProviderOptions["tools"]): Array<Message> =>
+  tools.filter((tool) => !Tool.isProviderDefined(tool)).map((tool) => ({
+    type: "function",
+    function: {
+      name: tool.name,
+      ...(tool.description === undefined ? {} : { description: tool.description }),
+      parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast)
+    }
+  }))
+
+/** A tool result as message text. */
+export const stringify = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value ?? null)
+
+/** The fields of an engine's configuration that `layerConfig` may take from `Config`. */
+export interface ConfigFields<Url extends string | undefined> {
+  readonly baseUrl: Url | Config.Config<string>
+  readonly model: string | Config.Config<string>
+  readonly apiKey?: Config.Config<Redacted.Redacted | undefined> | Redacted.Redacted | undefined
+}
+
+/** Reads the base URL, the model and the API key of a configuration, each given as a value or a `Config`. */
+export const readConfig = <Url extends string | undefined>(
+  config: ConfigFields<Url>
+): Effect.Effect<
+  { readonly baseUrl: Url; readonly model: string; readonly apiKey: Redacted.Redacted | undefined },
+  ConfigError.ConfigError
+> =>
+  Effect.all({
+    baseUrl: (Config.isConfig(config.baseUrl) ? config.baseUrl : Effect.succeed(config.baseUrl)) as Effect.Effect<
+      Url,
+      ConfigError.ConfigError
+    >,
+    model: Config.isConfig(config.model) ? config.model : Effect.succeed(config.model),
+    apiKey: Config.isConfig(config.apiKey) ? config.apiKey : Effect.succeed(config.apiKey)
+  })
+
+// =============================================================================
+// calls
+// =============================================================================
 
 /** What an engine call needs to build its errors. */
 export interface CallContext {

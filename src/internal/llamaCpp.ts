@@ -31,6 +31,7 @@ import type {
   LlamaGrammar
 } from "node-llama-cpp"
 import type * as Sampling from "../Sampling.js"
+import { encodePrompt } from "./engineHttp.js"
 
 type Json = any
 
@@ -43,32 +44,29 @@ type Json = any
  * user message; the last one, holding its tool calls and their results, after tool results).
  */
 export const encodeHistory = (prompt: Prompt.Prompt): Either.Either<Array<ChatHistoryItem>, string> => {
-  const history: Array<ChatHistoryItem> = []
   const calls = new Map<string, ChatModelFunctionCall>()
-  const lastModel = (): ChatModelResponse => {
+  const lastModel = (history: Array<ChatHistoryItem>): ChatModelResponse => {
     const last = history[history.length - 1]
     if (last !== undefined && last.type === "model") return last
     const created: ChatModelResponse = { type: "model", response: [] }
     history.push(created)
     return created
   }
-  for (const message of prompt.content) {
-    switch (message.role) {
-      case "system": {
+  return Either.map(
+    encodePrompt<ChatHistoryItem>(prompt, {
+      system: (message, history) => {
         history.push({ type: "system", text: message.content })
-        break
-      }
-      case "user": {
+      },
+      user: (message, history) => {
         let text = ""
         for (const part of message.content) {
-          if (part.type !== "text") return Either.left(`a ${part.mediaType} file part (the engine reads text only)`)
+          if (part.type !== "text") return `a ${part.mediaType} file part (the engine reads text only)`
           text += part.text
         }
         history.push({ type: "user", text })
-        break
-      }
-      case "assistant": {
-        const response = lastModel().response
+      },
+      assistant: (message, history) => {
+        const response = lastModel(history).response
         for (const part of message.content) {
           if (part.type === "text") response.push(part.text)
           else if (part.type === "reasoning") {
@@ -84,21 +82,20 @@ export const encodeHistory = (prompt: Prompt.Prompt): Either.Either<Array<ChatHi
             response.push(call)
           }
         }
-        break
-      }
-      case "tool": {
+      },
+      tool: (message) => {
         for (const part of message.content) {
           const call = calls.get(part.id)
-          if (call === undefined) return Either.left(`a tool result for an unknown call id ${JSON.stringify(part.id)}`)
+          if (call === undefined) return `a tool result for an unknown call id ${JSON.stringify(part.id)}`
           call.result = part.result
         }
-        break
       }
+    }),
+    (history) => {
+      lastModel(history)
+      return history
     }
-  }
-  const last = history[history.length - 1]
-  if (last === undefined || last.type !== "model") history.push({ type: "model", response: [] })
-  return Either.right(history)
+  )
 }
 
 /** The offered tools as `node-llama-cpp` functions, or `undefined` when none may be called. */
