@@ -27,7 +27,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
@@ -47,7 +46,9 @@ import * as Take from "effect/Take"
 import * as Concurrency from "./Concurrency.js"
 import * as EngineError from "./EngineError.js"
 import * as Event from "./Event.js"
+import * as Input from "./internal/inputs.js"
 import * as Pool from "./internal/pool.js"
+import { quantile, Reservoir } from "./internal/reservoir.js"
 import * as RetryModule from "./internal/retry.js"
 import * as Node from "./Node.js"
 import { isPipelineError, PipelineError } from "./PipelineError.js"
@@ -920,7 +921,7 @@ const Proto = {
     return append(this, id, "add", invalid, (input, run, stats) => {
       const output = Stream.suspend(() => {
         const source = () =>
-          fromInputs(f({
+          Input.toStream(f({
             input: countIn(input, stats) as Stream.Stream<unknown, PipelineError>,
             ...stepContext(run, stats)
           }))
@@ -1076,7 +1077,7 @@ const Proto = {
             stepContext(run, stats)
           )
           : other as Inputs<unknown, unknown, unknown>
-        const right = Stream.mapError(fromInputs(source), (e) => toStepError(run, stats, e))
+        const right = Stream.mapError(Input.toStream(source), (e) => toStepError(run, stats, e))
         return countOut(Stream.merge(countIn(input, stats), right), stats)
       }))
   },
@@ -1103,7 +1104,7 @@ const Proto = {
         }
         const right: Stream.Stream<Side, PipelineError, unknown> = Stream.concat(
           Stream.map(
-            Stream.mapError(fromInputs(other), (e) => toStepError(run, stats, e)),
+            Stream.mapError(Input.toStream(other), (e) => toStepError(run, stats, e)),
             (item): Side => ({ side: 1, item })
           ),
           Stream.succeed<Side>({ side: 2 })
@@ -1556,42 +1557,6 @@ class StepRecorder {
   }
 }
 
-/**
- * A fixed-size uniform sample of the values seen (Vitter's algorithm R with a seeded generator): exact percentiles
- * while fewer than `capacity` values were seen, unbiased estimates after, in constant memory.
- */
-class Reservoir {
-  readonly values: Array<number> = []
-  seen = 0
-  private seed = 0x9e3779b9
-
-  constructor(readonly capacity: number) {}
-
-  add(value: number): void {
-    this.seen++
-    if (this.values.length < this.capacity) {
-      this.values.push(value)
-      return
-    }
-    const j = Math.floor(this.random() * this.seen)
-    if (j < this.capacity) this.values[j] = value
-  }
-
-  sorted(): Array<number> {
-    return [...this.values].sort((a, b) => a - b)
-  }
-
-  private random(): number {
-    let t = (this.seed = (this.seed + 0x6d2b79f5) | 0)
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const quantile = (sorted: ReadonlyArray<number>, q: number): number | undefined =>
-  sorted.length === 0 ? undefined : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
-
 const snapshot = (name: string, run: Run | undefined): Metadata => {
   if (run === undefined) {
     return { pipeline: name, runId: undefined, status: "idle", durationMs: 0, steps: [], errors: [], errorCount: 0 }
@@ -1661,7 +1626,7 @@ const execute = (
     self.cell.current = run
     remember(self.cell.runs, run)
     let output: AnyStream = Stream.mapError(
-      fromInputs(inputs),
+      Input.toStream(inputs),
       (cause) =>
         new PipelineError({
           pipeline: settings.name,
@@ -1711,38 +1676,6 @@ const withSplit = (output: AnyStream, split: Array<PipelineError>): AnyStream =>
     Stream.suspend(() => Stream.fromChunk(lefts()))
   )
 }
-
-const fromInputs = <A, E, R>(inputs: Inputs<A, E, R>): Stream.Stream<A, E | unknown, R> => {
-  if (Predicate.hasProperty(inputs, Stream.StreamTypeId)) return inputs as Stream.Stream<A, E, R>
-  if (Predicate.hasProperty(inputs, Symbol.asyncIterator)) {
-    return Stream.fromAsyncIterable(inputs as AsyncIterable<A>, (cause) => cause)
-  }
-  return Array.isArray(inputs)
-    ? Stream.fromIterable(inputs as ReadonlyArray<A>)
-    : fromLazyIterable(inputs as Iterable<A>)
-}
-
-/**
- * Reads a synchronous iterable (a generator, a lazy sequence) one item per pull, so that nothing is read ahead of
- * what the steps ask for, and closes it (`return()`, which runs a generator's `finally`) when the stream ends or is
- * interrupted. A throwing iterator fails the stream with what it threw. Arrays, already in memory, are read in
- * chunks.
- */
-const fromLazyIterable = <A>(iterable: Iterable<A>): Stream.Stream<A, unknown> =>
-  Stream.unwrapScoped(Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => iterable[Symbol.iterator]()),
-      (iterator) => Effect.sync(() => iterator.return?.())
-    ),
-    (iterator) => {
-      const loop: Channel.Channel<Chunk.Chunk<A>, unknown, unknown, unknown, unknown, unknown> = Channel.suspend(() => {
-        const next = Either.try(() => iterator.next())
-        if (Either.isLeft(next)) return Channel.fail(next.left)
-        return next.right.done ? Channel.void : Channel.zipRight(Channel.write(Chunk.of(next.right.value)), loop)
-      })
-      return Stream.fromChannel(loop)
-    }
-  ))
 
 const stepContext = (run: Run, stats: StepRecorder): StepContext<any, any> => ({
   step: stats.id,
@@ -1816,7 +1749,7 @@ const toStream = (result: unknown): Stream.Stream<unknown, unknown, unknown> =>
     ? result as Stream.Stream<unknown, unknown, unknown>
     : Array.isArray(result)
     ? Stream.fromIterable(result)
-    : fromLazyIterable(result as Iterable<unknown>)
+    : Input.fromLazyIterable(result as Iterable<unknown>)
 
 // =============================================================================
 // internal: item-wise steps
