@@ -176,6 +176,25 @@ export interface Options {
 const makeRoute = <R>(fields: internal.RouteImpl<R>): Route<R> =>
   ({ [TypeId]: TypeId, ...fields }) as unknown as Route<R>
 
+/** A route whose run streams the events of a runnable named `root` and answers with the root's output. */
+const eventsRoute = <I, E, R>(
+  kind: "node" | "llm" | "graph",
+  root: string,
+  options: RouteOptions | undefined,
+  input: Schema.Schema<I, any>,
+  events: (input: I, runId: string) => Stream.Stream<Event.Event, E, R>,
+  chat: internal.RouteImpl<R>["chat"]
+): Route<R> =>
+  makeRoute({
+    name: options?.name ?? root,
+    kind,
+    concurrency: options?.concurrency,
+    input,
+    run: (input: I, context) => rootOutput(events(input, context.runId), context, root),
+    chat
+  })
+
+/** Runs the events through the route's context; the result is the output of the root step. */
 const rootOutput = <E, R>(events: Stream.Stream<Event.Event, E, R>, context: internal.RunContext, root: string) =>
   Effect.suspend(() => {
     let output: unknown = undefined
@@ -204,14 +223,14 @@ export const node = <I, O, E, R>(
   self: Node.Node<I, O, E, R>,
   options: RouteOptions & { readonly input: Schema.Schema<I, any> }
 ): Route<R> =>
-  makeRoute({
-    name: options.name ?? self.name,
-    kind: "node",
-    concurrency: options.concurrency,
-    input: options.input,
-    run: (input: I, context) => rootOutput(Node.stream(self, input, { runId: context.runId }), context, self.name),
-    chat: undefined
-  })
+  eventsRoute(
+    "node",
+    self.name,
+    options,
+    options.input,
+    (input, runId) => Node.stream(self, input, { runId }),
+    undefined
+  )
 
 /**
  * Mounts an LLM node (`Node<string, string>`, e.g. `Llm.text`): as a run (the body is the input text) and as an
@@ -229,14 +248,14 @@ export const node = <I, O, E, R>(
  * @category constructors
  */
 export const llm = <E, R>(self: Node.Node<string, string, E, R>, options?: RouteOptions | undefined): Route<R> =>
-  makeRoute({
-    name: options?.name ?? self.name,
-    kind: "llm",
-    concurrency: options?.concurrency,
-    input: Schema.String,
-    run: (input: string, context) => rootOutput(Node.stream(self, input, { runId: context.runId }), context, self.name),
-    chat: Chat.nodeChat(self)
-  })
+  eventsRoute(
+    "llm",
+    self.name,
+    options,
+    Schema.String,
+    (input, runId) => Node.stream(self, input, { runId }),
+    Chat.nodeChat(self)
+  )
 
 /**
  * Mounts a graph. The body is the initial state, decoded with `input`; the result is the final state.
@@ -264,19 +283,14 @@ export const graph = <S, C, N extends string, T extends string, E, R>(
   self: Graph.Graph<S, C, N, T, E, R> & Graph.Graph.Valid<N, T>,
   options: RouteOptions & { readonly input: Schema.Schema<S, any> }
 ): Route<R> =>
-  makeRoute({
-    name: options.name ?? self.name,
-    kind: "graph",
-    concurrency: options.concurrency,
-    input: options.input,
-    run: (input: S, context) =>
-      rootOutput(
-        Graph.stream(self, input, { runId: context.runId }) as Stream.Stream<Event.Event, E | GraphError, R>,
-        context,
-        self.name
-      ),
-    chat: undefined
-  })
+  eventsRoute(
+    "graph",
+    self.name,
+    options,
+    options.input,
+    (input, runId) => Graph.stream(self, input, { runId }) as Stream.Stream<Event.Event, E | GraphError, R>,
+    undefined
+  )
 
 /**
  * Mounts a pipeline. The body is an array of inputs, each decoded with `input`; the run streams the pipeline's

@@ -24,6 +24,11 @@ import * as Sse from "./sse.js"
 // request
 // =============================================================================
 
+/** A field a client may omit or send as `null`. */
+const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
 const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
 const Content = Schema.Union(
   Schema.String,
@@ -41,8 +46,8 @@ const Message = Schema.Union(
   Schema.Struct({ role: Schema.Literal("user"), content: Content }),
   Schema.Struct({
     role: Schema.Literal("assistant"),
-    content: Schema.optional(Schema.NullOr(Content)),
-    tool_calls: Schema.optional(Schema.NullOr(Schema.Array(ToolCallWire)))
+    content: nullable(Content),
+    tool_calls: nullable(Schema.Array(ToolCallWire))
   }),
   Schema.Struct({ role: Schema.Literal("tool"), tool_call_id: Schema.String, content: Content })
 )
@@ -51,9 +56,9 @@ const FunctionTool = Schema.Struct({
   type: Schema.Literal("function"),
   function: Schema.Struct({
     name: Schema.String,
-    description: Schema.optional(Schema.NullOr(Schema.String)),
-    parameters: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
-    strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+    description: nullable(Schema.String),
+    parameters: nullable(JsonObject),
+    strict: nullable(Schema.Boolean)
   })
 })
 
@@ -64,9 +69,9 @@ const ResponseFormat = Schema.Union(
     type: Schema.Literal("json_schema"),
     json_schema: Schema.Struct({
       name: Schema.String,
-      description: Schema.optional(Schema.NullOr(Schema.String)),
-      schema: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
-      strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+      description: nullable(Schema.String),
+      schema: nullable(JsonObject),
+      strict: nullable(Schema.Boolean)
     })
   })
 )
@@ -74,12 +79,10 @@ const ResponseFormat = Schema.Union(
 export const Request = Schema.Struct({
   model: Schema.String,
   messages: Schema.NonEmptyArray(Message),
-  stream: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  stream_options: Schema.optional(Schema.NullOr(Schema.Struct({
-    include_usage: Schema.optional(Schema.NullOr(Schema.Boolean))
-  }))),
-  tools: Schema.optional(Schema.NullOr(Schema.Array(FunctionTool))),
-  response_format: Schema.optional(Schema.NullOr(ResponseFormat))
+  stream: nullable(Schema.Boolean),
+  stream_options: nullable(Schema.Struct({ include_usage: nullable(Schema.Boolean) })),
+  tools: nullable(Schema.Array(FunctionTool)),
+  response_format: nullable(ResponseFormat)
 })
 
 export type Request = typeof Request.Type
