@@ -7,8 +7,8 @@
  *   steps: [
  *     Chain.llm({ id: "extract", input: RawDesc, output: Attr, engine: "llama3", prompt: "Describe: {{text}}" }),
  *     [
- *       Branch.make({ name: "fr", steps: [Chain.llm({ id: "to_fr", input: Attr, output: Attr, prompt: "…{{brand}}" })] }).join("fr"),
- *       Branch.make({ name: "es", steps: [Chain.llm({ id: "to_es", input: Attr, output: Attr, prompt: "…{{brand}}" })] }).join("es")
+ *       Chain.branch({ name: "fr", steps: [Chain.llm({ id: "to_fr", input: Attr, output: Attr, prompt: "…{{brand}}" })] }).as("fr"),
+ *       Chain.branch({ name: "es", steps: [Chain.llm({ id: "to_es", input: Attr, output: Attr, prompt: "…{{brand}}" })] }).as("es")
  *     ],
  *     Chain.apply("merge", (attr: Attr, { vars }) => ({ ...attr, fr: vars.fr, es: vars.es }))
  *   ]
@@ -20,14 +20,14 @@
  *   what the runner writes) and the next step decodes it with its input schema, so an item that does not match is a
  *   per-item `ChainError` (`InvalidInput`) and the run goes on.
  * - **Templates.** Prompts are `Template`s: `{{field}}` reads the step's (decoded) input, `{{step_id.field}}` the
- *   output of an earlier step, `{{alias.field}}` the final output of a branch joined under `alias`, and
+ *   output of an earlier step, `{{alias.field}}` the final output of a branch named `alias` with `.as("alias")`, and
  *   `{{chain_input.field}}` the original row. Every field is checked against the schemas when the chain is built:
  *   an unknown one is a `ChainError` (`UnknownField`) naming the step and the field ({@link check}); running an
  *   invalid chain fails with it before any item.
- * - **Branches.** A list of `Branch`es runs in parallel for each item, each on the output of the step before the
- *   list; the step after the list gets that same value. `.join("alias")` makes a branch's final output available to
- *   later templates (and to pure steps' `vars`). A step failing in a branch fails the item; a pure step filtering
- *   an item in a branch ends only that branch (its alias is then empty).
+ * - **Branches.** A list of branches ({@link branch}) runs in parallel for each item, each on the output of the step
+ *   before the list; the step after the list gets that same value. `.as("alias")` makes a branch's final output
+ *   available to later templates (and to pure steps' `vars`). A step failing in a branch fails the item; a pure
+ *   step filtering an item in a branch ends only that branch (its alias is then empty).
  * - **Pure steps.** {@link apply} runs a function per item (return `undefined` to drop the item) or, with
  *   `batch: true`, per batch of items (one result per input, in order; inside a branch a batch step gets one item
  *   at a time). A pure step maps one input to at most one output (no fan-out).
@@ -127,7 +127,7 @@ export interface LlmStep<in out I = any, in out O = any> {
 
 /**
  * What a pure step's function receives with its input: the item's `id` and `index`, and `vars`, the values
- * templates can read (`chain_input`, earlier steps' outputs by id, joined branches' outputs by alias; as JSON).
+ * templates can read (`chain_input`, earlier steps' outputs by id, aliased branches' outputs by alias; as JSON).
  *
  * @example
  * ```ts
@@ -178,7 +178,7 @@ export interface ApplyStep<in out I = any, in out O = any> {
 }
 
 /**
- * A branch: a line of steps run in parallel with the other branches of its list. {@link Branch.join} names its final
+ * A branch: a line of steps run in parallel with the other branches of its list. `.as("alias")` names its final
  * output for later templates (`{{alias.field}}`).
  *
  * @example
@@ -186,7 +186,7 @@ export interface ApplyStep<in out I = any, in out O = any> {
  * import * as Chain from "sluice/Chain"
  *
  * declare const toFrench: Chain.LlmStep
- * const fr: Chain.Branch = Chain.branch({ name: "fr", steps: [toFrench] }).join("fr")
+ * const fr: Chain.Branch = Chain.branch({ name: "fr", steps: [toFrench] }).as("fr")
  * ```
  *
  * @since 0.1.0
@@ -197,7 +197,7 @@ export interface Branch extends Pipeable {
   readonly name: string
   readonly steps: ReadonlyArray<Step>
   readonly alias: string | undefined
-  readonly join: (alias: string) => Branch
+  readonly as: (alias: string) => Branch
 }
 
 /**
@@ -351,7 +351,7 @@ export interface Failure {
 /**
  * What happened to one item: `complete` (it went through every step), `filtered` (a pure step dropped it:
  * `filteredBy`) or `failed` (`failure`). `outputs` holds the JSON outputs of the steps it went through by step id
- * (and of joined branches by alias), `computed` the ids of the steps that ran in this run (the others came from
+ * (and of aliased branches by alias), `computed` the ids of the steps that ran in this run (the others came from
  * `done`), `output` the output of the last step of the chain when complete.
  *
  * @example
@@ -499,33 +499,33 @@ export interface Output<O> {
  * ```ts
  * import type * as Chain from "sluice/Chain"
  *
- * const ids = (d: Chain.Description) => Object.keys(d.hashes)
+ * const ids = (d: Chain.GraphJson) => Object.keys(d.hashes)
  * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface Description {
+export interface GraphJson {
   readonly name: string
-  readonly steps: ReadonlyArray<StepDescription>
+  readonly steps: ReadonlyArray<GraphJsonStep>
   readonly hashes: Readonly<Record<string, string>>
   readonly hash: string
 }
 
 /**
- * One step in a {@link Description}.
+ * One step in a {@link GraphJson}.
  *
  * @example
  * ```ts
  * import type * as Chain from "sluice/Chain"
  *
- * const kind = (s: Chain.StepDescription) => s.kind
+ * const kind = (s: Chain.GraphJsonStep) => s.kind
  * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type StepDescription =
+export type GraphJsonStep =
   | {
     readonly kind: "llm"
     readonly id: string
@@ -557,8 +557,8 @@ export type StepDescription =
     readonly kind: "parallel"
     readonly branches: ReadonlyArray<{
       readonly name: string
-      readonly join: string | undefined
-      readonly steps: ReadonlyArray<StepDescription>
+      readonly alias: string | undefined
+      readonly steps: ReadonlyArray<GraphJsonStep>
     }>
   }
 
@@ -730,7 +730,7 @@ export const apply: {
 
 const BranchProto = {
   _tag: "Branch",
-  join(this: Branch, alias: string): Branch {
+  as(this: Branch, alias: string): Branch {
     return makeBranch(this.name, this.steps, alias)
   },
   pipe() {
@@ -747,14 +747,15 @@ const makeBranch = (name: string, steps: ReadonlyArray<Step>, alias: string | un
 }
 
 /**
- * A branch (also exported as `Branch.make`): a line of steps run in parallel with the other branches of its list.
+ * A branch: a line of steps run in parallel with the other branches of its list; `.as("alias")` makes its final
+ * output available to later templates as `{{alias.field}}` (and to pure steps' `vars`).
  *
  * @example
  * ```ts
  * import * as Chain from "sluice/Chain"
  *
  * declare const toFrench: Chain.LlmStep
- * const fr = Chain.branch({ name: "fr", steps: [toFrench] }).join("fr")
+ * const fr = Chain.branch({ name: "fr", steps: [toFrench] }).as("fr")
  * ```
  *
  * @since 0.1.0
@@ -859,13 +860,13 @@ export const check = <I, O>(self: Chain<I, O>): Either.Either<Chain<I, O>, Chain
  * import * as Chain from "sluice/Chain"
  *
  * declare const chain: Chain.Chain
- * const ids = Chain.steps(chain).map((step) => step.id)
+ * const ids = Chain.flatSteps(chain).map((step) => step.id)
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const steps = (self: Chain): ReadonlyArray<LlmStep | ApplyStep> => {
+export const flatSteps = (self: Chain): ReadonlyArray<LlmStep | ApplyStep> => {
   const out: Array<LlmStep | ApplyStep> = []
   const walk = (line: ReadonlyArray<Step>) => {
     for (const step of line) {
@@ -891,27 +892,27 @@ export const steps = (self: Chain): ReadonlyArray<LlmStep | ApplyStep> => {
  * import * as Chain from "sluice/Chain"
  *
  * declare const chain: Chain.Chain
- * const json = JSON.stringify(Chain.describe(chain), null, 2)
+ * const json = JSON.stringify(Chain.toGraphJson(chain), null, 2)
  * ```
  *
  * @since 0.1.0
  * @category rendering
  */
-export const describe = (
+export const toGraphJson = (
   self: Chain,
   options?: { readonly engines?: Readonly<Record<string, string>> | undefined } | undefined
-): Description => {
+): GraphJson => {
   const plan = Either.getOrUndefined(planOf(self))
   const hashes = plan === undefined
     ? {}
     : computeHashes(plan, (step) => options?.engines?.[step.id] ?? (step._tag === "LlmStep" ? step.engine : undefined))
   const deps = new Map(plan?.steps.map((s) => [s.step.id, s.deps]) ?? [])
-  const describeLine = (line: ReadonlyArray<Step>): Array<StepDescription> =>
-    line.map((step): StepDescription => {
+  const describeLine = (line: ReadonlyArray<Step>): Array<GraphJsonStep> =>
+    line.map((step): GraphJsonStep => {
       if (isParallel(step)) {
         return {
           kind: "parallel",
-          branches: step.map((b) => ({ name: b.name, join: b.alias, steps: describeLine(b.steps) }))
+          branches: step.map((b) => ({ name: b.name, alias: b.alias, steps: describeLine(b.steps) }))
         }
       }
       const hash = hashes[step.id] ?? ""
@@ -952,7 +953,7 @@ export const describe = (
 
 /**
  * Draws a chain as a Mermaid flowchart: LLM steps as rectangles (with their engine), pure steps as hexagons,
- * branches as subgraphs (a joined branch shows its alias), edges in execution order.
+ * branches as subgraphs (an aliased branch shows its alias), edges in execution order.
  *
  * @example
  * ```ts
@@ -1000,7 +1001,7 @@ export const toMermaid = (self: Chain): string => {
   const ends = walk(self.steps, ["start"], "  ")
   lines.push(`  done(["■ end"])`)
   for (const p of ends) edges.push(`  ${p} --> done`)
-  const applies = steps(self).filter((s) => s._tag === "ApplyStep").map((s) => `s_${s.id}`)
+  const applies = flatSteps(self).filter((s) => s._tag === "ApplyStep").map((s) => `s_${s.id}`)
   lines.push(...edges)
   if (applies.length > 0) {
     lines.push("  classDef pure fill:#f1f8e9,stroke:#558b2f,color:#33691e")
@@ -1011,7 +1012,7 @@ export const toMermaid = (self: Chain): string => {
 
 /**
  * Draws a chain as a plain-text tree: each step with its kind (`llm` with its engine, `apply`), parallel branches
- * under a `parallel` node, a joined branch with its alias.
+ * under a `parallel` node, an aliased branch with its alias.
  *
  * @example
  * ```ts
@@ -1089,7 +1090,7 @@ export const resolveEngines = (
     const context = yield* Effect.serviceOption(LanguageModel.LanguageModel)
     const resolved = new Map<string, ResolvedEngine>()
     const started = new Map<string, LanguageModel.Service>()
-    for (const step of steps(self)) {
+    for (const step of flatSteps(self)) {
       if (step._tag !== "LlmStep") continue
       const name = engines?.[step.id] ?? step.engine
       if (name !== undefined && Option.isSome(registry) && registry.value.names.includes(name)) {
@@ -1527,8 +1528,8 @@ const compile = (name: string, line: ReadonlyArray<Step>): Either.Either<Plan, C
           branches.push({ name: b.name, alias: b.alias, line: inner.line })
           if (b.alias !== undefined) {
             const end = inner.last
-            // a branch may be joined under the id of its own last step (both name the same value)
-            if (b.alias !== end?.step.id && !claim(b.alias, "join alias")) return undefined
+            // a branch may be aliased under the id of its own last step (both name the same value)
+            if (b.alias !== end?.step.id && !claim(b.alias, "branch alias")) return undefined
             aliases.set(b.alias, end?.step.id)
             joined.push([b.alias, {
               ast: end?.step.output === undefined ? undefined : end.step.output.ast,

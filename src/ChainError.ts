@@ -25,12 +25,12 @@ export type TypeId = typeof TypeId
  * Found when the chain is built (`Chain.check`), so a run fails with them before reading any row:
  *
  * - `Empty`: the chain, a branch group or a branch has no step;
- * - `InvalidId`: a step id or join alias is not a plain name (letters, digits, `_` and `-`), or is reserved
+ * - `InvalidId`: a step id or branch alias is not a plain name (letters, digits, `_` and `-`), or is reserved
  *   (`chain_input`, `flattened`, `errors`);
- * - `DuplicateId`: two steps (or a step and a join alias) share an id;
+ * - `DuplicateId`: two steps (or a step and a branch alias) share an id;
  * - `InvalidTemplate`: a prompt template is malformed (an unclosed `{{`, an invalid path);
  * - `UnknownField`: a template reads a field (`field`) that the step's input schema, or the output schema of the
- *   step or join alias it names, does not have.
+ *   step or branch alias it names, does not have.
  *
  * Found while running, per item (the item fails, the run goes on):
  *

@@ -384,7 +384,7 @@ export const run = (
     const resolved = yield* Chain.resolveEngines(chain, options.engines).pipe(
       Effect.mapError((cause) => fromChainError(cause))
     )
-    const ids = Chain.steps(chain).map((step) => step.id)
+    const ids = Chain.flatSteps(chain).map((step) => step.id)
     const hashes = Chain.hashes(chain, (step) => Chain.engineKey(resolved.get(step.id)))
     const flatHash = digest(JSON.stringify(hashes))
     const workflows = Workflows.make(chain, versionOf(chain))
@@ -889,7 +889,10 @@ const exportRun = (
         steps: summary.steps
       }]
     }).pipe(Effect.mapError(io(dir)))
-    const description = Chain.describe(chain, options.engines === undefined ? undefined : { engines: options.engines })
+    const description = Chain.toGraphJson(
+      chain,
+      options.engines === undefined ? undefined : { engines: options.engines }
+    )
     yield* Writer.writeJsonAtomic(join(dir, "graph.json"), {
       ...description,
       hashes: meta.hashes,

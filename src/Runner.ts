@@ -9,7 +9,7 @@
  *   with `columns`, `key` (the row id; default the row index), `limit`, or an `Iterable`/`Stream` of records. Rows
  *   stream through the chain with at most `concurrency` items in flight.
  * - **Artefacts** in the `output` folder:
- *   - `graph.json`: the chain (`Chain.describe`: steps, engines, prompts, schemas as JSON Schema, configuration
+ *   - `graph.json`: the chain (`Chain.toGraphJson`: steps, engines, prompts, schemas as JSON Schema, configuration
  *     hashes) and the run (id, input, options, how each engine resolved, status);
  *   - `<step>/000.jsonl`, `001.jsonl`, …: each step's outputs, one record `{ "_id": <row id>, ...output }` per item
  *     (a non-object output, or one with its own `_id`, is written as `{ "_id", "_value" }`), rolled every
@@ -635,7 +635,7 @@ const streamWith = (
     const resolved = yield* Chain.resolveEngines(chain, options.engines).pipe(
       Effect.mapError((cause) => RunnerErrorModule.fromChainError(cause))
     )
-    const allSteps = Chain.steps(chain)
+    const allSteps = Chain.flatSteps(chain)
     const ids = allSteps.map((s) => s.id)
     const hashes = Chain.hashes(chain, (step) => Chain.engineKey(resolved.get(step.id)))
     const io = <A>(effect: Effect.Effect<A, PlatformError>, path: string) =>
@@ -669,7 +669,10 @@ const streamWith = (
         ? "context"
         : `context (asked for "${engine.name}")`
     }
-    const description = Chain.describe(chain, options.engines === undefined ? undefined : { engines: options.engines })
+    const description = Chain.toGraphJson(
+      chain,
+      options.engines === undefined ? undefined : { engines: options.engines }
+    )
     const graph = {
       ...description,
       hashes,

@@ -6,7 +6,6 @@
 export * as Agent from "./Agent.js"
 export * as AgentError from "./AgentError.js"
 export * as AgentEvent from "./AgentEvent.js"
-export * as Branch from "./Branch.js"
 export * as Chain from "./Chain.js"
 export * as ChainError from "./ChainError.js"
 export * as Concurrency from "./Concurrency.js"

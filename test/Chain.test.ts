@@ -2,7 +2,6 @@ import { AiError } from "@effect/ai"
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Fiber, Layer, Option, Schema, Stream, TestClock } from "effect"
-import * as Branch from "../src/Branch.js"
 import * as Chain from "../src/Chain.js"
 import * as EngineRegistry from "../src/EngineRegistry.js"
 import * as DryRun from "../src/engines/DryRun.js"
@@ -32,14 +31,14 @@ const products = Chain.make({
   steps: [
     Chain.llm({ id: "extract", input: Raw, output: Attr, engine: "llama3", prompt: "Describe {{text}}" }),
     [
-      Branch.make({
+      Chain.branch({
         name: "french",
         steps: [Chain.llm({ id: "to_fr", input: Attr, output: Attr, prompt: "FR {{brand}} {{model}}" })]
-      }).join("fr"),
-      Branch.make({
+      }).as("fr"),
+      Chain.branch({
         name: "spanish",
         steps: [Chain.llm({ id: "to_es", input: Attr, output: Attr, prompt: "ES {{brand}}" })]
-      }).join("es")
+      }).as("es")
     ],
     Chain.llm({
       id: "title",
@@ -74,7 +73,7 @@ describe("Chain: building", () => {
   it.effect("a valid chain checks, lists its steps in order and types its input and output", () =>
     Effect.gen(function*() {
       const chain = yield* Chain.check(products)
-      assert.deepStrictEqual(Chain.steps(chain).map((s) => s.id), ["extract", "to_fr", "to_es", "title", "entry"])
+      assert.deepStrictEqual(Chain.flatSteps(chain).map((s) => s.id), ["extract", "to_fr", "to_es", "title", "entry"])
       assert.isTrue(Chain.isChain(chain))
       assert.isFalse(Chain.isChain({ name: "x", steps: [] }))
       const typed: Chain.Chain<typeof Raw.Type, typeof Attr.Type> = Chain.make({
@@ -112,11 +111,11 @@ describe("Chain: building", () => {
           steps: [
             Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" }),
             [
-              Branch.make({
+              Chain.branch({
                 name: "x",
                 steps: [Chain.llm({ id: "b", input: Attr, output: Echo, prompt: "{{brand}}" })]
               })
-                .join("j")
+                .as("j")
             ],
             Chain.llm({ id: "c", input: Attr, output: Attr, prompt, ...(system ? { system } : {}) })
           ]
@@ -126,7 +125,7 @@ describe("Chain: building", () => {
       assert.include(errorOf(Chain.check(make("{{a.brnd}}"))).description, `"a" has no field "brnd"`)
       assert.strictEqual(errorOf(Chain.check(make("{{j.nope}}"))).field, "j.nope")
       assert.strictEqual(errorOf(Chain.check(make("{{chain_input.nope}}"))).field, "chain_input.nope")
-      // a branch step is only visible through its join alias
+      // a branch step is only visible through its branch alias
       assert.strictEqual(errorOf(Chain.check(make("{{b.echo}}"))).field, "b.echo")
       // the system prompt is checked too
       const system = errorOf(Chain.check(make("{{brand}}", "You write about {{colour}}")))
@@ -140,8 +139,8 @@ describe("Chain: building", () => {
         name: "c",
         steps: [
           [
-            Branch.make({ name: "x", steps: [Chain.llm({ id: "x1", input: Raw, output: Attr, prompt: "{{text}}" })] }),
-            Branch.make({
+            Chain.branch({ name: "x", steps: [Chain.llm({ id: "x1", input: Raw, output: Attr, prompt: "{{text}}" })] }),
+            Chain.branch({
               name: "y",
               steps: [Chain.llm({ id: "y1", input: Raw, output: Attr, prompt: "{{x1.brand}}" })]
             })
@@ -169,17 +168,17 @@ describe("Chain: building", () => {
       const aliasClash = Chain.make({
         name: "c",
         steps: [step("a"), [
-          Branch.make({
+          Chain.branch({
             name: "b",
             steps: [Chain.llm({ id: "b1", input: Attr, output: Attr, prompt: "{{brand}}" })]
-          }).join("a")
+          }).as("a")
         ]]
       })
       assert.strictEqual(errorOf(Chain.check(aliasClash)).reason, "DuplicateId")
       assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [] }))).reason, "Empty")
       assert.strictEqual(errorOf(Chain.check(Chain.make({ name: "c", steps: [[]] }))).reason, "Empty")
       assert.strictEqual(
-        errorOf(Chain.check(Chain.make({ name: "c", steps: [[Branch.make({ name: "e", steps: [] })]] }))).reason,
+        errorOf(Chain.check(Chain.make({ name: "c", steps: [[Chain.branch({ name: "e", steps: [] })]] }))).reason,
         "Empty"
       )
     }))
@@ -257,8 +256,8 @@ describe("Chain: running", () => {
       const parallel = Chain.make({
         name: "p",
         steps: [[
-          Branch.make({ name: "a", steps: [Chain.llm({ id: "a1", input: Raw, output: Attr, prompt: "{{text}}" })] }),
-          Branch.make({ name: "b", steps: [Chain.llm({ id: "b1", input: Raw, output: Attr, prompt: "{{text}}" })] })
+          Chain.branch({ name: "a", steps: [Chain.llm({ id: "a1", input: Raw, output: Attr, prompt: "{{text}}" })] }),
+          Chain.branch({ name: "b", steps: [Chain.llm({ id: "b1", input: Raw, output: Attr, prompt: "{{text}}" })] })
         ]]
       })
       const fiber = yield* Stream.runCollect(Chain.stream(parallel, [{ sku: "1", text: "x" }])).pipe(
@@ -429,10 +428,10 @@ describe("Chain: running", () => {
       const branched = Chain.make({
         name: "qa2",
         steps: [[
-          Branch.make({
+          Chain.branch({
             name: "b",
             steps: [Chain.apply("keep", filterLowConfidence, { batch: true, input: Answer })]
-          }).join("kept")
+          }).as("kept")
         ]]
       })
       const inBranch = yield* Chain.run(branched, rows.slice(0, 2))
@@ -609,16 +608,16 @@ describe("Chain: rendering", () => {
 
   it.effect("describe gives JSON with schemas, fields, dependencies and hashes", () =>
     Effect.sync(() => {
-      const d = Chain.describe(products)
+      const d = Chain.toGraphJson(products)
       assert.strictEqual(d.name, "products")
-      const extract = d.steps[0] as Extract<Chain.StepDescription, { kind: "llm" }>
+      const extract = d.steps[0] as Extract<Chain.GraphJsonStep, { kind: "llm" }>
       assert.strictEqual(extract.kind, "llm")
       assert.strictEqual(extract.engine, "llama3")
       assert.deepStrictEqual(extract.fields, ["text"])
       assert.deepStrictEqual((extract.input as { required: Array<string> }).required, ["sku", "text"])
-      const parallel = d.steps[1] as Extract<Chain.StepDescription, { kind: "parallel" }>
-      assert.deepStrictEqual(parallel.branches.map((b) => [b.name, b.join]), [["french", "fr"], ["spanish", "es"]])
-      const title = d.steps[2] as Extract<Chain.StepDescription, { kind: "llm" }>
+      const parallel = d.steps[1] as Extract<Chain.GraphJsonStep, { kind: "parallel" }>
+      assert.deepStrictEqual(parallel.branches.map((b) => [b.name, b.alias]), [["french", "fr"], ["spanish", "es"]])
+      const title = d.steps[2] as Extract<Chain.GraphJsonStep, { kind: "llm" }>
       assert.deepStrictEqual([...title.dependsOn].sort(), ["extract", "to_es", "to_fr"])
       assert.deepStrictEqual(Object.keys(d.hashes), ["extract", "to_fr", "to_es", "title", "entry"])
       assert.isTrue(Object.values(d.hashes).every((h) => /^[0-9a-f]{28}$/.test(h)))
@@ -628,7 +627,7 @@ describe("Chain: rendering", () => {
   it.effect("a pure step's hash follows its code, not its formatting, or its version", () =>
     Effect.sync(() => {
       const hashOf = (fn: (x: unknown) => unknown, version?: string) =>
-        Chain.describe(
+        Chain.toGraphJson(
           Chain.make({ name: "c", steps: [Chain.apply("f", fn, version === undefined ? {} : { version })] })
         ).hashes.f
 
@@ -651,25 +650,25 @@ describe("Chain: rendering", () => {
           steps: [
             Chain.llm({ id: "a", input: Raw, output: Attr, prompt: "{{text}}" }),
             [
-              Branch.make({ name: "f", steps: [Chain.llm({ id: "fr", input: Attr, output: Attr, prompt: fr })] }).join(
+              Chain.branch({ name: "f", steps: [Chain.llm({ id: "fr", input: Attr, output: Attr, prompt: fr })] }).as(
                 "f"
               ),
-              Branch.make({ name: "e", steps: [Chain.llm({ id: "es", input: Attr, output: Attr, prompt: es })] }).join(
+              Chain.branch({ name: "e", steps: [Chain.llm({ id: "es", input: Attr, output: Attr, prompt: es })] }).as(
                 "e"
               )
             ],
             Chain.llm({ id: "z", input: Attr, output: Attr, prompt: "{{f.brand}}" })
           ]
         })
-      const before = Chain.describe(build("FR {{brand}}", "ES {{brand}}")).hashes
-      const after = Chain.describe(build("FR! {{brand}}", "ES {{brand}}")).hashes
+      const before = Chain.toGraphJson(build("FR {{brand}}", "ES {{brand}}")).hashes
+      const after = Chain.toGraphJson(build("FR! {{brand}}", "ES {{brand}}")).hashes
       assert.strictEqual(before.a, after.a)
       assert.strictEqual(before.es, after.es)
       assert.notStrictEqual(before.fr, after.fr)
       assert.notStrictEqual(before.z, after.z)
-      const esOnly = Chain.describe(build("FR {{brand}}", "ES! {{brand}}")).hashes
+      const esOnly = Chain.toGraphJson(build("FR {{brand}}", "ES! {{brand}}")).hashes
       assert.strictEqual(before.z, esOnly.z, "z reads only the f alias")
-      const engine = Chain.describe(build("FR {{brand}}", "ES {{brand}}"), { engines: { a: "other" } }).hashes
+      const engine = Chain.toGraphJson(build("FR {{brand}}", "ES {{brand}}"), { engines: { a: "other" } }).hashes
       assert.notStrictEqual(before.a, engine.a)
       assert.notStrictEqual(before.z, engine.z)
     }))

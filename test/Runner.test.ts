@@ -177,7 +177,7 @@ describe("Runner: artefacts", () => {
       assert.deepStrictEqual(graph.steps.map((s: any) => s.kind), ["llm", "apply", "llm"])
       assert.strictEqual(graph.steps[0].prompt, "{{name}} is {{colour}}")
       assert.deepStrictEqual(graph.steps[0].input.required, ["sku", "name", "colour"])
-      assert.strictEqual(graph.steps[0].hash, Chain.describe(chain).hashes.describe)
+      assert.strictEqual(graph.steps[0].hash, Chain.toGraphJson(chain).hashes.describe)
       assert.strictEqual(graph.run.runId, summary.runId)
       assert.strictEqual(graph.run.status, "success")
       assert.deepStrictEqual(graph.run.engines, { describe: "context", tag: "context" })

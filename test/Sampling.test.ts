@@ -1,7 +1,6 @@
 import { LanguageModel, Prompt } from "@effect/ai"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
-import * as Branch from "../src/Branch.js"
 import * as Chain from "../src/Chain.js"
 import * as Ollama from "../src/engines/Ollama.js"
 import * as OpenAiCompat from "../src/engines/OpenAiCompat.js"
@@ -62,7 +61,7 @@ describe("Sampling", () => {
         steps: [
           Chain.llm({ id: "cold", input: Raw, output: Out, prompt: "{{text}}", sampling: { temperature: 0 } }),
           [
-            Branch.make({
+            Chain.branch({
               name: "b",
               steps: [Chain.llm({ id: "warm", input: Out, output: Out, prompt: "{{label}}", sampling: { topP: 0.9 } })]
             })

@@ -7,7 +7,6 @@
  *   Runner.loadChain("examples/chains/join.ts:chain") over examples/chains/data/numbers.jsonl
  */
 import { Schema } from "effect"
-import * as Branch from "sluice/Branch"
 import * as Chain from "sluice/Chain"
 
 export const Num = Schema.Struct({ value: Schema.Int })
@@ -32,8 +31,8 @@ export const chain = Chain.make({
   name: "inc_dec_join",
   steps: [
     [
-      Branch.make({ name: "inc_branch", steps: [inc] }).join("inc"),
-      Branch.make({ name: "dec_branch", steps: [dec] }).join("dec")
+      Chain.branch({ name: "inc_branch", steps: [inc] }).as("inc"),
+      Chain.branch({ name: "dec_branch", steps: [dec] }).as("dec")
     ],
     combine
   ]

@@ -15,7 +15,6 @@
  *   Runner.loadChain("examples/chains/products.ts:chain")  # how the CLI loads it
  */
 import { Schema } from "effect"
-import * as Branch from "sluice/Branch"
 import * as Chain from "sluice/Chain"
 
 /** Incoming noisy e-commerce text. */
@@ -96,8 +95,8 @@ export const chain = Chain.make({
   steps: [
     extract,
     [
-      Branch.make({ name: "french", steps: [localise("to_fr", "French")] }).join("fr"),
-      Branch.make({ name: "spanish", steps: [localise("to_es", "Spanish")] }).join("es")
+      Chain.branch({ name: "french", steps: [localise("to_fr", "French")] }).as("fr"),
+      Chain.branch({ name: "spanish", steps: [localise("to_es", "Spanish")] }).as("es")
     ],
     headline,
     catalogue

@@ -424,7 +424,7 @@ const checkOverrides = (
   file: string | undefined
 ): Effect.Effect<void, CliError> =>
   Effect.suspend(() => {
-    const ids = Chain.steps(chain).map((step) => step.id)
+    const ids = Chain.flatSteps(chain).map((step) => step.id)
     for (const [step, name] of Object.entries(overrides)) {
       if (!ids.includes(step)) {
         return Effect.fail(

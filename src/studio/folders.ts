@@ -437,7 +437,8 @@ export const mermaidOf = (graph: any): string => {
         const ends: Array<string> = []
         for (const branch of step.branches ?? []) {
           const id = `b${group++}_${String(branch.name).replace(/[^A-Za-z0-9_]/g, "_")}`
-          lines.push(`${indent}subgraph ${id}["${escape(branch.name + (branch.join ? ` ⇒ {{${branch.join}}}` : ""))}"]`)
+          const alias = branch.alias ?? branch.join // `join`: graph.json written before the rename
+          lines.push(`${indent}subgraph ${id}["${escape(branch.name + (alias ? ` ⇒ {{${alias}}}` : ""))}"]`)
           ends.push(...walk(branch.steps, prev, indent + "  "))
           lines.push(`${indent}end`)
         }

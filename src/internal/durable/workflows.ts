@@ -210,7 +210,7 @@ const chunkRows = (
         )
       }
     }
-    const ids = Chain.steps(chain).map((step) => step.id)
+    const ids = Chain.flatSteps(chain).map((step) => step.id)
     const order = new Map(ids.map((id, i) => [id, i]))
     const rows = yield* Store.inputs(p.runId, p.from, p.to)
     const done = new Set((yield* Store.records(p.runId, "flattened", [s.flatHash], p.from, p.to)).map((r) => r.rowId))
