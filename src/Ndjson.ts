@@ -14,14 +14,12 @@
  *
  * @since 0.1.0
  */
-import type * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
+import * as StreamDecoder from "./internal/streamDecoder.js"
 
 /**
  * @since 0.1.0
@@ -304,40 +302,7 @@ export const decodeTextWith: {
 const decodeStream = <E, R>(
   self: Stream.Stream<Uint8Array | string, E, R>,
   options: DecodeOptions | undefined
-): Stream.Stream<unknown, E | NdjsonError, R> =>
-  Stream.suspend(() => Stream.pipeThroughChannel(self, decodeChannel<E>(new ParserImpl(options))))
-
-type DecodeChannel<E> = Channel.Channel<
-  Chunk.Chunk<unknown>,
-  Chunk.Chunk<Uint8Array | string>,
-  E | NdjsonError,
-  E,
-  unknown,
-  unknown
->
-
-const emit = <E>(out: Array<unknown>, next: DecodeChannel<E>): DecodeChannel<E> =>
-  out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
-
-const decodeChannel = <E>(parser: ParserImpl): DecodeChannel<E> => {
-  const loop: DecodeChannel<E> = Channel.readWithCause({
-    onInput: (input: Chunk.Chunk<Uint8Array | string>) => {
-      const pieces = Chunk.toReadonlyArray(input)
-      const out: Array<unknown> = []
-      for (let i = 0; i < pieces.length && parser.error === undefined; i++) {
-        parser.push(pieces[i]!, out)
-      }
-      return emit<E>(out, parser.error === undefined ? loop : Channel.fail(parser.error))
-    },
-    onFailure: (cause: Cause.Cause<E>) => Channel.failCause(cause),
-    onDone: () => {
-      const out: Array<unknown> = []
-      parser.finish(out)
-      return emit<E>(out, parser.error === undefined ? Channel.void : Channel.fail(parser.error))
-    }
-  })
-  return loop
-}
+): Stream.Stream<unknown, E | NdjsonError, R> => StreamDecoder.decode(self, () => new ParserImpl(options))
 
 const CR = 13
 const TAB = 9

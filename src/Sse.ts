@@ -31,13 +31,11 @@
  *
  * @since 0.1.0
  */
-import type * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
 import { dual } from "effect/Function"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
+import * as StreamDecoder from "./internal/streamDecoder.js"
 
 /**
  * @since 0.1.0
@@ -371,28 +369,7 @@ export const decodeTextWith: {
 const decodeStream = <E, R>(
   self: Stream.Stream<Uint8Array | string, E, R>,
   options: DecodeOptions | undefined
-): Stream.Stream<Event, E | SseError, R> =>
-  Stream.suspend(() => Stream.pipeThroughChannel(self, decodeChannel<E>(new ParserImpl(options))))
-
-const decodeChannel = <E>(
-  parser: ParserImpl
-): Channel.Channel<Chunk.Chunk<Event>, Chunk.Chunk<Uint8Array | string>, E | SseError, E, unknown, unknown> => {
-  const loop: Channel.Channel<Chunk.Chunk<Event>, Chunk.Chunk<Uint8Array | string>, E | SseError, E, unknown, unknown> =
-    Channel.readWithCause({
-      onInput: (input: Chunk.Chunk<Uint8Array | string>) => {
-        const pieces = Chunk.toReadonlyArray(input)
-        const out: Array<Event> = []
-        for (let i = 0; i < pieces.length && parser.error === undefined; i++) {
-          parser.push(pieces[i]!, out)
-        }
-        const next = parser.error === undefined ? loop : Channel.fail(parser.error)
-        return out.length === 0 ? next : Channel.flatMap(Channel.write(Chunk.unsafeFromArray(out)), () => next)
-      },
-      onFailure: (cause: Cause.Cause<E>) => Channel.failCause(cause),
-      onDone: () => Channel.void
-    })
-  return loop
-}
+): Stream.Stream<Event, E | SseError, R> => StreamDecoder.decode(self, () => new ParserImpl(options))
 
 const LF = 10
 const SPACE = 32
