@@ -2,8 +2,9 @@
  * The `dry-run` engine: a `LanguageModel` that needs no model and no network.
  *
  * - Text requests get deterministic text: a stable function of the prompt and the seed.
- * - Structured requests (`generateObject`, or a format set with `StructuredOutput.withFormat`) get a value generated from the requested `Schema` with
- *   Effect's `Arbitrary`: always valid for the schema, deterministic per prompt and seed.
+ * - Structured requests (`generateObject`, or a format set with `StructuredOutput.withFormat`) get a value of the
+ *   requested `Schema` that looks like data (see {@link generate}): always valid for the schema, deterministic per
+ *   prompt and seed.
  * - Requests with tools call one tool (chosen from the prompt), with parameters generated from its schema; once the
  *   prompt holds tool results, the engine answers with text.
  * - `latency` delays each call, `tokensPerSecond` paces streamed tokens, `failureRate` makes a deterministic share of
@@ -24,6 +25,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type { Gen, State } from "../internal/dryRun/gen.js"
+import * as Value from "../internal/dryRun/value.js"
 import * as Engine from "../internal/languageModel.js"
 import type { replyParts } from "../internal/prompt.js"
 import {
@@ -142,9 +145,20 @@ export const layer = (options?: Options | undefined): Layer.Layer<LanguageModel.
 
 /**
  * Generates a value of a schema, deterministically for a given seed: the value the dry-run engine answers a
- * structured request with. The value survives JSON: encoded, stringified, parsed and decoded, it is still valid for
- * the schema (so no `NaN` or `Infinity` where JSON would turn them into `null`); seeds are tried in turn until one
- * gives such a value. The schema's arbitrary is built once per schema.
+ * structured request with. Values look like data and are always valid for the schema:
+ *
+ * - literals, enums, bounds (`between`, `positive`, `int`, `multipleOf`), lengths, item counts, simple patterns and
+ *   formats (email, url, date, date-time, uuid) are generated to fit; the `examples` and `default` annotations are
+ *   used as they are; every other filter is checked;
+ * - strings and numbers follow the field's name, description or title: a `brand` gets a brand name, an `email` an
+ *   address, a `price_eur` a positive price with 2 decimals, a `confidence` a number in [0, 1], a count a small
+ *   integer, a `summary` a sentence;
+ * - a `Schema.Unknown` annotated with a JSON Schema (an OpenAI-compatible request's `response_format`) gets a value
+ *   of that JSON Schema.
+ *
+ * Parts beyond these generators (symbols, template literals, declarations other than dates and classes) come from
+ * Effect's `Arbitrary`; such a value is checked to survive JSON (encoded, stringified, parsed and decoded), other
+ * seeds are tried otherwise. The generator is compiled once per schema.
  *
  * @example
  * ```ts
@@ -152,39 +166,60 @@ export const layer = (options?: Options | undefined): Layer.Layer<LanguageModel.
  * import * as DryRun from "sluice/engines/DryRun"
  *
  * const value = DryRun.generate(Schema.Struct({ name: Schema.String, age: Schema.Number }), 42)
+ * // { name: "Maria Rossi", age: 37 }
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
 export const generate = <A, I, R>(schema: Schema.Schema<A, I, R>, seed: number): A => {
-  let cached = arbitraries.get(schema.ast)
+  const state = { random: prng(seed), tainted: false }
+  const value = generateValue(Value.compile(schema.ast), state)
+  if (Option.isSome(value) && (!state.tainted || checks(schema).survivesJson(value.value))) return value.value as A
+  return arbitraryValue(schema, seed)
+}
+
+const generateValue = Option.liftThrowable((gen: Gen, state: State) => gen(state, 0))
+
+interface Checks {
+  readonly arbitrary: FastCheck.Arbitrary<unknown>
+  readonly survivesJson: (value: unknown) => boolean
+}
+
+const checked = new WeakMap<object, Checks>()
+
+const checks = <A, I, R>(schema: Schema.Schema<A, I, R>): Checks => {
+  let cached = checked.get(schema.ast)
   if (cached === undefined) {
     const s = schema as unknown as Schema.Schema<unknown, unknown>
+    let arbitrary: FastCheck.Arbitrary<unknown> | undefined
     cached = {
-      arbitrary: Arbitrary.make(s),
+      get arbitrary() {
+        return arbitrary ??= Arbitrary.make(s)
+      },
       survivesJson: (value) => {
         const encoded = Schema.encodeEither(s)(value)
         if (encoded._tag === "Left") return false
-        const json = JSON.stringify(encoded.right)
+        const json = Option.getOrUndefined(Option.liftThrowable(JSON.stringify)(encoded.right))
         return json !== undefined && Schema.decodeUnknownEither(s)(JSON.parse(json))._tag === "Right"
       }
     }
-    arbitraries.set(schema.ast, cached)
+    checked.set(schema.ast, cached)
   }
+  return cached
+}
+
+// The values of Effect's `Arbitrary`, seed after seed until one survives JSON.
+const arbitraryValue = <A, I, R>(schema: Schema.Schema<A, I, R>, seed: number): A => {
+  const { arbitrary, survivesJson } = checks(schema)
   let first: unknown
   for (let attempt = 0; attempt < 32; attempt++) {
-    const value = FastCheck.sample(cached.arbitrary, { seed: (seed + attempt) | 0, numRuns: 1 })[0]
-    if (cached.survivesJson(value)) return value as A
+    const value = FastCheck.sample(arbitrary, { seed: (seed + attempt) | 0, numRuns: 1 })[0]
+    if (survivesJson(value)) return value as A
     if (attempt === 0) first = value
   }
   return first as A
 }
-
-const arbitraries = new WeakMap<object, {
-  readonly arbitrary: FastCheck.Arbitrary<unknown>
-  readonly survivesJson: (value: unknown) => boolean
-}>()
 
 // =============================================================================
 // internal
