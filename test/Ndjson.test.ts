@@ -1,32 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Data, Effect, Either, Stream } from "effect"
-import * as fs from "node:fs"
 import * as Ndjson from "../src/Ndjson.js"
+import { concat, perByte, randomSplit, transcripts } from "./support/bytes.js"
 
 const encoder = new TextEncoder()
 const dir = new URL("./fixtures/transcripts/", import.meta.url)
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const chunk of chunks) {
-    all.set(chunk, at)
-    at += chunk.length
-  }
-  return all
-}
-const perByte = (bytes: Uint8Array): Array<Uint8Array> => Array.from(bytes, (byte) => Uint8Array.of(byte))
-const randomSplit = (bytes: Uint8Array, seed: number, max: number): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
-  let state = seed
-  for (let at = 0; at < bytes.length;) {
-    state = (state * 1103515245 + 12345) % 2147483648
-    const size = 1 + (state % max)
-    out.push(bytes.subarray(at, at + size))
-    at += size
-  }
-  return out
-}
 const collect = <E>(stream: Stream.Stream<unknown, E>) =>
   Stream.runCollect(stream).pipe(Effect.map(Chunk.toReadonlyArray))
 const bytes = (...chunks: ReadonlyArray<string>) =>
@@ -79,19 +57,17 @@ const summarise = (values: ReadonlyArray<unknown>): unknown => {
 }
 
 describe("Ollama transcripts", () => {
-  const files = fs.readdirSync(dir).filter((file) => file.startsWith("ollama.") && file.endsWith(".ndjson"))
+  const recorded = transcripts<Meta>(dir, (file) => file.startsWith("ollama.") && file.endsWith(".ndjson"))
 
-  it.effect("all four are in the fixtures with their sidecars", () =>
-    Effect.sync(() => {
-      assert.strictEqual(files.length, 4)
-      for (const file of files) assert.isTrue(fs.existsSync(new URL(`${file}.meta.json`, dir)))
-    }))
+  it("all four are in the fixtures with their sidecars", () => {
+    assert.strictEqual(recorded.files.length, 4)
+    assert.isTrue(recorded.sidecarsPresent())
+  })
 
-  for (const file of files) {
+  for (const file of recorded.files) {
     it.effect(file, () =>
       Effect.gen(function*() {
-        const body = new Uint8Array(fs.readFileSync(new URL(file, dir)))
-        const meta = JSON.parse(fs.readFileSync(new URL(`${file}.meta.json`, dir), "utf8")) as Meta
+        const { body, meta } = recorded.read(file)
         const text = new TextDecoder().decode(body)
         const variants: Array<[string, Uint8Array]> = [
           ["as recorded", body],
@@ -101,7 +77,7 @@ describe("Ollama transcripts", () => {
           ["leading BOM", concat([Uint8Array.of(0xef, 0xbb, 0xbf), body])]
         ]
         for (const [label, variant] of variants) {
-          const splits = [[variant], perByte(variant), randomSplit(variant, 7, 64)]
+          const splits = [[variant], perByte([variant]), randomSplit([variant], 7, 64)]
           for (const split of splits) {
             const values = yield* collect(Stream.fromIterable(split).pipe(Stream.rechunk(1), Ndjson.decode))
             assert.deepStrictEqual(summarise(values), meta.expected, `${file} (${label}, ${split.length} chunks)`)
@@ -186,7 +162,7 @@ describe("Ndjson", () => {
   it.effect("multibyte characters split across byte chunks, scalars and nested values", () =>
     Effect.gen(function*() {
       const input = encoder.encode("{\"t\":\"€豆腐 😶‍🌫️\"}\n[1,{\"b\":null}]\n\"s\"\n42\ntrue\nnull\n")
-      const values = yield* collect(Stream.fromIterable(perByte(input)).pipe(Ndjson.decode))
+      const values = yield* collect(Stream.fromIterable(perByte([input])).pipe(Ndjson.decode))
       assert.deepStrictEqual(values, [{ t: "€豆腐 😶‍🌫️" }, [1, { b: null }], "s", 42, true, null])
     }))
 

@@ -23,6 +23,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Sse from "../src/Sse.js"
+import { concat, perByte, randomSplit, transcripts } from "./support/bytes.js"
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url)
 const readRows = (file: string): Array<Row> =>
@@ -59,30 +60,6 @@ const textOf = (chunk: string): string => chunk.split(RAW_BOM).join("\ufeff")
 const bytesOf = (chunk: string): Uint8Array => encoder.encode(textOf(chunk))
 const rowBytes = (row: Row): Array<Uint8Array> =>
   row.chunks_hex ? row.chunks_hex.map(fromHex) : row.chunks!.map(bytesOf)
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const chunk of chunks) {
-    all.set(chunk, at)
-    at += chunk.length
-  }
-  return all
-}
-const perByte = (chunks: ReadonlyArray<Uint8Array>): Array<Uint8Array> =>
-  Array.from(concat(chunks), (byte) => Uint8Array.of(byte))
-/** Splits the bytes at seeded random points (chunks of 1 to 7 bytes). */
-const randomSplit = (chunks: ReadonlyArray<Uint8Array>, seed: number): Array<Uint8Array> => {
-  const all = concat(chunks)
-  const out: Array<Uint8Array> = []
-  let state = seed
-  for (let at = 0; at < all.length;) {
-    state = (state * 1103515245 + 12345) % 2147483648
-    const size = 1 + (state % 7)
-    out.push(all.subarray(at, at + size))
-    at += size
-  }
-  return out
-}
 
 interface Run {
   readonly events: ReadonlyArray<Sse.Event>
@@ -344,26 +321,25 @@ describe("openai-node-sse-decoder.jsonl", () => {
 // recorded LLM transcripts
 // -----------------------------------------------------------------------------
 
+interface TranscriptMeta {
+  readonly expected: {
+    readonly chunks?: number
+    readonly events?: number
+    readonly text?: string
+    readonly unparseable_event_indexes?: ReadonlyArray<number>
+  }
+}
+
 describe("transcripts", () => {
-  const dir = fixture("transcripts/")
-  const files = fs.readdirSync(dir).filter((file) => file.endsWith(".sse"))
-  it.effect("every .sse transcript is in the fixtures", () =>
-    Effect.sync(() => {
-      assert.strictEqual(files.length, 16)
-      for (const file of files) assert.isTrue(fs.existsSync(new URL(`${file}.meta.json`, dir)))
-    }))
-  for (const file of files) {
+  const recorded = transcripts<TranscriptMeta>(fixture("transcripts/"), (file) => file.endsWith(".sse"))
+  it("every .sse transcript is in the fixtures", () => {
+    assert.strictEqual(recorded.files.length, 16)
+    assert.isTrue(recorded.sidecarsPresent())
+  })
+  for (const file of recorded.files) {
     it.effect(file, () =>
       Effect.gen(function*() {
-        const body = new Uint8Array(fs.readFileSync(new URL(file, dir)))
-        const meta = JSON.parse(fs.readFileSync(new URL(`${file}.meta.json`, dir), "utf8")) as {
-          readonly expected: {
-            readonly chunks?: number
-            readonly events?: number
-            readonly text?: string
-            readonly unparseable_event_indexes?: ReadonlyArray<number>
-          }
-        }
+        const { body, meta } = recorded.read(file)
         const networkChunks = randomSplit([body], 5).reduce<Array<Uint8Array>>((acc, piece, i) => {
           if (i % 300 === 0) acc.push(piece)
           else acc[acc.length - 1] = concat([acc[acc.length - 1]!, piece])

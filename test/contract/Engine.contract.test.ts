@@ -91,6 +91,8 @@ type Scenario =
 interface Harness {
   readonly name: string
   readonly http: boolean
+  /** The wire format of an HTTP engine's server. */
+  readonly dialect?: Dialects.Dialect | undefined
   /** Whether the engine answers what it is scripted to (DryRun answers what it generates). */
   readonly scripted: boolean
   readonly toolkit: typeof Kit | typeof KitWithWebSearch
@@ -119,6 +121,7 @@ const httpHarness = (
   return {
     name,
     http: true,
+    dialect,
     scripted: true,
     toolkit: dialect === "openai-responses" ? KitWithWebSearch : Kit,
     transcripts,
@@ -457,19 +460,10 @@ for (const harness of harnesses) {
         Effect.gen(function*() {
           const under = yield* harness.make({
             _tag: "http",
-            reply: (request) => {
-              const full = Dialects.serve(
-                harness.name === "Ollama"
-                  ? "ollama"
-                  : harness.name === "OpenAiCompat"
-                  ? "openai-chat"
-                  : "openai-responses",
-                { text: TEXT.repeat(20) },
-                { chunkSizes: 64 }
-              )
-              const reply = typeof full === "function" ? full(request) : full
-              return { ...reply, dropAfter: 4000 }
-            }
+            reply: (request) => ({
+              ...Dialects.replyTo(harness.dialect!, { text: TEXT.repeat(20) }, request, { chunkSizes: 64 }),
+              dropAfter: 4000
+            })
           })
           const parts: Array<any> = []
           const error = yield* LanguageModel.streamText({ prompt: "Go" }).pipe(
@@ -489,17 +483,7 @@ for (const harness of harnesses) {
         Effect.gen(function*() {
           const under = yield* harness.make({
             _tag: "http",
-            reply: (request) => {
-              const full = Dialects.serve(
-                harness.name === "Ollama"
-                  ? "ollama"
-                  : harness.name === "OpenAiCompat"
-                  ? "openai-chat"
-                  : "openai-responses",
-                { text: TEXT }
-              )
-              return { ...(typeof full === "function" ? full(request) : full), hang: true }
-            }
+            reply: (request) => ({ ...Dialects.replyTo(harness.dialect!, { text: TEXT }, request), hang: true })
           })
           const first = yield* LanguageModel.streamText({ prompt: "Go" }).pipe(
             Stream.filter((part) => part.type === "text-delta"),
@@ -528,17 +512,7 @@ for (const harness of harnesses) {
 
       it.live("EngineError.retrySchedule honours the server's retry-after", () =>
         Effect.gen(function*() {
-          const ok = (request: ScriptedServer.Request) => {
-            const full = Dialects.serve(
-              harness.name === "Ollama"
-                ? "ollama"
-                : harness.name === "OpenAiCompat"
-                ? "openai-chat"
-                : "openai-responses",
-              { text: "ok" }
-            )
-            return typeof full === "function" ? full(request) : full
-          }
+          const ok = (request: ScriptedServer.Request) => Dialects.replyTo(harness.dialect!, { text: "ok" }, request)
           const under = yield* harness.make({
             _tag: "http",
             reply: (request) => request.index === 0 ? ScriptedServer.error(429, { retryAfter: 1 }) : ok(request)

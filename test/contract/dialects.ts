@@ -239,6 +239,17 @@ export const serve = (
   }
 }
 
+/** The reply of a dialect's server to one request. */
+export const replyTo = (
+  dialect: Dialect,
+  reply: Reply,
+  request: ScriptedServer.Request,
+  options?: Omit<ScriptedServer.Reply, "body"> | undefined
+): ScriptedServer.Reply => {
+  const served = serve(dialect, reply, options)
+  return typeof served === "function" ? served(request) : served
+}
+
 // -----------------------------------------------------------------------------
 // Transcripts
 // -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { Chunk, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import * as EngineError from "../../src/EngineError.js"
 import * as Ollama from "../../src/engines/Ollama.js"
 import * as ScriptedServer from "../../src/testing/ScriptedServer.js"
+import { toolRoundTrip } from "../support/prompts.js"
 
 const GetWeather = Tool.make("get_weather", { parameters: { city: Schema.String } })
 const Kit = Toolkit.make(GetWeather)
@@ -48,33 +49,16 @@ const request = (
 describe("Ollama.encodeRequest", () => {
   it.effect("encodes messages: images as base64, tool calls with object arguments, tool results by name", () =>
     Effect.sync(() => {
-      const body = request({}, [
-        {
-          role: "user",
-          content: [
-            { type: "text", text: "What is this?" },
-            { type: "file", mediaType: "image/png", data: "data:image/png;base64,AQID" }
-          ]
-        },
-        {
-          role: "assistant",
-          content: [
-            { type: "reasoning", text: "Let me look." },
-            { type: "tool-call", id: "call_0", name: "get_weather", params: { city: "Tokyo" } }
-          ]
-        },
-        {
-          role: "tool",
-          content: [{
-            type: "tool-result",
-            id: "call_0",
-            name: "get_weather",
-            result: "sunny",
-            isFailure: false,
-            providerExecuted: false
-          }]
-        }
-      ])
+      const body = request(
+        {},
+        toolRoundTrip({
+          text: ["What is this?"],
+          image: "data:image/png;base64,AQID",
+          reasoning: "Let me look.",
+          call: { id: "call_0", name: "get_weather", params: { city: "Tokyo" } },
+          result: "sunny"
+        })
+      )
       assert.deepStrictEqual(body.messages, [
         { role: "user", content: "What is this?", images: ["AQID"] },
         {

@@ -17,6 +17,7 @@ import {
 import * as EngineError from "../../src/EngineError.js"
 import * as OpenAiCompat from "../../src/engines/OpenAiCompat.js"
 import * as ScriptedServer from "../../src/testing/ScriptedServer.js"
+import { toolRoundTrip } from "../support/prompts.js"
 
 const dir = "test/fixtures/transcripts"
 const Weather = Tool.make("weather", {
@@ -78,32 +79,13 @@ describe("OpenAiCompat.encodeRequest", () => {
     Effect.sync(() => {
       const body = request({}, [
         { role: "system", content: "Be brief." },
-        {
-          role: "user",
-          content: [
-            { type: "text", text: "What is " },
-            { type: "text", text: "this?" },
-            { type: "file", mediaType: "image/png", data: new Uint8Array([1, 2, 3]) }
-          ]
-        },
-        {
-          role: "assistant",
-          content: [
-            { type: "reasoning", text: "hmm" },
-            { type: "tool-call", id: "call_1", name: "weather", params: { location: "Paris" } }
-          ]
-        },
-        {
-          role: "tool",
-          content: [{
-            type: "tool-result",
-            id: "call_1",
-            name: "weather",
-            result: { tempC: 21 },
-            isFailure: false,
-            providerExecuted: false
-          }]
-        },
+        ...toolRoundTrip({
+          text: ["What is ", "this?"],
+          image: new Uint8Array([1, 2, 3]),
+          reasoning: "hmm",
+          call: { id: "call_1", name: "weather", params: { location: "Paris" } },
+          result: { tempC: 21 }
+        }),
         { role: "user", content: "Thanks" }
       ])
       assert.deepStrictEqual(body.messages, [
