@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -365,16 +366,19 @@ export const stream: {
   <I>(input: I, options?: RunOptions | undefined): <O, E, R>(self: Node<I, O, E, R>) => Stream.Stream<Event.Event, E, R>
 } = dual(
   (args) => isNode(args[0]),
-  <I, O, E, R>(self: Node<I, O, E, R>, input: I, options?: RunOptions | undefined): Stream.Stream<Event.Event, E, R> =>
-    Stream.unwrap(
-      Effect.gen(function*() {
-        const runId = options?.runId ?? (yield* makeRunId)
-        const context: Context = { runId, path: [...(options?.parent ?? []), self.name] }
-        const events = streamIn(self, input, context)
-        if (self.observers.length === 0) return events
-        return Stream.tap(events, (event) => Effect.forEach(self.observers, (observe) => observe(event)))
-      })
-    )
+  <I, O, E, R>(
+    self: Node<I, O, E, R>,
+    input: I,
+    options?: RunOptions | undefined
+  ): Stream.Stream<Event.Event, E, R> => {
+    const path = options?.parent === undefined ? [self.name] : [...options.parent, self.name]
+    const observed = (runId: string): Stream.Stream<Event.Event, E, R> => {
+      const events = streamIn(self, input, { runId, path })
+      if (self.observers.length === 0) return events
+      return Stream.tap(events, (event) => Effect.forEach(self.observers, (observe) => observe(event)))
+    }
+    return options?.runId === undefined ? Stream.unwrap(Effect.map(makeRunId, observed)) : observed(options.runId)
+  }
 )
 
 /**
@@ -397,43 +401,49 @@ export const streamIn = <I, O, E, R>(
   input: I,
   context: Context
 ): Stream.Stream<Event.Event, E, R> =>
-  Stream.unwrap(Effect.clockWith((clock) =>
-    Effect.sync(() => {
-      const origin = () => ({ runId: context.runId, path: context.path, timestamp: clock.unsafeCurrentTimeMillis() })
-      const start = clock.unsafeCurrentTimeMillis()
-      let result: Option.Option<Output<O>> = Option.none()
-      const events = Stream.mapChunks(self.body(input, context), (chunk) => {
-        let outputs = 0
-        for (const emission of chunk) if (emission._tag === "Output") outputs++
-        if (outputs === 0) return chunk as Chunk.Chunk<Event.Event>
-        return Chunk.filterMap(chunk, (emission) => {
-          if (emission._tag !== "Output") return Option.some(emission)
-          result = Option.some(emission)
-          return Option.none()
-        })
-      })
-      return Stream.make(Event.make("StepStart", origin(), { input: Event.preview(input) })).pipe(
-        Stream.concat(events),
-        Stream.concat(Stream.suspend(() =>
-          Option.match(result, {
-            onNone: () => Stream.die(new Error(`node "${self.name}" ended without an output`)),
-            onSome: ({ usage, value }) => {
-              const end = origin()
-              const durationMs = end.timestamp - start
-              return Stream.make(
-                Event.make("StepEnd", end, usage ? { durationMs, output: value, usage } : { durationMs, output: value })
-              )
-            }
+  self.effect !== undefined ?
+    effectEvents(self.effect, input, context) :
+    Stream.unwrap(Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const origin = () => ({ runId: context.runId, path: context.path, timestamp: clock.unsafeCurrentTimeMillis() })
+        const start = clock.unsafeCurrentTimeMillis()
+        let result: Option.Option<Output<O>> = Option.none()
+        const events = Stream.mapChunks(self.body(input, context), (chunk) => {
+          let outputs = 0
+          for (const emission of chunk) if (emission._tag === "Output") outputs++
+          if (outputs === 0) return chunk as Chunk.Chunk<Event.Event>
+          return Chunk.filterMap(chunk, (emission) => {
+            if (emission._tag !== "Output") return Option.some(emission)
+            result = Option.some(emission)
+            return Option.none()
           })
-        )),
-        Stream.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Stream.failCause(cause)
-            : Stream.concat(Stream.make(StepEvents.stepError(origin(), cause)), Stream.failCause(cause))
+        })
+        return Stream.make(Event.make("StepStart", origin(), { input: Event.preview(input) })).pipe(
+          Stream.concat(events),
+          Stream.concat(Stream.suspend(() =>
+            Option.match(result, {
+              onNone: () => Stream.die(new Error(`node "${self.name}" ended without an output`)),
+              onSome: ({ usage, value }) => {
+                const end = origin()
+                const durationMs = end.timestamp - start
+                return Stream.make(
+                  Event.make(
+                    "StepEnd",
+                    end,
+                    usage ? { durationMs, output: value, usage } : { durationMs, output: value }
+                  )
+                )
+              }
+            })
+          )),
+          Stream.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Stream.failCause(cause)
+              : Stream.concat(Stream.make(StepEvents.stepError(origin(), cause)), Stream.failCause(cause))
+          )
         )
-      )
-    })
-  ))
+      })
+    ))
 
 /**
  * Runs a node for one input and returns its output, by consuming {@link stream}. A node whose whole work is one
@@ -902,6 +912,41 @@ export const errorMessage: (error: unknown) => string = StepEvents.errorMessage
 // =============================================================================
 // internal
 // =============================================================================
+
+/**
+ * The events of a node whose whole work is one `Effect`: `StepStart`, then `StepEnd` with its value (or `StepError`
+ * before the failure), as one channel: no stream combinator per event.
+ */
+const effectEvents = <I, O, E, R>(
+  effect: (input: I) => Effect.Effect<O, E, R>,
+  input: I,
+  context: Context
+): Stream.Stream<Event.Event, E, R> =>
+  Stream.fromChannel(Channel.unwrap(Effect.clockWith((clock) => {
+    const { path, runId } = context
+    const start = clock.unsafeCurrentTimeMillis()
+    const started = Event.make("StepStart", { runId, path, timestamp: start }, { input: Event.preview(input) })
+    return Effect.succeed(Channel.zipRight(
+      Channel.write(Chunk.of(started)),
+      Channel.unwrap(Effect.matchCause(Effect.suspend(() => effect(input)), {
+        onSuccess: (value) => {
+          const timestamp = clock.unsafeCurrentTimeMillis()
+          return Channel.write(Chunk.of<Event.Event>(
+            Event.make("StepEnd", { runId, path, timestamp }, { durationMs: timestamp - start, output: value })
+          ))
+        },
+        onFailure: (cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Channel.failCause(cause)
+            : Channel.zipRight(
+              Channel.write(Chunk.of(
+                StepEvents.stepError({ runId, path, timestamp: clock.unsafeCurrentTimeMillis() }, cause)
+              )),
+              Channel.failCause(cause)
+            )
+      }))
+    ))
+  })))
 
 const textBody = <E, R>(
   texts: Stream.Stream<string, E, R>,

@@ -307,6 +307,22 @@ describe("Node", () => {
         assert.isTrue(yield* Deferred.isDone(released))
       }))
 
+    it.effect("an effect node streams StepStart before its effect ends, and interrupting stops the effect", () =>
+      Effect.gen(function*() {
+        const first = yield* Deferred.make<string>()
+        const released = yield* Deferred.make<void>()
+        const slow = Node.fromEffect(
+          "slow",
+          (_: string) => Effect.onInterrupt(Effect.never, () => Deferred.succeed(released, undefined))
+        )
+        const fiber = yield* Effect.fork(
+          Stream.runForEach(Node.stream(slow, "x"), (e) => Deferred.succeed(first, e._tag))
+        )
+        assert.strictEqual(yield* Deferred.await(first), "StepStart")
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(yield* Deferred.isDone(released))
+      }))
+
     it.live("interrupting stops an async generator through its AbortSignal", () =>
       Effect.gen(function*() {
         const aborted = yield* Deferred.make<void>()
