@@ -4,8 +4,11 @@
  * A graph is built with {@link make} and `.step(id, options, body)`. A body is an `Effect` (which may return
  * {@link next} to route dynamically, or {@link end} to stop its branch), a `Stream` of text (each element becomes a
  * `Token` event), another graph over the same state (a nested graph: its steps' paths nest under the step), or a sluice
- * `Node` bound to the state with {@link node}. Steps are wired with `to` (static edges, a list fans out) and may
- * declare the targets they can route to with `routes` (used for validation and drawn dashed by {@link toMermaid}).
+ * `Node` bound to the state with {@link node}. Steps are wired with `to` (static edges, a list fans out) and by the
+ * {@link next} their bodies return. The targets of `next` are part of the graph's type, so routing to a step that does
+ * not exist is a compile error, and so is a step nothing leads to (no `to`, `routes`, `next` or entry names it);
+ * nothing needs declaring twice. A step may also list its `next` targets in `routes`: they are then drawn dashed by
+ * {@link toMermaid}, and count as edges for the barriers (see below).
  *
  * **State.** Bodies read and update the state through a typed service: `yield* graph.state` (or
  * `yield* Graph.state<State>()`) gives a {@link StateHandle}. Each update is atomic: `update`, `modify` and `patch`
@@ -19,11 +22,15 @@
  * with `yield* graph.context`) and `onShutdown` hooks (run in reverse order when the run ends, on success, failure
  * and interruption, with the run's `Exit`).
  *
- * **Execution.** The entry step (the only step without a predecessor, or the one chosen with `.entry(id)`) runs
- * first. When a step finishes, its successors are its `to` targets, or the targets of the {@link Next} it returned,
- * or none after {@link end}. Ready steps run concurrently, at most `concurrency` at once. A step with several
- * predecessors (a barrier step) waits: it runs once, after every predecessor that is still running, queued, or could still be
- * reached by running work has finished (an implicit barrier; predecessors that were routed away are not waited for).
+ * **Execution.** The entry step runs first: the one chosen with `.entry(id)`, else the only step no `to` or `routes`
+ * edge reaches, else the first step declared (when no edge reaches it and some step may route with `next`). When a
+ * step finishes, its successors are its `to` targets, or the targets of the {@link Next} it returned, or none after
+ * {@link end}. Ready steps run concurrently, at most `concurrency` at once. A step that several steps name in `to`
+ * or `routes` is a barrier: it runs once, after every such predecessor that is still running, queued, or could still
+ * be reached by running work has finished (predecessors that were routed away are not waited for). A barrier knows
+ * the work that may reach a predecessor through `next` when the target is a step no `to` or `routes` edge reaches
+ * (any step returning `next` may lead there) or when the `next` is declared in `routes`; declare it when it leads to
+ * a step an edge also reaches and on into a barrier.
  * Cycles are allowed; a run stops with a `GraphError` (`MaxStepsExceeded`) after `maxSteps` step activations.
  *
  * **Per step.** One activation is `retry(schedule, middleware(timeout(body)))`: middleware sees every attempt
@@ -378,7 +385,10 @@ export interface StepOptions<
 > {
   /** The next step(s). A list fans out: the targets run concurrently. */
   readonly to?: To | ReadonlyArray<To> | undefined
-  /** The steps this step may route to with {@link next}: used for validation and drawn dashed. */
+  /**
+   * The steps this step may route to with {@link next}. Optional (the types already know them): declared, they are
+   * drawn dashed and count as edges, so a barrier waits for them.
+   */
   readonly routes?: ReadonlyArray<Routes> | undefined
   /** Retries the step (each attempt) following a schedule. */
   readonly retry?: Schedule.Schedule<unknown, E, RR> | RetryOptions<E, RR> | undefined
@@ -570,9 +580,14 @@ export interface Graph<
     release: (context: C, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void, never, R2>
   ): Graph<S, C, N, T, E, R | Exclude<R2, StateService<S>>>
 
-  /** Chooses the entry step (needed only when several steps have no predecessor). */
-  entry<const Id extends string>(id: Id): Graph<S, C, N, T | Id, E, R>
+  /**
+   * Chooses the entry step (needed when every step has a predecessor, or when the entry is not the only step without
+   * one and not the first step declared).
+   */
+  entry<const Id extends N>(id: Id): Graph<S, C, N, T, E, R>
 }
+
+type IsUnion<U, A = U> = U extends unknown ? [A] extends [U] ? false : true : never
 
 /**
  * Type helpers for graphs.
@@ -606,14 +621,16 @@ export declare namespace Graph {
     : [Id] extends [N] ? "duplicate step id"
     : unknown
   /**
-   * Resolves to `unknown` when every step id the graph refers to is defined, and to an object type naming the
-   * unknown steps otherwise (so that passing the graph is a compile error that names them).
+   * Resolves to `unknown` when every step id the graph refers to (in `to`, `routes` and the bodies' {@link next})
+   * is defined and at most one step has no predecessor, and otherwise to an object type naming the unknown steps, or
+   * the steps nothing leads to (so that passing the graph is a compile error that names them).
    *
    * @since 0.1.0
    * @category utility types
    */
   export type Valid<N extends string, T extends string> = string extends T ? unknown
-    : [Exclude<T, N>] extends [never] ? unknown
+    : [Exclude<T, N>] extends [never] ?
+      true extends IsUnion<Exclude<N, T>> ? { readonly "steps nothing leads to": Exclude<N, T> } : unknown
     : { readonly "unknown step": Exclude<T, N> }
   /**
    * @since 0.1.0
@@ -930,7 +947,8 @@ export const middleware = <E = never, R = never>(
 
 /**
  * Checks a graph: it fails with a `GraphError` naming the steps when there is no entry step (or several candidates),
- * a duplicate step id, an unknown target in `to` / `routes` / `entry`, a step unreachable from the entry, or an
+ * a duplicate step id, an unknown target in `to` / `routes` / `entry`, a step unreachable from the entry (through
+ * `to` and `routes` edges, and the `next` of any step that may return one), or an
  * invalid option. Nested graphs are checked too. Running a graph performs the same checks.
  *
  * @example

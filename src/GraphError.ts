@@ -76,11 +76,13 @@ export const Reason = Schema.Literal(
  * Why a graph is invalid or its run was stopped:
  *
  * - `NoEntry`: the graph has no steps, or every step has a predecessor and no entry was chosen;
- * - `AmbiguousEntry`: several steps have no predecessor and no entry was chosen (`steps` holds their ids);
+ * - `AmbiguousEntry`: several steps have no predecessor, no entry was chosen, and the first step declared has a
+ *   predecessor or no step can route with `Graph.next` (`steps` holds their ids);
  * - `DuplicateStep`: two steps share an id;
  * - `UnknownTarget`: a step's `to`, `routes`, the entry or a `Graph.next` names a step that does not exist (`steps`
  *   holds the source step, then the unknown ids);
- * - `Unreachable`: steps no path from the entry reaches through `to` and `routes` edges;
+ * - `Unreachable`: steps no path from the entry reaches, through `to` and `routes` edges or the `Graph.next` of a
+ *   step whose body may return one;
  * - `InvalidOption`: `concurrency`, `maxSteps` or `bufferSize` is not a positive integer;
  * - `MaxStepsExceeded`: a run started more step activations than `maxSteps` allows (`steps` holds the id of the step that
  *   would have run).

@@ -64,26 +64,24 @@ const ragTree = `rag
 `
 
 describe("Graph rendering", () => {
-  it.effect("toMermaid: static edges solid, declared routes dashed, streaming and nested steps marked (golden)", () =>
-    Effect.gen(function*() {
-      assert.strictEqual(Graph.toMermaid(rag), ragMermaid)
-      yield* Graph.validate(rag)
-    }))
+  it.effect("the drawn graph is valid", () => Effect.asVoid(Graph.validate(rag)))
 
-  it.effect("toTree: a plain-text tree from the entry, joins and cycles drawn once (golden)", () =>
-    Effect.sync(() => {
-      assert.strictEqual(Graph.toTree(rag), ragTree)
-    }))
+  it("toMermaid: static edges solid, declared routes dashed, streaming and nested steps marked (golden)", () => {
+    assert.strictEqual(Graph.toMermaid(rag), ragMermaid)
+  })
 
-  it.effect("a linear graph, a node step and labels that need escaping (golden)", () =>
-    Effect.sync(() => {
-      const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
-      const graph = Graph.make<State>({ name: "small" })
-        .step(`say "hi"`, { to: "shout" }, work)
-        .step("shout", Graph.node(upper, { input: (s: State) => s.query }))
-      assert.strictEqual(
-        Graph.toMermaid(graph),
-        `graph TD
+  it("toTree: a plain-text tree from the entry, joins and cycles drawn once (golden)", () => {
+    assert.strictEqual(Graph.toTree(rag), ragTree)
+  })
+
+  it("a linear graph, a node step and labels that need escaping (golden)", () => {
+    const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
+    const graph = Graph.make<State>({ name: "small" })
+      .step(`say "hi"`, { to: "shout" }, work)
+      .step("shout", Graph.node(upper, { input: (s: State) => s.query }))
+    assert.strictEqual(
+      Graph.toMermaid(graph),
+      `graph TD
   Start(["▶ Start"])
   n0["say #quot;hi#quot;"]
   n1[["shout"]]
@@ -94,26 +92,26 @@ describe("Graph rendering", () => {
   classDef nested fill:#f1f8e9,stroke:#558b2f,color:#33691e
   class n1 nested
 `
-      )
-      assert.strictEqual(Graph.toTree(graph), `small\n└── say "hi"\n    └── shout [node upper]\n`)
-    }))
+    )
+    assert.strictEqual(Graph.toTree(graph), `small\n└── say "hi"\n    └── shout [node upper]\n`)
+  })
 
-  it.effect("an invalid graph still renders: unknown targets are marked, steps outside the tree are listed", () =>
-    Effect.sync(() => {
-      const graph = Graph.make<State>({ name: "broken" })
-        .step("a", { to: "ghost" as string }, work)
-        .step("b", work)
-      assert.strictEqual(
-        Graph.toMermaid(graph),
-        `graph TD
+  it("an invalid graph still renders: unknown targets are marked, steps outside the tree are listed", () => {
+    const graph = Graph.make<State>({ name: "broken" })
+      .step("a", { to: "ghost" as string }, work)
+      .step("b", work)
+    assert.strictEqual(
+      Graph.toMermaid(graph),
+      `graph TD
   Start(["▶ Start"])
   n0["a"]
   n1["b"]
   End(["■ End"])
+  Start --> n0
   n0 --> missing_ghost
   n1 --> End
 `
-      )
-      assert.strictEqual(Graph.toTree(graph), `broken\n└── a\n    └── ghost (unknown)\n└── b\n`)
-    }))
+    )
+    assert.strictEqual(Graph.toTree(graph), `broken\n└── a\n    └── ghost (unknown)\n└── b\n`)
+  })
 })

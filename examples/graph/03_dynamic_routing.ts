@@ -1,7 +1,8 @@
 /**
  * Dynamic routing: a step returns `Graph.next("step")` (or a list, to fan out) instead of following its `to`, or
- * `Graph.end` to stop. Declare the possible targets in `routes`: the graph is validated with them and Mermaid draws
- * them dashed. Returning a step id that does not exist is a compile error.
+ * `Graph.end` to stop. Nothing needs declaring: the targets are part of the graph's type, so returning a step id that
+ * does not exist is a compile error, and `decide` (the first step, the only one that no `next` names) is the entry.
+ * Listing the targets in the optional `routes` draws them (dashed) in the Mermaid diagram.
  *
  *   npx tsx examples/graph/03_dynamic_routing.ts
  */
@@ -29,7 +30,7 @@ const handle = (name: string) =>
   })
 
 const graph = pipe
-  .step("decide", { routes: ["positive_handler", "negative_handler"] }, decide)
+  .step("decide", decide)
   .step("positive_handler", handle("positive"))
   .step("negative_handler", handle("negative"))
 

@@ -75,10 +75,15 @@ export const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> =>
 
 /** The entry step's id as the graph declares it, or `undefined` when it has none or several candidates. */
 export const entryOf = (impl: GraphImpl): string | undefined => {
-  if (impl.entryStep !== undefined) return impl.entryStep
-  const roots = rootsOf(impl.definitions)
-  return roots.length === 1 ? roots[0] : undefined
+  const entry = chooseEntry(impl)
+  return typeof entry === "string" ? entry : undefined
 }
+
+/**
+ * A step with an effect body may return `Graph.next` to any step: those targets are known to the types (which check
+ * them) but not here, so validation treats such a step as possibly leading to every step no edge reaches.
+ */
+const mayRoute = (d: StepDefinition): boolean => d.kind === "effect"
 
 // =============================================================================
 // checks
@@ -94,9 +99,10 @@ const compileUncached = (impl: GraphImpl): Either.Either<Compiled, GraphError> =
   const entry = findEntry(impl, index, fail)
   if (entry instanceof GraphError) return Either.left(entry)
   const edges = defs.map((d) => [...new Set([...d.to, ...d.routes])].map((t) => index.get(t)!))
-  const unreachable = checkReachable(defs, edges, entry, fail)
+  const routes = withDynamicRoutes(defs, edges, entry)
+  const unreachable = checkReachable(defs, routes, entry, fail)
   if (unreachable !== undefined) return Either.left(unreachable)
-  const { ancestors, preds } = barriers(edges)
+  const { ancestors, preds } = barriers(edges, routes)
   const steps: Array<CompiledStep> = []
   for (const d of defs) {
     let inner: Compiled | undefined
@@ -162,22 +168,47 @@ const rootsOf = (defs: ReadonlyArray<StepDefinition>): ReadonlyArray<string> => 
   return defs.filter((d) => !targeted.has(d.id)).map((d) => d.id)
 }
 
+/**
+ * The entry: the step chosen with `.entry(id)`, else the only step no edge reaches, else the first step declared if
+ * no edge reaches it and some step may route to the others with `Graph.next`.
+ */
+const chooseEntry = (impl: GraphImpl): string | "NoEntry" | ReadonlyArray<string> => {
+  if (impl.entryStep !== undefined) return impl.entryStep
+  const defs = impl.definitions
+  const roots = rootsOf(defs)
+  if (roots.length === 0) return "NoEntry"
+  if (roots.length === 1 || (roots[0] === defs[0]!.id && defs.some(mayRoute))) return roots[0]!
+  return roots
+}
+
 const findEntry = (impl: GraphImpl, index: ReadonlyMap<string, number>, fail: Fail): number | GraphError => {
-  if (impl.entryStep !== undefined) {
-    return index.get(impl.entryStep) ?? fail("UnknownTarget", [impl.entryStep], "the entry step does not exist")
-  }
-  const roots = rootsOf(impl.definitions)
-  if (roots.length === 0) {
+  const entry = chooseEntry(impl)
+  if (entry === "NoEntry") {
     return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(id)")
   }
-  if (roots.length > 1) {
-    return fail(
-      "AmbiguousEntry",
-      roots,
-      "several steps have no predecessor: choose one with .entry(id), or declare dynamic targets in `routes`"
-    )
+  if (typeof entry !== "string") {
+    return fail("AmbiguousEntry", entry, "several steps have no predecessor: choose the entry with .entry(id)")
   }
-  return index.get(roots[0]!)!
+  return index.get(entry) ?? fail("UnknownTarget", [entry], "the entry step does not exist")
+}
+
+/**
+ * The edges validation and barriers go by: `to` and `routes`, plus, when some steps are not reached through them,
+ * an edge from every step that may route dynamically to each of those steps (their `Graph.next` targets are unknown
+ * here). A graph whose steps are all reached through `to` and `routes` keeps its edges as they are.
+ */
+const withDynamicRoutes = (
+  defs: ReadonlyArray<StepDefinition>,
+  edges: ReadonlyArray<ReadonlyArray<number>>,
+  entry: number
+): ReadonlyArray<ReadonlyArray<number>> => {
+  const reached = closure(edges, [entry])
+  const candidates: Array<number> = []
+  reached.forEach((r, i) => r === 0 && candidates.push(i))
+  if (candidates.length === 0) return edges
+  return edges.map((targets, i) =>
+    mayRoute(defs[i]!) ? [...new Set([...targets, ...candidates.filter((t) => t !== i)])] : targets
+  )
 }
 
 const checkReachable = (
@@ -192,7 +223,7 @@ const checkReachable = (
   return fail(
     "Unreachable",
     unreachable,
-    "no `to` or `routes` edge from the entry reaches these steps (declare dynamic targets in `routes`)"
+    "no `to` or `routes` edge from the entry reaches these steps, and no step on the way can route to them with `Graph.next`"
   )
 }
 
@@ -201,20 +232,26 @@ const checkReachable = (
 // =============================================================================
 
 /**
- * A barrier step (several predecessors) runs once every predecessor that could still arrive has arrived. To know
- * which could, the scheduler looks at the steps from which each predecessor is reachable without going through the
- * barrier: if one of them is running or queued, the predecessor may still come.
+ * A barrier step (several `to` or `routes` predecessors) runs once every predecessor that could still arrive has
+ * arrived. To know which could, the scheduler looks at the steps from which each predecessor is reachable (along
+ * `routes`, dynamic routes included) without going through the barrier: if one of them is running or queued, the
+ * predecessor may still come.
  */
-const barriers = (edges: ReadonlyArray<ReadonlyArray<number>>) => {
+const barriers = (edges: ReadonlyArray<ReadonlyArray<number>>, routes: ReadonlyArray<ReadonlyArray<number>>) => {
   const n = edges.length
-  const reverse: Array<Array<number>> = Array.from({ length: n }, () => [])
-  edges.forEach((targets, i) => {
-    for (const t of targets) reverse[t]!.push(i)
-  })
+  const reverseOf = (graph: ReadonlyArray<ReadonlyArray<number>>) => {
+    const reverse: Array<Array<number>> = Array.from({ length: n }, () => [])
+    graph.forEach((targets, i) => {
+      for (const t of targets) reverse[t]!.push(i)
+    })
+    return reverse
+  }
+  const predecessors = reverseOf(edges)
+  const reverse = routes === edges ? predecessors : reverseOf(routes)
   const preds: Array<ReadonlyArray<number> | undefined> = new Array(n).fill(undefined)
   const ancestors: Array<ReadonlyArray<ReadonlyArray<number>> | undefined> = new Array(n).fill(undefined)
   for (let j = 0; j < n; j++) {
-    const ps = reverse[j]!.filter((p) => p !== j)
+    const ps = predecessors[j]!.filter((p) => p !== j)
     if (ps.length < 2) continue
     preds[j] = ps
     ancestors[j] = ps.map((p) => {
