@@ -60,7 +60,9 @@ import { DurableError } from "./DurableError.js"
 import * as Store from "./internal/durable/store.js"
 import * as Workflows from "./internal/durable/workflows.js"
 import * as Retry from "./internal/retry.js"
-import * as Records from "./internal/runRecords.js"
+import * as Totals from "./internal/runner/cumulative.js"
+import * as Metrics from "./internal/runner/metrics.js"
+import * as Records from "./internal/runner/records.js"
 import type * as Runner from "./Runner.js"
 import { fromChainError, RunnerError } from "./RunnerError.js"
 import * as Writer from "./Writer.js"
@@ -542,7 +544,7 @@ export const run = (
     const steps: Record<string, Runner.StepStats> = {}
     for (const id of ids) {
       const c = stats[id]
-      steps[id] = Records.statsOf(c === undefined ? Records.newCounter() : { ...c, samples: [...c.samples] })
+      steps[id] = Metrics.statsOf(c === undefined ? Metrics.newCounter() : { ...c, samples: [...c.samples] })
     }
     const summary: Runner.Summary = {
       runId,
@@ -778,21 +780,7 @@ const stage = (
           total = Math.max(total, item.index + 1)
           if (item._tag === "Row") rows.push({ idx: item.index, rowId: item.id, data: item.data })
           else {
-            const record: Runner.ErrorRecord = {
-              _id: undefined,
-              index: item.index,
-              step: "input",
-              error: "Malformed",
-              message: item.message,
-              retryable: false,
-              attempt: 1,
-              tries: 1,
-              input: item.raw,
-              file: item.file,
-              line: item.line,
-              runId,
-              timestamp: clock.unsafeCurrentTimeMillis()
-            }
+            const record = Records.malformedRecord(item, runId, 1, clock.unsafeCurrentTimeMillis())
             bad.push({ kind: "errors", rowId: `#${item.index}`, hash: "input", idx: item.index, record })
           }
         }
@@ -856,39 +844,10 @@ const exportRun = (
       yield* writer.seal.pipe(Effect.mapError(io(path)))
     }
     const now = yield* Clock.currentTimeMillis
-    const total = summary.cumulative
-    yield* Writer.writeJsonAtomic(join(dir, "metrics.json"), {
-      runId: summary.runId,
-      chain: chain.name,
-      status: summary.status,
-      startedAt: new Date(meta.startedAt).toISOString(),
-      updatedAt: new Date(now).toISOString(),
-      durationMs: total.durationMs,
-      items: {
-        total: summary.total,
-        done: total.done,
-        filtered: total.filtered,
-        failed: total.failed,
-        resolved: total.resolved,
-        malformed: summary.malformed
-      },
-      steps: total.steps,
-      invocations: [{
-        runId: summary.runId,
-        status: summary.status,
-        startedAt: new Date(meta.startedAt).toISOString(),
-        updatedAt: new Date(now).toISOString(),
-        durationMs: summary.durationMs,
-        items: {
-          done: summary.done,
-          filtered: summary.filtered,
-          resumed: summary.resumed,
-          failed: summary.failed,
-          malformed: summary.malformed
-        },
-        steps: summary.steps
-      }]
-    }).pipe(Effect.mapError(io(dir)))
+    yield* Writer.writeJsonAtomic(
+      join(dir, "metrics.json"),
+      Metrics.document(summary, { status: summary.status, startedAt: meta.startedAt, now, base: Totals.empty })
+    ).pipe(Effect.mapError(io(dir)))
     const description = Chain.toGraphJson(
       chain,
       options.engines === undefined ? undefined : { engines: options.engines }

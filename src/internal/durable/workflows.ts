@@ -15,8 +15,8 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Chain from "../../Chain.js"
-import type { ErrorRecord } from "../../Runner.js"
-import * as Records from "../runRecords.js"
+import * as Metrics from "../runner/metrics.js"
+import * as Records from "../runner/records.js"
 import * as Store from "./store.js"
 
 /** What every chunk needs to run its rows as the submitter asked. */
@@ -232,8 +232,8 @@ const chunkRows = (
         inputs.push({ id: row.rowId, index: row.idx, data: row.data, done: partial.get(row.rowId) })
       }
     }
-    const counters = new Map(ids.map((id) => [id, Records.newCounter()]))
-    const count = Records.counting(counters)
+    const counters = new Map(ids.map((id) => [id, Metrics.newCounter()]))
+    const count = Metrics.counting(counters)
     const clock = yield* Effect.clock
     yield* Chain.execute(chain, Stream.fromIterable(inputs), {
       runId: p.runId,
@@ -259,21 +259,8 @@ const chunkRows = (
             })
           }
           if (r.status === "failed") {
-            const f = r.failure!
-            const error: ErrorRecord = {
-              _id: r.id,
-              index: r.index,
-              step: f.step,
-              error: f.error,
-              message: f.message,
-              retryable: f.retryable,
-              attempt: 1,
-              tries: f.tries,
-              input: r.input,
-              runId: p.runId,
-              timestamp: clock.unsafeCurrentTimeMillis()
-            }
-            out.push({ kind: "errors", rowId: r.id, hash: s.hashes[f.step] ?? f.step, idx: r.index, record: error })
+            const record = Records.failedRecord(r, p.runId, 1, clock.unsafeCurrentTimeMillis())
+            out.push({ kind: "errors", rowId: r.id, hash: s.hashes[record.step] ?? record.step, idx: r.index, record })
           } else {
             out.push({
               kind: "flattened",
@@ -303,7 +290,7 @@ const subsample = (samples: ReadonlyArray<number>, n: number): ReadonlyArray<num
   return out
 }
 
-const toStats = (counters: ReadonlyMap<string, Records.StepCounter>): Stats => {
+const toStats = (counters: ReadonlyMap<string, Metrics.StepCounter>): Stats => {
   const out: Record<string, typeof Counter.Type> = {}
   for (const [id, c] of counters) out[id] = { ...c, samples: subsample(c.samples, SAMPLES_PER_CHUNK) }
   return out
@@ -311,10 +298,10 @@ const toStats = (counters: ReadonlyMap<string, Records.StepCounter>): Stats => {
 
 /** Sums per-step counters (samples concatenated, then subsampled to the runner's reservoir size). */
 export const merge = (all: ReadonlyArray<Stats>): Stats => {
-  const out: Record<string, Records.StepCounter> = {}
+  const out: Record<string, Metrics.StepCounter> = {}
   for (const stats of all) {
     for (const [id, c] of Object.entries(stats)) {
-      const m = out[id] ??= Records.newCounter()
+      const m = out[id] ??= Metrics.newCounter()
       m.done += c.done
       m.filtered += c.filtered
       m.errors += c.errors
@@ -329,6 +316,6 @@ export const merge = (all: ReadonlyArray<Stats>): Stats => {
     }
   }
   const result: Record<string, typeof Counter.Type> = {}
-  for (const [id, c] of Object.entries(out)) result[id] = { ...c, samples: subsample(c.samples, Records.RESERVOIR) }
+  for (const [id, c] of Object.entries(out)) result[id] = { ...c, samples: subsample(c.samples, Metrics.RESERVOIR) }
   return result
 }

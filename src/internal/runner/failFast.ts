@@ -84,11 +84,14 @@ export const firstLine = (message: string): string => {
   return line.length > 300 ? `${line.slice(0, 299)}…` : line
 }
 
-/**
- * Counts failures in a row. `fail` returns the one-line cause once the run should stop; `succeed` resets the count.
- * A `threshold` of 0 never stops.
- */
-export const make = (threshold: number) => {
+/** Counts failures in a row: `fail` returns the one-line cause once the run should stop; `succeed` resets the count. */
+export interface Detector {
+  readonly succeed: () => void
+  readonly fail: (failure: Failure) => string | undefined
+}
+
+/** A detector stopping after `threshold` failures in a row (see the module description); 0 never stops. */
+export const make = (threshold: number): Detector => {
   let streak = 0
   let key: string | undefined
   return {

@@ -1,17 +1,16 @@
 /**
- * Run records shared by the in-process runner and the durable runner: a step's output record, the flattened row,
- * per-step counters with a latency reservoir, and code-given inputs as dataset items.
+ * The records of a run folder, shared by the in-process runner and the durable runner: a step's output record, the
+ * flattened row, error records, code-given inputs as dataset items, and the options `graph.json` records.
  */
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
-import type * as Chain from "../Chain.js"
-import type * as Dataset from "../Dataset.js"
-import type * as Event from "../Event.js"
-import * as Node from "../Node.js"
-import type { Options, StepStats } from "../Runner.js"
-import { RunnerError } from "../RunnerError.js"
-import * as Retry from "./retry.js"
+import type * as Chain from "../../Chain.js"
+import type * as Dataset from "../../Dataset.js"
+import * as Node from "../../Node.js"
+import type { ErrorRecord, Options } from "../../Runner.js"
+import { RunnerError } from "../../RunnerError.js"
+import * as Retry from "../retry.js"
 
 /** A step's output as written: `{ _id, ...fields }`, or `{ _id, _value }` for values that are not plain objects. */
 export const stepRecord = (id: string, value: unknown): Record<string, unknown> =>
@@ -49,87 +48,50 @@ export const flatRow = (r: Chain.Result, order: ReadonlyMap<string, number>): Re
   return row
 }
 
-export interface StepCounter {
-  done: number
-  filtered: number
-  errors: number
-  retries: number
-  samples: Array<number>
-  seen: number
-  sum: number
-  max: number
-  input: number
-  output: number
-  total: number
-}
-
-export const RESERVOIR = 4096
-
-export const newCounter = (): StepCounter => ({
-  done: 0,
-  filtered: 0,
-  errors: 0,
-  retries: 0,
-  samples: [],
-  seen: 0,
-  sum: 0,
-  max: 0,
-  input: 0,
-  output: 0,
-  total: 0
-})
-
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-
-export const statsOf = (c: StepCounter): StepStats => {
-  const sorted = [...c.samples].sort((a, b) => a - b)
+/** The error record of an item that failed at a step. */
+export const failedRecord = (
+  r: Chain.Result,
+  runId: string,
+  attempt: number,
+  timestamp: number
+): ErrorRecord => {
+  const f = r.failure!
   return {
-    done: c.done,
-    filtered: c.filtered,
-    errors: c.errors,
-    retries: c.retries,
-    latencyMs: {
-      p50: percentile(sorted, 50),
-      p95: percentile(sorted, 95),
-      p99: percentile(sorted, 99),
-      mean: c.seen === 0 ? 0 : c.sum / c.seen,
-      max: c.max
-    },
-    tokens: { input: c.input, output: c.output, total: c.total }
+    _id: r.id,
+    index: r.index,
+    step: f.step,
+    error: f.error,
+    message: f.message,
+    retryable: f.retryable,
+    attempt,
+    tries: f.tries,
+    input: r.input,
+    runId,
+    timestamp
   }
 }
 
-/** Counts a run's step events into per-step counters (a reservoir of latency samples per step). */
-export const counting = (counters: ReadonlyMap<string, StepCounter>) => {
-  let random = 0x2545f491
-  return (event: Event.Event): void => {
-    if (event._tag !== "StepEnd" && event._tag !== "StepError" && event._tag !== "Retry") return
-    const c = counters.get(event.path[event.path.length - 1]!)
-    if (c === undefined) return
-    if (event._tag === "StepError") c.errors++
-    else if (event._tag === "Retry") c.retries++
-    else {
-      if (event.output === undefined) c.filtered++
-      else c.done++
-      const ms = event.durationMs
-      c.seen++
-      c.sum += ms
-      if (ms > c.max) c.max = ms
-      if (c.samples.length < RESERVOIR) c.samples.push(ms)
-      else {
-        random = (Math.imul(random, 1664525) + 1013904223) >>> 0
-        const slot = random % c.seen
-        if (slot < RESERVOIR) c.samples[slot] = ms
-      }
-      if (event.usage !== undefined) {
-        c.input += event.usage.inputTokens ?? 0
-        c.output += event.usage.outputTokens ?? 0
-        c.total += event.usage.totalTokens ?? (event.usage.inputTokens ?? 0) + (event.usage.outputTokens ?? 0)
-      }
-    }
-  }
-}
+/** The error record of a malformed input row (step `input`). */
+export const malformedRecord = (
+  item: Dataset.Malformed,
+  runId: string,
+  attempt: number,
+  timestamp: number
+): ErrorRecord => ({
+  _id: undefined,
+  index: item.index,
+  step: "input",
+  error: "Malformed",
+  message: item.message,
+  retryable: false,
+  attempt,
+  tries: 1,
+  input: item.raw,
+  file: item.file,
+  line: item.line,
+  runId,
+  timestamp
+})
 
 /** Records given in code as dataset items (`key` names the id field; a record without it is malformed). */
 export const recordsOf = (

@@ -1,0 +1,162 @@
+/**
+ * A run's figures: per-step counters fed by the run's events (counts, a reservoir of latency samples, tokens), the
+ * item counts of one invocation, and the `metrics.json` document both runners write.
+ */
+import type * as Event from "../../Event.js"
+import type { StepStats, Summary } from "../../Runner.js"
+import * as Totals from "./cumulative.js"
+
+/** The live figures of one step. */
+export interface StepCounter {
+  done: number
+  filtered: number
+  errors: number
+  retries: number
+  samples: Array<number>
+  seen: number
+  sum: number
+  max: number
+  input: number
+  output: number
+  total: number
+}
+
+export const RESERVOIR = 4096
+
+export const newCounter = (): StepCounter => ({
+  done: 0,
+  filtered: 0,
+  errors: 0,
+  retries: 0,
+  samples: [],
+  seen: 0,
+  sum: 0,
+  max: 0,
+  input: 0,
+  output: 0,
+  total: 0
+})
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+export const statsOf = (c: StepCounter): StepStats => {
+  const sorted = [...c.samples].sort((a, b) => a - b)
+  return {
+    done: c.done,
+    filtered: c.filtered,
+    errors: c.errors,
+    retries: c.retries,
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p95: percentile(sorted, 95),
+      p99: percentile(sorted, 99),
+      mean: c.seen === 0 ? 0 : c.sum / c.seen,
+      max: c.max
+    },
+    tokens: { input: c.input, output: c.output, total: c.total }
+  }
+}
+
+/** Counts a run's step events into per-step counters (a reservoir of latency samples per step). */
+export const counting = (counters: ReadonlyMap<string, StepCounter>) => {
+  let random = 0x2545f491
+  return (event: Event.Event): void => {
+    if (event._tag !== "StepEnd" && event._tag !== "StepError" && event._tag !== "Retry") return
+    const c = counters.get(event.path[event.path.length - 1]!)
+    if (c === undefined) return
+    if (event._tag === "StepError") c.errors++
+    else if (event._tag === "Retry") c.retries++
+    else {
+      if (event.output === undefined) c.filtered++
+      else c.done++
+      const ms = event.durationMs
+      c.seen++
+      c.sum += ms
+      if (ms > c.max) c.max = ms
+      if (c.samples.length < RESERVOIR) c.samples.push(ms)
+      else {
+        random = (Math.imul(random, 1664525) + 1013904223) >>> 0
+        const slot = random % c.seen
+        if (slot < RESERVOIR) c.samples[slot] = ms
+      }
+      if (event.usage !== undefined) {
+        c.input += event.usage.inputTokens ?? 0
+        c.output += event.usage.outputTokens ?? 0
+        c.total += event.usage.totalTokens ?? (event.usage.inputTokens ?? 0) + (event.usage.outputTokens ?? 0)
+      }
+    }
+  }
+}
+
+/** The item counts of one invocation. */
+export interface Counts {
+  done: number
+  filtered: number
+  resumed: number
+  failed: number
+  malformed: number
+}
+
+export const newCounts = (): Counts => ({ done: 0, filtered: 0, resumed: 0, failed: 0, malformed: 0 })
+
+/** Per-step figures of the counters, by step id. */
+export const stepsOf = (counters: ReadonlyMap<string, StepCounter>): Record<string, StepStats> => {
+  const steps: Record<string, StepStats> = {}
+  for (const [id, c] of counters) steps[id] = statsOf(c)
+  return steps
+}
+
+/**
+ * The `metrics.json` document: the figures across every invocation into the folder at the top level (from
+ * `summary.cumulative`), and each invocation's own under `invocations` (the previous ones from `base`, then this one).
+ */
+export const document = (
+  summary: Summary,
+  options: {
+    readonly status: Summary["status"] | "running"
+    readonly cause?: string | undefined
+    readonly startedAt: number
+    readonly now: number
+    readonly base: Totals.Base
+  }
+) => {
+  const total = summary.cumulative
+  const startedAt = new Date(options.startedAt).toISOString()
+  const updatedAt = new Date(options.now).toISOString()
+  const invocation = {
+    runId: summary.runId,
+    status: options.status,
+    ...(options.cause === undefined ? {} : { cause: options.cause }),
+    startedAt,
+    updatedAt,
+    durationMs: summary.durationMs,
+    items: {
+      done: summary.done,
+      filtered: summary.filtered,
+      resumed: summary.resumed,
+      failed: summary.failed,
+      malformed: summary.malformed
+    },
+    steps: summary.steps
+  }
+  return {
+    runId: summary.runId,
+    chain: summary.chain,
+    status: options.status,
+    cause: options.cause,
+    startedAt: options.base.startedAt ?? startedAt,
+    updatedAt,
+    durationMs: total.durationMs,
+    items: {
+      total: summary.total,
+      done: total.done,
+      filtered: total.filtered,
+      failed: total.failed,
+      resolved: total.resolved,
+      malformed: summary.malformed
+    },
+    steps: total.steps,
+    invocations: [...options.base.invocations, invocation].slice(-Totals.maxInvocations)
+  }
+}
