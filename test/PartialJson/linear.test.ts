@@ -45,6 +45,30 @@ describe("PartialJson.parseStream cost", () => {
       ])
     }))
 
+  it.effect("a long list is emitted in several small chunks, not one chunk per input chunk", () =>
+    Effect.gen(function*() {
+      const text = document(2_000)
+      const sizes = yield* Stream.fromIterable(chunks(text, 64)).pipe(
+        PartialJson.parseStream(),
+        Stream.chunks,
+        Stream.map(Chunk.size),
+        Stream.runCollect
+      )
+      assert.isAbove(Chunk.size(sizes), 10)
+    }))
+
+  it.effect("strict mode emits the values before a malformation, then fails with it", () =>
+    Effect.gen(function*() {
+      const seen: Array<unknown> = []
+      const error = yield* Stream.make("[1", ", 2", ", 3,]").pipe(
+        PartialJson.parseStream({ strict: true }),
+        Stream.runForEach((value) => Effect.sync(() => seen.push(value))),
+        Effect.flip
+      )
+      assert.deepStrictEqual(seen, [[1], [1, 2]])
+      assert.strictEqual(error.reason, "TrailingComma")
+    }))
+
   it("a parser's snapshots are due after every chunk while the open containers are small", () => {
     const parser = PartialJson.make()
     parser.feed("{\"a\": [1")
