@@ -1,0 +1,391 @@
+/**
+ * One item through a line of steps: its state, each step's attempt (decode the input, call the engine or the pure
+ * function, encode the output), retries, and the `StepStart` / `StepEnd` / `StepError` / `Retry` events.
+ *
+ * A step's outcome is its JSON output, or `Filtered` (a pure step dropped the item) or `Failed` (the item failed:
+ * `item.failure` says why). Failures are recorded on the item, never in the error channel: an item failing does not
+ * fail the run.
+ */
+import * as Prompt from "@effect/ai/Prompt"
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import type * as Chain from "../../Chain.js"
+import { ChainError } from "../../ChainError.js"
+import * as EngineError from "../../EngineError.js"
+import type * as Event from "../../Event.js"
+import * as Node from "../../Node.js"
+import * as Retry from "../retry.js"
+import * as Structured from "../structured.js"
+import type { Plan, PlanNode, PlanStep } from "./plan.js"
+
+/** What every step of a run shares. */
+export interface Context {
+  readonly chain: string
+  readonly runId: string
+  readonly clock: Clock.Clock
+  readonly emit: ((event: Event.Event) => Effect.Effect<void>) | undefined
+  readonly engines: ReadonlyMap<string, Chain.ResolvedEngine>
+  readonly limits: ReadonlyMap<string, Effect.Semaphore>
+  readonly retry: number
+  readonly engineRetry: Readonly<Record<string, number>>
+  readonly retryDelayMs: number
+}
+
+/** An item in flight: its outputs so far (by step id and alias), the value the next step gets, its status. */
+export interface ItemState {
+  readonly id: string
+  readonly index: number
+  readonly row: unknown
+  readonly outputs: Record<string, unknown>
+  readonly done: Readonly<Record<string, unknown>> | undefined
+  readonly computed: Array<string>
+  current: unknown
+  status: "running" | "complete" | "filtered" | "failed" | "cancelled"
+  filteredBy: string | undefined
+  failure: Chain.Failure | undefined
+}
+
+export const makeItem = (input: Chain.Input): ItemState => ({
+  id: input.id,
+  index: input.index,
+  row: input.data,
+  outputs: { chain_input: input.data },
+  done: input.done,
+  computed: [],
+  current: input.data,
+  status: "running",
+  filteredBy: undefined,
+  failure: undefined
+})
+
+/** An item abandoned by a stop: not emitted. */
+export const cancel = (item: ItemState): ItemState => {
+  item.status = "cancelled"
+  return item
+}
+
+export const toResult = (item: ItemState, plan: Plan): Chain.Result => {
+  if (item.status === "running") item.status = "complete"
+  const { chain_input: _, ...outputs } = item.outputs
+  return {
+    id: item.id,
+    index: item.index,
+    input: item.row,
+    status: item.status as Chain.Result["status"],
+    outputs,
+    computed: item.computed,
+    output: item.status === "complete" && plan.last !== undefined ? item.outputs[plan.last.step.id] : undefined,
+    filteredBy: item.filteredBy,
+    failure: item.failure
+  }
+}
+
+interface StepValue {
+  readonly value: unknown
+  readonly usage: Event.Usage | undefined
+}
+
+export const Filtered: unique symbol = Symbol.for("sluice/Chain/Filtered")
+export const Failed: unique symbol = Symbol.for("sluice/Chain/Failed")
+type Stop = typeof Filtered | typeof Failed
+
+/** Runs an item through a line of steps (a segment between batch steps) and records how it ended. */
+export const runSegment = (line: ReadonlyArray<PlanNode>, item: ItemState, ctx: Context): Effect.Effect<ItemState> =>
+  item.status !== "running" ? Effect.succeed(item) : Effect.map(runLine(line, item.current, item, ctx), (out) => {
+    if (out === Filtered) {
+      if (item.status === "running") item.status = "filtered"
+    } else if (out === Failed) {
+      item.status = "failed"
+    } else {
+      item.current = out
+    }
+    return item
+  })
+
+const runLine = (
+  line: ReadonlyArray<PlanNode>,
+  input: unknown,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<unknown | Stop> =>
+  Effect.suspend(() => {
+    let i = 0
+    const next = (current: unknown): Effect.Effect<unknown | Stop> => {
+      if (current === Filtered || current === Failed || i >= line.length) return Effect.succeed(current)
+      const node = line[i++]!
+      if (node._tag === "Step") return Effect.flatMap(runStep(node, current, item, ctx), next)
+      return Effect.flatMap(
+        Effect.forEach(node.branches, (b) => runLine(b.line, current, item, ctx), { concurrency: "unbounded" }),
+        (results) => {
+          if (item.status === "failed" || results.some((r) => r === Failed)) return Effect.succeed(Failed)
+          node.branches.forEach((b, j) => {
+            const r = results[j]
+            if (b.alias !== undefined && r !== Filtered) item.outputs[b.alias] = r
+          })
+          return next(current)
+        }
+      )
+    }
+    return next(input)
+  })
+
+export const origin = (ctx: Context, step: string): Event.Origin => ({
+  runId: ctx.runId,
+  path: [ctx.chain, step],
+  timestamp: ctx.clock.unsafeCurrentTimeMillis()
+})
+
+export const emit = (ctx: Context, event: Event.Event): Effect.Effect<void> =>
+  ctx.emit === undefined ? Effect.void : ctx.emit(event)
+
+const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context): Effect.Effect<unknown | Stop> => {
+  const step = node.step
+  if (item.done !== undefined && Object.hasOwn(item.done, step.id)) {
+    const value = item.done[step.id]
+    item.outputs[step.id] = value
+    return Effect.succeed(value)
+  }
+  const start = origin(ctx, step.id)
+  const tries = { count: 0 }
+  return emit(ctx, { _tag: "StepStart", ...start, item: item.index }).pipe(
+    Effect.zipRight(withRetries(node, attempt(node, input, item, ctx, tries), ctx)),
+    Effect.matchCauseEffect({
+      onSuccess: (result) => stepEnded(node, start, result, item, ctx),
+      onFailure: (cause) => stepFailed(node, cause, tries.count, item, ctx)
+    })
+  )
+}
+
+/** One try of a step: decode its input, then run the pure function or call the engine. */
+const attempt = (
+  node: PlanStep,
+  input: unknown,
+  item: ItemState,
+  ctx: Context,
+  tries: { count: number }
+): Effect.Effect<StepValue | Stop, unknown> =>
+  Effect.suspend((): Effect.Effect<StepValue | Stop, unknown> => {
+    tries.count++
+    const step = node.step
+    const decoded = node.decode === undefined ? Either.right(input) : node.decode(input)
+    if (Either.isLeft(decoded)) return Effect.fail(invalidInput(ctx, step.id, item.index, decoded.left))
+    if (step._tag === "ApplyStep") {
+      return Effect.map(
+        applyOne(node, step, decoded.right, item, ctx),
+        (value) => value === Filtered ? Filtered : { value, usage: undefined }
+      )
+    }
+    return callLlm(node, decoded.right, item, ctx)
+  })
+
+/** An LLM step's tries: retried on retryable engine errors, with a `Retry` event before each retry. */
+const withRetries = <A>(node: PlanStep, tries: Effect.Effect<A, unknown>, ctx: Context): Effect.Effect<A, unknown> => {
+  const step = node.step
+  const retries = step._tag === "LlmStep" ? retriesOf(step, ctx) : 0
+  if (retries <= 0) return tries
+  return Retry.effect(tries, {
+    schedule: EngineError.retrySchedule({ times: retries, base: ctx.retryDelayMs }),
+    while: (error) => Retry.isRetryable(error) && !isChainError(error)
+  }, ({ attempt, delayMs, error }) =>
+    emit(ctx, {
+      _tag: "Retry",
+      ...origin(ctx, step.id),
+      attempt,
+      error: Node.errorTag(error),
+      message: Node.errorMessage(error),
+      delayMs
+    }))
+}
+
+const stepEnded = (
+  node: PlanStep,
+  start: Event.Origin,
+  result: StepValue | Stop,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<unknown | Stop> => {
+  const step = node.step
+  if (result === Failed) return Effect.succeed(Failed)
+  const end = origin(ctx, step.id)
+  if (result === Filtered) {
+    item.filteredBy = step.id
+    return Effect.as(
+      emit(ctx, { _tag: "StepEnd", ...end, durationMs: end.timestamp - start.timestamp, item: item.index }),
+      Filtered
+    )
+  }
+  item.outputs[step.id] = result.value
+  item.computed.push(step.id)
+  const fields = {
+    durationMs: end.timestamp - start.timestamp,
+    item: item.index,
+    output: result.value,
+    ...(result.usage === undefined ? {} : { usage: result.usage })
+  }
+  return Effect.as(emit(ctx, { _tag: "StepEnd", ...end, ...fields }), result.value)
+}
+
+const stepFailed = (
+  node: PlanStep,
+  cause: Cause.Cause<unknown>,
+  tries: number,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<Stop> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const step = node.step
+  const failure = Cause.failureOption(cause)
+  const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
+  const tag = Option.isSome(failure) ? Node.errorTag(error) : "Defect"
+  const message = Option.isSome(failure) ? Node.errorMessage(error) : Cause.pretty(cause)
+  const retryable = Option.isSome(failure) ? Retry.isRetryable(error) : false
+  item.status = "failed"
+  item.failure = { step: step.id, error: tag, message, retryable, tries, cause: error }
+  return Effect.as(
+    emit(ctx, { _tag: "StepError", ...origin(ctx, step.id), error: tag, message, retryable, item: item.index }),
+    Failed
+  )
+}
+
+/** The retries of an LLM step: its own, else its engine's (`engineRetry`), else the run's (default 2). */
+const retriesOf = (step: Chain.LlmStep, ctx: Context): number => {
+  if (step.retry >= 0) return step.retry
+  const engine = ctx.engines.get(step.id)?.name
+  const byEngine = engine === undefined ? undefined : ctx.engineRetry[engine]
+  return byEngine === undefined ? ctx.retry : Math.max(0, Math.floor(byEngine))
+}
+
+const isChainError = (error: unknown): boolean => Predicate.hasProperty(error, "_tag") && error._tag === "ChainError"
+
+const applyOne = (
+  node: PlanStep,
+  step: Chain.ApplyStep,
+  input: unknown,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<unknown | typeof Filtered, ChainError> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => step.fn([input], [{ id: item.id, index: item.index, vars: item.outputs }]),
+      catch: (cause) =>
+        new ChainError({
+          chain: ctx.chain,
+          step: step.id,
+          reason: "ApplyFailed",
+          item: item.index,
+          description: Node.errorMessage(cause),
+          cause
+        })
+    }),
+    (results) => {
+      if (Array.isArray(results) && results.length === 0) return Effect.succeed(Filtered)
+      if (!Array.isArray(results) || results.length !== 1) {
+        return Effect.fail(
+          new ChainError({
+            chain: ctx.chain,
+            step: step.id,
+            reason: "InvalidOutput",
+            item: item.index,
+            description: badBatch(1, results)
+          })
+        )
+      }
+      return encodeOutput(node, results[0], item, ctx)
+    }
+  )
+
+/** What is wrong with the results of a batch step over `inputs` inputs. */
+export const badBatch = (inputs: number, results: unknown): string =>
+  `a batch step must return one result per input, or a subset of its inputs in order (${inputs} ${
+    inputs === 1 ? "input" : "inputs"
+  }, got ${Array.isArray(results) ? `${results.length} results` : typeof results})`
+
+const encodeOutput = (
+  node: PlanStep,
+  value: unknown,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<unknown | typeof Filtered, ChainError> => {
+  if (value === undefined) return Effect.succeed(Filtered)
+  if (node.encode === undefined) return Effect.succeed(value)
+  const encoded = node.encode(value)
+  return Either.isRight(encoded)
+    ? Effect.succeed(encoded.right)
+    : Effect.fail(invalidOutput(ctx, node.step.id, item.index, encoded.left))
+}
+
+const callLlm = (
+  node: PlanStep,
+  input: unknown,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<StepValue, unknown> => {
+  const engine = ctx.engines.get(node.step.id)
+  const plan = node.llm!
+  const step = node.step as Chain.LlmStep
+  if (engine === undefined) {
+    return Effect.fail(
+      new ChainError({
+        chain: ctx.chain,
+        step: step.id,
+        reason: "NoEngine",
+        description: "the step's engine was not resolved"
+      })
+    )
+  }
+  const vars = { input, item }
+  const user = plan.prompt(vars)
+  const prompt = plan.system === undefined
+    ? Prompt.make(user)
+    : Prompt.make([{ role: "system", content: plan.system(vars) }, { role: "user", content: user }])
+  const call = Structured.generate(engine.service, {
+    schema: step.output,
+    format: plan.format,
+    prompt,
+    guided: "auto",
+    repairs: step.repair,
+    sampling: step.sampling,
+    onRepair: (attempt, error) =>
+      emit(ctx, {
+        _tag: "Retry",
+        ...origin(ctx, step.id),
+        attempt: attempt.call,
+        error: error._tag,
+        message: error.message,
+        delayMs: 0
+      })
+  })
+  const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
+  return (limit === undefined ? call : limit.withPermits(1)(call)).pipe(
+    Effect.flatMap(({ usage, value }) =>
+      Effect.map(encodeOutput(node, value, item, ctx), (encoded) => ({ value: encoded, usage }))
+    )
+  )
+}
+
+/** The per-item error of an input that does not match a step's input schema. */
+export const invalidInput = (ctx: Context, step: string, item: number, error: ParseResult.ParseError): ChainError =>
+  new ChainError({
+    chain: ctx.chain,
+    step,
+    reason: "InvalidInput",
+    item,
+    description: ParseResult.TreeFormatter.formatErrorSync(error),
+    cause: error
+  })
+
+/** The per-item error of an output that its step's output schema cannot encode. */
+export const invalidOutput = (ctx: Context, step: string, item: number, error: ParseResult.ParseError): ChainError =>
+  new ChainError({
+    chain: ctx.chain,
+    step,
+    reason: "InvalidOutput",
+    item,
+    description: ParseResult.TreeFormatter.formatErrorSync(error),
+    cause: error
+  })
