@@ -1171,7 +1171,7 @@ export const toMermaid = (self: Graph.Any): string => Render.toMermaid(self as u
 /**
  * Draws the graph as a plain-text tree from its entry step: `to` edges as `──`, declared `routes` as `┄┄`, streaming
  * steps marked ⚡, nested graphs and nodes named in brackets; a step already drawn is marked `(see above)` instead
- * of being expanded again (joins, cycles).
+ * of being expanded again (barriers, cycles).
  *
  * @example
  * ```ts

@@ -6,7 +6,7 @@ import { Fatal, g, increment, initial, mark, sleepMark, type State } from "./Gra
 
 describe("Graph", () => {
   describe("fan-out and barrier", () => {
-    it.effect("the join runs exactly once, after every branch finished", () =>
+    it.effect("the barrier step runs exactly once, after every branch finished", () =>
       Effect.gen(function*() {
         const graph = g
           .step("start", { to: ["a", "b", "c"] }, mark("start"))
@@ -49,7 +49,7 @@ describe("Graph", () => {
         assert.deepStrictEqual((yield* Fiber.join(fiber)).trail, ["a", "b", "join"])
       }))
 
-    it.effect("a join waits for predecessors still reachable from running work", () =>
+    it.effect("a barrier waits for predecessors still reachable from running work", () =>
       Effect.gen(function*() {
         // d has predecessors b, c and e; e runs after c, so d must wait for e too.
         const graph = g
@@ -62,6 +62,27 @@ describe("Graph", () => {
         yield* TestClock.adjust("10 millis")
         yield* TestClock.adjust("10 millis")
         assert.deepStrictEqual((yield* Fiber.join(fiber)).trail, ["a", "b", "c", "e", "d"])
+      }))
+
+    it.effect("`routes` makes a barrier wait for a next to a step an edge also reaches", () =>
+      Effect.gen(function*() {
+        // b reaches the barrier; the edge gate -> b is not taken this run, x routes to b later.
+        const build = (routes: ReadonlyArray<"b">) =>
+          g
+            .step("start", { to: ["gate", "x", "c"] }, Effect.void)
+            .step("gate", { to: "b" }, Effect.succeed(Graph.end))
+            .step("x", { routes }, Effect.as(sleepMark("x", 20), Graph.next("b")))
+            .step("b", { to: "barrier" }, mark("b"))
+            .step("c", { to: "barrier" }, mark("c"))
+            .step("barrier", mark("barrier"))
+        const runOn = (graph: ReturnType<typeof build>) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.fork(Graph.run(graph, initial))
+            yield* TestClock.adjust("20 millis")
+            return (yield* Fiber.join(fiber)).trail
+          })
+        assert.deepStrictEqual(yield* runOn(build(["b"])), ["c", "x", "b", "barrier"])
+        assert.deepStrictEqual(yield* runOn(build([])), ["c", "barrier", "x", "b", "barrier"])
       }))
 
     it.effect("at most `concurrency` steps run at once", () =>
@@ -88,7 +109,7 @@ describe("Graph", () => {
         assert.strictEqual(final.count, 1)
       }))
 
-    it.effect("a 100-way fan-out joins once and keeps every branch's update (per-field reducer)", () =>
+    it.effect("a 100-way fan-out meets at its barrier once and keeps every branch's update (per-field reducer)", () =>
       Effect.gen(function*() {
         const names = Array.from({ length: 100 }, (_, i) => `b${i}`)
         let graph: Graph.Graph<State, void, string, string> = Graph.make<State>({

@@ -207,7 +207,7 @@ describe("Graph", () => {
         }
       }))
 
-    it.effect("a join inside a loop runs once per round", () =>
+    it.effect("a barrier inside a loop runs once per round", () =>
       Effect.gen(function*() {
         const again = Effect.map(g.state, (s) => s.unsafeGet().count < 3 ? Graph.next("fork") : Graph.end)
         const graph = g
