@@ -51,20 +51,54 @@ const assets = (): ReadonlyMap<string, string> =>
 
 const terminal = new Set(["success", "failure", "failed", "interrupted", "complete", "completed"])
 
+const asset = (files: ReadonlyMap<string, string>, name: string) => {
+  const file = files.get(name)
+  if (file === undefined) return Http.respond(Http.notFound(`no asset "${name}"`))
+  const type = contentTypes[path.extname(name)] ?? "application/octet-stream"
+  return HttpServerResponse.uint8Array(fs.readFileSync(file), {
+    contentType: type,
+    headers: { "cache-control": "no-cache" }
+  })
+}
+
+/** A snapshot for the live view: the run's metrics, plus rates from the previous snapshot. */
+const snapshots = (folders: Folders, run: Run, pollMs: number) =>
+  Stream.unwrap(Effect.sync(() => {
+    let previous:
+      | { readonly at: number; readonly finished: number; readonly steps: Record<string, number> }
+      | undefined
+    let last = ""
+    let ended = false
+    const take = Effect.flatMap(Clock.currentTimeMillis, (at) =>
+      Effect.sync(() => {
+        if (ended) return undefined
+        const detail = folders.detail(run)
+        const steps: Record<string, number> = {}
+        for (const [name, step] of Object.entries<any>(detail.metrics?.steps ?? {})) steps[name] = step.done ?? 0
+        const dt = previous === undefined ? 0 : (at - previous.at) / 1000
+        const rates: Record<string, number> = {}
+        for (const [name, done] of Object.entries(steps)) {
+          rates[name] = dt > 0 && previous !== undefined ? Math.max(0, (done - (previous.steps[name] ?? 0)) / dt) : 0
+        }
+        const rowsPerSecondNow = dt > 0 && previous !== undefined
+          ? Math.max(0, (detail.items.finished - previous.finished) / dt)
+          : undefined
+        previous = { at, finished: detail.items.finished, steps }
+        if (terminal.has(String(detail.status))) ended = true
+        const body = Sse.safeJson({ ...detail, rates, rowsPerSecondNow })
+        if (body === last && !ended) return Sse.comment("unchanged")
+        last = body
+        return Sse.frame(body, "snapshot")
+      }))
+    return Stream.repeatEffectWithSchedule(take, Schedule.spaced(`${pollMs} millis`)).pipe(
+      Stream.takeWhile((block): block is Uint8Array => block !== undefined)
+    )
+  }))
+
 export const make = (options: Options) => {
   const folders = new Folders(options.dir)
   const files = assets()
   const pollMs = Math.max(50, options.pollMs ?? 1000)
-
-  const asset = (name: string) => {
-    const file = files.get(name)
-    if (file === undefined) return Http.respond(Http.notFound(`no asset "${name}"`))
-    const type = contentTypes[path.extname(name)] ?? "application/octet-stream"
-    return HttpServerResponse.uint8Array(fs.readFileSync(file), {
-      contentType: type,
-      headers: { "cache-control": "no-cache" }
-    })
-  }
 
   const query = Effect.map(
     HttpServerRequest.HttpServerRequest,
@@ -81,54 +115,20 @@ export const make = (options: Options) => {
 
   const json = (value: unknown) => Effect.succeed(HttpServerResponse.unsafeJson(value))
 
-  /** A snapshot for the live view: the run's metrics, plus rates from the previous snapshot. */
-  const snapshots = (run: Run) =>
-    Stream.unwrap(Effect.sync(() => {
-      let previous:
-        | { readonly at: number; readonly finished: number; readonly steps: Record<string, number> }
-        | undefined
-      let last = ""
-      let ended = false
-      const take = Effect.flatMap(Clock.currentTimeMillis, (at) =>
-        Effect.sync(() => {
-          if (ended) return undefined
-          const detail = folders.detail(run)
-          const steps: Record<string, number> = {}
-          for (const [name, step] of Object.entries<any>(detail.metrics?.steps ?? {})) steps[name] = step.done ?? 0
-          const dt = previous === undefined ? 0 : (at - previous.at) / 1000
-          const rates: Record<string, number> = {}
-          for (const [name, done] of Object.entries(steps)) {
-            rates[name] = dt > 0 && previous !== undefined ? Math.max(0, (done - (previous.steps[name] ?? 0)) / dt) : 0
-          }
-          const rowsPerSecondNow = dt > 0 && previous !== undefined
-            ? Math.max(0, (detail.items.finished - previous.finished) / dt)
-            : undefined
-          previous = { at, finished: detail.items.finished, steps }
-          if (terminal.has(String(detail.status))) ended = true
-          const body = Sse.safeJson({ ...detail, rates, rowsPerSecondNow })
-          if (body === last && !ended) return Sse.comment("unchanged")
-          last = body
-          return Sse.frame(body, "snapshot")
-        }))
-      return Stream.repeatEffectWithSchedule(take, Schedule.spaced(`${pollMs} millis`)).pipe(
-        Stream.takeWhile((block): block is Uint8Array => block !== undefined)
-      )
-    }))
-
   const drain = new Http.Drain()
 
   const live = withRun((run) =>
     Effect.flatMap(drain.enter(), (ticket) =>
       Effect.succeed(Sse.response(
-        snapshots(run).pipe(Stream.interruptWhen(ticket.stop), Stream.ensuring(ticket.release))
+        snapshots(folders, run, pollMs).pipe(Stream.interruptWhen(ticket.stop), Stream.ensuring(ticket.release))
       )))
   )
 
   const router = HttpRouter.empty.pipe(
-    HttpRouter.get("/", Effect.sync(() => asset("index.html"))),
+    HttpRouter.get("/", Effect.sync(() => asset(files, "index.html"))),
     HttpRouter.get(
       "/assets/:name",
-      Effect.map(HttpRouter.params, (params) => asset(params.name ?? ""))
+      Effect.map(HttpRouter.params, (params) => asset(files, params.name ?? ""))
     ),
     HttpRouter.get(
       "/api/runs",
