@@ -194,7 +194,9 @@ export class Drain {
       if (this.tickets.size === 0) return Effect.void
       const idle = Deferred.unsafeMake<void>(FiberId.none)
       this.idle = idle
+      // a finalizer runs uninterruptibly: the wait must be interruptible for the timeout to end it
       return Deferred.await(idle).pipe(
+        Effect.interruptible,
         Effect.timeout(timeout),
         Effect.catchAll(() =>
           Effect.forEach([...this.tickets], (ticket) => Deferred.succeed(ticket.stop, undefined), { discard: true })
