@@ -32,7 +32,10 @@ import * as Pool from "./internal/pool.js"
  * - `concurrency`: the number of worker fibers (a positive integer, default 1);
  * - `ordered`: emit results in input order (default `true`) or as they complete;
  * - `bufferSize`: how many elements beyond `concurrency` may be started and not yet emitted (default 64); with
- *   `concurrency: 1` it is the largest chunk of fast results emitted at once.
+ *   `concurrency: 1` it is the largest chunk of fast results emitted at once;
+ * - `stop`: once it completes, no more elements are taken, the elements in flight are interrupted and dropped, and
+ *   the stream ends after emitting the results already complete (a graceful stop; with `ordered`, those after the
+ *   first dropped element are dropped too).
  *
  * @since 0.1.0
  * @category models
@@ -41,6 +44,7 @@ export interface Options {
   readonly concurrency?: number | undefined
   readonly ordered?: boolean | undefined
   readonly bufferSize?: number | undefined
+  readonly stop?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -176,5 +180,5 @@ const run = <A, E, R, B, E2, R2>(
   if (!Number.isInteger(bufferSize) || bufferSize < 1) {
     return Stream.die(new Cause.IllegalArgumentException(`bufferSize must be a positive integer, got ${bufferSize}`))
   }
-  return Pool.run(self, f, { concurrency, ordered: options?.ordered ?? true, bufferSize })
+  return Pool.run(self, f, { concurrency, ordered: options?.ordered ?? true, bufferSize, stop: options?.stop })
 }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Chunk, Data, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
+import { Cause, Chunk, Data, Deferred, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
 import * as Concurrency from "../src/Concurrency.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly n: number }> {}
@@ -212,6 +212,25 @@ describe("Concurrency.mapEffect", () => {
         yield* collect(Stream.make(7).pipe(Concurrency.mapEffect((n) => Effect.succeed(n + 1), { concurrency: 4 }))),
         [8]
       )
+    }))
+
+  it.effect("stop: no more elements, those in flight interrupted and dropped, those complete emitted", () =>
+    Effect.gen(function*() {
+      const stop = yield* Deferred.make<void>()
+      const interrupted = yield* Ref.make(0)
+      // element n takes n * 10 ms; the stop comes at 25 ms: 0, 1 and 2 are complete, 3 to 7 in flight (5 workers)
+      const work = (n: number) =>
+        Effect.as(Effect.sleep(n * 10), n).pipe(Effect.onInterrupt(() => Ref.update(interrupted, (i) => i + 1)))
+      const fiber = yield* Stream.range(0, 99).pipe(
+        Concurrency.mapEffect(work, { concurrency: 5, ordered: false, stop: Deferred.await(stop) }),
+        collect,
+        Effect.fork
+      )
+      yield* TestClock.adjust(25)
+      yield* Deferred.succeed(stop, undefined)
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(yield* Fiber.join(fiber), [0, 1, 2])
+      assert.strictEqual(yield* Ref.get(interrupted), 5)
     }))
 
   it.effect("rejects a non-positive or fractional concurrency or bufferSize with a defect", () =>

@@ -20,6 +20,7 @@ import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
@@ -31,6 +32,8 @@ export interface Options {
   readonly concurrency: number
   readonly ordered: boolean
   readonly bufferSize: number
+  /** Once it completes: no more elements, the elements in flight dropped, the stream ends (see `pooled`). */
+  readonly stop?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -73,7 +76,7 @@ export const run = <A, E, R, B, E2, R2>(
   step: Step<A, B, E2, R2>,
   options: Options
 ): Stream.Stream<B, E | E2, R | R2> =>
-  options.concurrency <= 1
+  options.concurrency <= 1 && options.stop === undefined
     ? sequential(self, step, Math.max(1, options.bufferSize))
     : pooled(self, step, options)
 
@@ -210,6 +213,8 @@ class Pool<A, B> {
   completed = 0
   consumed = 0
   failure: Cause.Cause<unknown> | undefined = undefined
+  /** Stopped: the elements in flight were dropped, nothing more starts. */
+  stopped = false
   /** Ordered mode: results by sequence number modulo `window`. */
   readonly ring: Array<B | Skip | typeof Empty>
   /** Unordered mode: results in completion order. */
@@ -302,7 +307,16 @@ class Pool<A, B> {
   }
 
   get done(): boolean {
-    return this.upstreamDone && this.pending === 0 && this.completed === this.started
+    return this.upstreamDone && this.pending === 0 && (this.stopped || this.completed === this.started)
+  }
+
+  /** Stops the pool (its workers are interrupted): nothing more starts, and it is done once drained. */
+  stop(): void {
+    this.stopped = true
+    this.upstreamDone = true
+    this.input = []
+    this.pos = 0
+    this.wakeConsumer()
   }
 
   /** Takes every result that can be handed downstream now. */
@@ -444,7 +458,16 @@ const pooled = <A, E, R, B, E2, R2>(
           : Effect.void)
     }
 
-    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(makeWorker())
+    const workers: Array<Fiber.RuntimeFiber<void>> = []
+    for (let i = 0; i < options.concurrency; i++) workers.push(yield* Effect.forkScoped(makeWorker()))
+    // a graceful stop: the workers (and the elements they run) are interrupted, the results already stored stay
+    if (options.stop !== undefined) {
+      yield* options.stop.pipe(
+        Effect.zipRight(Fiber.interruptAll(workers)),
+        Effect.zipRight(Effect.sync(() => pool.stop())),
+        Effect.forkScoped
+      )
+    }
 
     const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.suspend(() => {
       for (;;) {

@@ -20,7 +20,7 @@ import * as Inputs from "../inputs.js"
 import * as Retry from "../retry.js"
 import { runBatch } from "./batch.js"
 import { resolveEngines } from "./engines.js"
-import { cancel, type Context, type ItemState, makeItem, runSegment, toResult } from "./item.js"
+import { type Context, type ItemState, makeItem, runSegment, toResult } from "./item.js"
 import { planOf } from "./plan.js"
 
 /** See `Chain.execute`. */
@@ -40,13 +40,11 @@ export const execute = <E, R>(
     )
     for (const segment of plan.segments) {
       items = segment._tag === "Line"
-        ? Concurrency.mapEffect(
-          items,
-          stop === undefined
-            ? (item) => runSegment(segment.line, item, ctx)
-            : (item) => Effect.raceFirst(runSegment(segment.line, item, ctx), Effect.map(stop, () => cancel(item))),
-          { concurrency, ordered: false }
-        )
+        ? Concurrency.mapEffect(items, (item) => runSegment(segment.line, item, ctx), {
+          concurrency,
+          ordered: false,
+          stop
+        })
         : Stream.mapChunksEffect(
           Stream.rechunk(items, segment.step.step._tag === "ApplyStep" ? segment.step.step.batchSize : 64),
           (chunk) => runBatch(segment.step, chunk, ctx)
