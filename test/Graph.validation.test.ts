@@ -9,6 +9,7 @@ describe("Graph", () => {
     it.effect("a graph without steps has no entry", () =>
       Effect.gen(function*() {
         assert.deepStrictEqual(yield* reasonOf(g), ["NoEntry", []])
+        assert.isTrue(Exit.isSuccess(yield* Effect.exit(Graph.validate(g.step("NoEntry", Effect.void)))))
       }))
 
     it.effect("a graph where every step has a predecessor has no entry", () =>

@@ -76,7 +76,7 @@ export const compile = (impl: GraphImpl): Either.Either<Compiled, GraphError> =>
 /** The entry step's id as the graph declares it, or `undefined` when it has none or several candidates. */
 export const entryOf = (impl: GraphImpl): string | undefined => {
   const entry = chooseEntry(impl)
-  return typeof entry === "string" ? entry : undefined
+  return entry._tag === "Entry" ? entry.id : undefined
 }
 
 /**
@@ -172,24 +172,30 @@ const rootsOf = (defs: ReadonlyArray<StepDefinition>): ReadonlyArray<string> => 
  * The entry: the step chosen with `.entry(id)`, else the only step no edge reaches, else the first step declared if
  * no edge reaches it and some step may route to the others with `Graph.next`.
  */
-const chooseEntry = (impl: GraphImpl): string | "NoEntry" | ReadonlyArray<string> => {
-  if (impl.entryStep !== undefined) return impl.entryStep
+const chooseEntry = (impl: GraphImpl): Entry => {
+  if (impl.entryStep !== undefined) return { _tag: "Entry", id: impl.entryStep }
   const defs = impl.definitions
   const roots = rootsOf(defs)
-  if (roots.length === 0) return "NoEntry"
-  if (roots.length === 1 || (roots[0] === defs[0]!.id && defs.some(mayRoute))) return roots[0]!
-  return roots
+  if (roots.length === 0) return { _tag: "NoEntry" }
+  if (roots.length === 1 || (roots[0] === defs[0]!.id && defs.some(mayRoute))) return { _tag: "Entry", id: roots[0]! }
+  return { _tag: "Ambiguous", roots }
 }
+
+type Entry =
+  | { readonly _tag: "Entry"; readonly id: string }
+  | { readonly _tag: "NoEntry" }
+  | { readonly _tag: "Ambiguous"; readonly roots: ReadonlyArray<string> }
 
 const findEntry = (impl: GraphImpl, index: ReadonlyMap<string, number>, fail: Fail): number | GraphError => {
   const entry = chooseEntry(impl)
-  if (entry === "NoEntry") {
-    return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(id)")
+  switch (entry._tag) {
+    case "NoEntry":
+      return fail("NoEntry", [], "every step has a predecessor: choose the entry step with .entry(id)")
+    case "Ambiguous":
+      return fail("AmbiguousEntry", entry.roots, "several steps have no predecessor: choose the entry with .entry(id)")
+    case "Entry":
+      return index.get(entry.id) ?? fail("UnknownTarget", [entry.id], "the entry step does not exist")
   }
-  if (typeof entry !== "string") {
-    return fail("AmbiguousEntry", entry, "several steps have no predecessor: choose the entry with .entry(id)")
-  }
-  return index.get(entry) ?? fail("UnknownTarget", [entry], "the entry step does not exist")
 }
 
 /**
