@@ -42,3 +42,15 @@ export const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Ev
   }
   return Event.make("StepError", origin, { error: "Defect", message: Cause.pretty(cause), retryable: false })
 }
+
+/** The `Retry` event of an attempt that failed with `error` and is tried again after `delayMs`. */
+export const retry = (
+  origin: Event.Origin,
+  retry: { readonly attempt: number; readonly delayMs: number; readonly error: unknown }
+): Event.Event =>
+  Event.make("Retry", origin, {
+    attempt: retry.attempt,
+    error: errorTag(retry.error),
+    message: errorMessage(retry.error),
+    delayMs: retry.delayMs
+  })
