@@ -1,9 +1,9 @@
 /**
  * An agent: a conversation with a model that can call tools, run as a multi-turn loop.
  *
- * {@link make} builds an agent (a stateful, scoped object) from a system prompt, a model (any `LanguageModel`: the
- * one in context or a Layer), and tools defined with `@effect/ai`'s `Tool`/`Toolkit` (parameters as `Schema`) with
- * their handlers. {@link prompt} adds a user message and streams {@link AgentEvent.AgentEvent}s while the loop runs:
+ * {@link make} builds an agent (a stateful, scoped object) from a system prompt, a model (a registry engine by name,
+ * any `LanguageModel` Layer, or the one in context), and tools defined with `@effect/ai`'s `Tool`/`Toolkit`
+ * (parameters as a `Schema`, or as a raw JSON Schema with {@link jsonSchemaTool}) with their handlers. {@link prompt} adds a user message and streams {@link AgentEvent.AgentEvent}s while the loop runs:
  *
  * 1. stream the model's reply (text, thinking and tool-call argument deltas become `MessageUpdate` events);
  * 2. run the tool calls it asked for, in parallel (at most `toolConcurrency` at once); a handler may report progress
@@ -32,7 +32,9 @@
  * **State.** The conversation ({@link State}: session id, system prompt, model name, tool names, messages) can be
  * read ({@link state}), reset ({@link reset}), serialised with the {@link State} schema and restored
  * ({@link restore}), and saved to / loaded from a `KeyValueStore` ({@link save}, {@link load}, or `persist: true`
- * to load on {@link make} and save after every turn). Prompts on one agent run one at a time.
+ * to load on {@link make} and save after every turn). Prompts on one agent run one at a time. The system prompt
+ * ({@link setSystemPrompt}), the model ({@link setModel}, by engine name or built) and the tools ({@link setTools})
+ * can be replaced between prompts or during one: they apply from the next model call.
  *
  * **As a Node.** {@link toNode} makes an agent a `Node<string, string>` usable as a Graph or Pipeline step; its
  * events map onto the shared `Event` vocabulary with {@link toEvents}:
@@ -50,26 +52,22 @@
  *
  * @since 0.1.0
  */
-import * as AiError from "@effect/ai/AiError"
+import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Prompt from "@effect/ai/Prompt"
 import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
+import type * as Toolkit from "@effect/ai/Toolkit"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
-import * as Arbitrary from "effect/Arbitrary"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
@@ -79,14 +77,18 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { AgentError } from "./AgentError.js"
-import * as AgentEvent from "./AgentEvent.js"
-import * as EngineError from "./EngineError.js"
+import type * as AgentEvent from "./AgentEvent.js"
 import * as EngineRegistry from "./EngineRegistry.js"
 import type { EngineRegistryError } from "./EngineRegistryError.js"
-import * as Event from "./Event.js"
+import type * as Event from "./Event.js"
+import { type Internal, internal, withLock } from "./internal/agent/core.js"
+import { EventMapper } from "./internal/agent/events.js"
+import * as JsonSchema from "./internal/agent/jsonSchema.js"
+import * as Loop from "./internal/agent/loop.js"
+import * as AgentState from "./internal/agent/state.js"
+import * as Tools from "./internal/agent/tools.js"
 import * as Retry from "./internal/retry.js"
 import * as Node from "./Node.js"
-import * as PartialJson from "./PartialJson.js"
 
 // =============================================================================
 // type ids
@@ -352,13 +354,7 @@ export type HandlerContext<H> = {
  * @since 0.1.0
  * @category schemas
  */
-export const State = Schema.Struct({
-  sessionId: Schema.String,
-  systemPrompt: Schema.String,
-  model: Schema.optional(Schema.String),
-  tools: Schema.Array(Schema.String),
-  messages: Schema.Array(AgentEvent.Message)
-})
+export const State = AgentState.State
 
 /**
  * The state of an agent.
@@ -390,49 +386,153 @@ export type State = typeof State.Type
  * @since 0.1.0
  * @category schemas
  */
-export const StateFromJson = Schema.parseJson(State)
+export const StateFromJson = AgentState.StateFromJson
+
+/**
+ * The TypeScript type of the values a JSON Schema describes, read from a schema written as a literal (`as const`,
+ * or passed straight to {@link jsonSchemaTool}): `type` (one or several), `enum`, `const`, `properties` with
+ * `required`, and `items`. Whatever it cannot read is `unknown`. These are exactly the keywords the agent checks
+ * the model's arguments against, so the type holds for the values a handler receives.
+ *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * const Sum = {
+ *   type: "object",
+ *   properties: { a: { type: "number" }, b: { type: "number" }, note: { type: "string" } },
+ *   required: ["a", "b"]
+ * } as const
+ * type Params = Agent.JsonSchemaType<typeof Sum> // { readonly a: number; readonly b: number; readonly note?: string }
+ * ```
+ *
+ * @since 0.1.0
+ * @category utility types
+ */
+export type JsonSchemaType<S> = S extends { readonly const: infer C } ? C
+  : S extends { readonly enum: ReadonlyArray<infer E> } ? E
+  : S extends { readonly type: infer T } ? OfTypes<T extends ReadonlyArray<infer U> ? U : T, S>
+  : unknown
+
+type OfTypes<T, S> = T extends "string" ? string
+  : T extends "number" | "integer" ? number
+  : T extends "boolean" ? boolean
+  : T extends "null" ? null
+  : T extends "array" ?
+    ReadonlyArray<S extends { readonly items: infer I extends object } ? JsonSchemaType<I> : unknown>
+  : T extends "object" ? OfObject<S>
+  : unknown
+
+type OfObject<S> = S extends { readonly properties: infer P extends object } ? Simplify<
+    & { readonly [K in keyof P as K extends RequiredKeys<S> ? K : never]: JsonSchemaType<P[K]> }
+    & { readonly [K in keyof P as K extends RequiredKeys<S> ? never : K]?: JsonSchemaType<P[K]> }
+  >
+  : { readonly [key: string]: unknown }
+
+type RequiredKeys<S> = S extends { readonly required: ReadonlyArray<infer K> } ? K : never
+
+type Simplify<A> = { [K in keyof A]: A[K] } extends infer B ? B : never
+
+/**
+ * The parameters a {@link jsonSchemaTool} is called with: {@link JsonSchemaType} of its schema, or any JSON object
+ * when the schema is not a literal.
+ *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * type Any = Agent.JsonSchemaParams<Record<string, unknown>> // { readonly [key: string]: unknown }
+ * ```
+ *
+ * @since 0.1.0
+ * @category utility types
+ */
+export type JsonSchemaParams<S> = unknown extends JsonSchemaType<S> ? { readonly [key: string]: unknown }
+  : JsonSchemaType<S>
+
+/**
+ * The parameters schema of a {@link jsonSchemaTool}: the model sees the JSON Schema verbatim; decoding checks the
+ * arguments against it (see {@link JsonSchemaType}) and fails with the list of problems.
+ *
+ * @example
+ * ```ts
+ * import type * as Agent from "sluice/Agent"
+ *
+ * declare const parameters: Agent.JsonSchemaParameters<{ readonly city: string }>
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JsonSchemaParameters<A> extends Schema.Schema<A, unknown> {
+  readonly fields: {}
+  readonly make: (params: A) => A
+}
+
+/**
+ * A tool whose parameters are a JSON Schema (as TinyAgent and most provider SDKs write them) rather than an Effect
+ * `Schema`. The model is offered the schema verbatim. The arguments the model sends are checked against its `type`,
+ * `enum`, `const`, `properties`, `required`, `additionalProperties` and `items` before the handler runs (other
+ * keywords are the model's guidance only); arguments that do not conform go back to the model as an error result.
+ * The handler's parameters are typed from the schema when it is a literal (see {@link JsonSchemaType}). Its result
+ * can be any JSON-compatible value.
+ *
+ * @example
+ * ```ts
+ * import { Toolkit } from "@effect/ai"
+ * import { Effect } from "effect"
+ * import * as Agent from "sluice/Agent"
+ *
+ * const Sum = Agent.jsonSchemaTool("sum", {
+ *   description: "Add two numbers",
+ *   parameters: {
+ *     type: "object",
+ *     properties: { a: { type: "number" }, b: { type: "number" } },
+ *     required: ["a", "b"]
+ *   }
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const agent = yield* Agent.make({})
+ *   yield* Agent.setTools(agent, Toolkit.make(Sum), { sum: ({ a, b }) => Effect.succeed(a + b) })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const jsonSchemaTool = <
+  const Name extends string,
+  const S extends { readonly [keyword: string]: unknown }
+>(
+  name: Name,
+  options: { readonly description?: string | undefined; readonly parameters: S }
+): Tool.Tool<Name, {
+  readonly parameters: JsonSchemaParameters<JsonSchemaParams<S>>
+  readonly success: typeof Schema.Unknown
+  readonly failure: typeof Schema.Never
+  readonly failureMode: "error"
+}> =>
+  Tool.make(name, {
+    ...(options.description === undefined ? {} : { description: options.description }),
+    success: Schema.Unknown
+  }).setParameters(
+    JsonSchema.parameters(options.parameters) as unknown as JsonSchemaParameters<JsonSchemaParams<S>>
+  )
 
 // =============================================================================
-// internal model
+// guards
 // =============================================================================
-
-interface ToolEntry {
-  readonly tool: Tool.Any
-  readonly execute: (params: unknown, context: ToolContext) => Effect.Effect<Outcome>
-}
-
-interface Outcome {
-  readonly result: unknown
-  readonly isError: boolean
-}
-
-interface Internal extends Agent {
-  readonly state: Ref.Ref<State>
-  readonly model: Ref.Ref<LanguageModel.Service>
-  readonly wire: Toolkit.Any
-  readonly entries: ReadonlyMap<string, ToolEntry>
-  readonly pubsub: PubSub.PubSub<AgentEvent.AgentEvent>
-  readonly lock: Effect.Semaphore
-  readonly current: Ref.Ref<Option.Option<Deferred.Deferred<void>>>
-  readonly scope: Scope.Scope
-  readonly store: Option.Option<KeyValueStore.KeyValueStore>
-  readonly storeKey: string
-  readonly maxTurns: number
-  readonly onMaxTurns: "fail" | "stop"
-  readonly stopWhen: ((context: StopContext) => boolean | Effect.Effect<boolean>) | undefined
-  readonly toolConcurrency: number | "unbounded"
-  readonly bufferSize: number
-  readonly retry: number
-}
 
 const Proto = {
   [TypeId]: TypeId,
+  get tools(): ReadonlyArray<string> {
+    return (this as unknown as Internal).toolSet.names
+  },
   pipe() {
     return pipeArguments(this, arguments)
   }
 }
-
-const internal = (agent: Agent): Internal => agent as Internal
 
 /**
  * @example
@@ -452,8 +552,8 @@ export const isAgent = (u: unknown): u is Agent => Predicate.hasProperty(u, Type
 // =============================================================================
 
 /**
- * Builds an agent. It lives as long as the enclosing scope: closing it ends subscriptions and stops a running
- * prompt.
+ * Builds an agent. It lives as long as the enclosing scope: closing it ends subscriptions, stops a running prompt
+ * and releases its registry engine.
  *
  * @example
  * ```ts
@@ -504,40 +604,18 @@ export const make: {
 > =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const model: LanguageModel.Service = options.engine === undefined
+    const engine = typeof options.engine === "string" ? yield* acquireEngine(scope, options.engine) : undefined
+    const model: LanguageModel.Service = engine !== undefined
+      ? engine.model
+      : options.engine === undefined
       ? yield* LanguageModel.LanguageModel
-      : typeof options.engine === "string"
-      ? yield* Scope.extend(EngineRegistry.get(options.engine), scope)
       : Context.get(
         yield* Layer.buildWithScope(options.engine as Layer.Layer<LanguageModel.LanguageModel>, scope),
         LanguageModel.LanguageModel
       )
-    const tools = options.tools === undefined ? {} : options.tools.tools as Record<string, Tool.Any>
-    const entries = new Map<string, ToolEntry>()
-    if (options.tools !== undefined) {
-      if (options.handlers === undefined) {
-        const withHandler = yield* (options.tools as unknown as Effect.Effect<Toolkit.WithHandler<any>>)
-        for (const tool of Object.values(tools)) {
-          if (!Tool.isProviderDefined(tool)) entries.set(tool.name, toolkitEntry(tool, withHandler))
-        }
-      } else {
-        const context = yield* Effect.context<never>()
-        const handlers = options.handlers as Record<string, Handler<Tool.Any, never>>
-        for (const tool of Object.values(tools)) {
-          const handler = handlers[tool.name]
-          if (handler !== undefined) entries.set(tool.name, handlerEntry(tool, handler, context))
-        }
-      }
-    }
+    const toolSet = yield* Tools.make(options.tools, options.handlers as Handlers<{}> | undefined)
     const sessionId = options.sessionId ?? (yield* Effect.sync(() => globalThis.crypto.randomUUID()))
     const modelName = options.modelName ?? (typeof options.engine === "string" ? options.engine : undefined)
-    const initial: State = {
-      sessionId,
-      systemPrompt: options.system ?? "",
-      ...(modelName === undefined ? {} : { model: modelName }),
-      tools: Object.keys(tools),
-      messages: []
-    }
     const pubsub = yield* PubSub.unbounded<AgentEvent.AgentEvent>(
       options.replay !== undefined && options.replay > 0 ? { replay: options.replay } : undefined
     )
@@ -546,11 +624,16 @@ export const make: {
       ? Option.some(yield* KeyValueStore.KeyValueStore)
       : Option.none<KeyValueStore.KeyValueStore>()
     const self: Internal = Object.assign(Object.create(Proto), {
-      tools: Object.keys(tools),
-      state: yield* Ref.make(initial),
+      state: yield* Ref.make<State>({
+        sessionId,
+        systemPrompt: options.system ?? "",
+        ...(modelName === undefined ? {} : { model: modelName }),
+        tools: toolSet.names,
+        messages: []
+      }),
       model: yield* Ref.make(model),
-      wire: Toolkit.make(...Object.values(tools).map(wireTool)),
-      entries,
+      engineScope: engine?.scope,
+      toolSet,
       pubsub,
       lock: yield* Effect.makeSemaphore(1),
       current: yield* Ref.make(Option.none<Deferred.Deferred<void>>()),
@@ -564,9 +647,23 @@ export const make: {
       bufferSize: Math.max(1, options.bufferSize ?? 256),
       retry: Math.max(0, Math.floor(options.retry ?? Retry.defaultTimes))
     })
-    if (Option.isSome(store)) yield* loadFrom(self, store.value, sessionId)
+    if (Option.isSome(store)) yield* AgentState.loadFrom(self, store.value, sessionId)
     return self as Agent
   })
+
+/** Gets a registry engine in a scope of its own (under the agent's), so that replacing the model releases it. */
+const acquireEngine = (
+  scope: Scope.Scope,
+  engine: string
+): Effect.Effect<
+  { readonly model: LanguageModel.Service; readonly scope: Scope.CloseableScope },
+  EngineRegistryError,
+  EngineRegistry.EngineRegistry
+> =>
+  Effect.flatMap(
+    Scope.fork(scope, ExecutionStrategy.sequential),
+    (child) => Effect.map(Scope.extend(EngineRegistry.get(engine), child), (model) => ({ model, scope: child }))
+  )
 
 // =============================================================================
 // running
@@ -602,43 +699,7 @@ export const prompt: {
 } = dual(
   2,
   (self: Agent, text: string): Stream.Stream<AgentEvent.AgentEvent, AgentError | AiError.AiError> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
-      const agent = internal(self)
-      yield* Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(agent.lock.take(1)), Effect.addFinalizer(() => agent.lock.release(1)))
-      )
-      const signal = yield* Deferred.make<void>()
-      yield* Effect.acquireRelease(
-        Ref.set(agent.current, Option.some(signal)),
-        () => Ref.set(agent.current, Option.none())
-      )
-      const mailbox = yield* Mailbox.make<AgentEvent.AgentEvent, AgentError | AiError.AiError>(agent.bufferSize)
-      const run = new Run((yield* Ref.get(agent.state)).sessionId, yield* Effect.clock)
-      const emit = (events: ReadonlyArray<AgentEvent.AgentEvent>): Effect.Effect<void> =>
-        events.length === 0 ? Effect.void : Effect.zipRight(
-          PubSub.publishAll(agent.pubsub, events),
-          mailbox.offerAll(events)
-        )
-      const body = loop(agent, run, text, emit).pipe(Effect.onInterrupt(() => abortRun(agent, run)))
-      const driver = Effect.gen(function*() {
-        const fiber = yield* Effect.fork(body)
-        yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
-        const aborted = yield* Effect.raceFirst(
-          Effect.as(Fiber.await(fiber), false),
-          Effect.as(Deferred.await(signal), true)
-        )
-        if (aborted) {
-          yield* Fiber.interrupt(fiber)
-          yield* mailbox.offerAll(run.abortEvents)
-          yield* mailbox.end
-          return
-        }
-        const exit = yield* Fiber.await(fiber)
-        yield* mailbox.done(Exit.asVoid(exit))
-      }).pipe(Effect.scoped)
-      yield* Effect.forkScoped(driver)
-      return Mailbox.toStream(mailbox)
-    }))
+    Loop.prompt(internal(self), text)
 )
 
 /**
@@ -850,14 +911,11 @@ export const reset = (
 export const restore: {
   (state: State): (self: Agent) => Effect.Effect<void, AgentError>
   (self: Agent, state: State): Effect.Effect<void, AgentError>
-} = dual(2, (self: Agent, state: State): Effect.Effect<void, AgentError> =>
-  Effect.flatMap(
-    Effect.mapError(
-      Schema.validate(State, { errors: "all" })(state),
-      (error) => invalidState(state.sessionId, error)
-    ),
-    (valid) => withLock(self, setState(internal(self), valid))
-  ))
+} = dual(
+  2,
+  (self: Agent, state: State): Effect.Effect<void, AgentError> =>
+    Effect.flatMap(AgentState.validate(state), (valid) => withLock(self, AgentState.setState(internal(self), valid)))
+)
 
 /**
  * Replaces the system prompt for the next model calls.
@@ -883,30 +941,110 @@ export const setSystemPrompt: {
 )
 
 /**
- * Replaces the model for the next model calls, and its name in the state.
+ * Replaces the model for the next model calls, and its name in the state: a registry engine by name (got from the
+ * `EngineRegistry` in context, held while the agent lives, as with `make`'s `engine` option; its name is recorded),
+ * or a built `LanguageModel` with an optional name. A registry engine the agent held before is released once no
+ * prompt is running.
  *
  * @example
  * ```ts
- * import { LanguageModel } from "@effect/ai"
  * import { Effect } from "effect"
  * import * as Agent from "sluice/Agent"
  * import * as DryRun from "sluice/engines/DryRun"
  *
  * declare const agent: Agent.Agent
- * const program = Effect.flatMap(DryRun.make(), (model) => Agent.setModel(agent, model, "dry-run"))
+ * const byName = Agent.setModel(agent, "fast") // Effect<void, EngineRegistryError, EngineRegistry>
+ * const built = Effect.flatMap(DryRun.make(), (model) => Agent.setModel(agent, model, "dry-run"))
  * ```
  *
  * @since 0.1.0
  * @category state
  */
-export const setModel = (self: Agent, model: LanguageModel.Service, name?: string | undefined): Effect.Effect<void> =>
-  Effect.zipRight(
-    Ref.set(internal(self).model, model),
-    Ref.update(internal(self).state, (state) => {
-      const { model: _, ...rest } = state
-      return name === undefined ? rest : { ...rest, model: name }
+export const setModel: {
+  (engine: string): (self: Agent) => Effect.Effect<void, EngineRegistryError, EngineRegistry.EngineRegistry>
+  (model: LanguageModel.Service, name?: string | undefined): (self: Agent) => Effect.Effect<void>
+  (self: Agent, engine: string): Effect.Effect<void, EngineRegistryError, EngineRegistry.EngineRegistry>
+  (self: Agent, model: LanguageModel.Service, name?: string | undefined): Effect.Effect<void>
+} = dual(
+  (args) => isAgent(args[0]),
+  (
+    self: Agent,
+    model: string | LanguageModel.Service,
+    name?: string | undefined
+  ): Effect.Effect<void, EngineRegistryError, EngineRegistry.EngineRegistry> => {
+    const agent = internal(self)
+    if (typeof model !== "string") return swapModel(agent, model, name, undefined)
+    return Effect.flatMap(
+      acquireEngine(agent.scope, model),
+      (engine) => swapModel(agent, engine.model, name ?? model, engine.scope)
+    )
+  }
+)
+
+const swapModel = (
+  agent: Internal,
+  model: LanguageModel.Service,
+  name: string | undefined,
+  engineScope: Scope.CloseableScope | undefined
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const previous = agent.engineScope
+    agent.engineScope = engineScope
+    yield* Ref.set(agent.model, model)
+    yield* AgentState.setModelName(agent, name)
+    if (previous === undefined) return
+    const release = Scope.close(previous, Exit.void)
+    const released = yield* agent.lock.withPermitsIfAvailable(1)(release)
+    if (Option.isNone(released)) yield* Effect.forkIn(withLock(agent, release), agent.scope)
+  })
+
+/**
+ * Replaces the agent's tools (TinyAgent's `set_tools`) from the next turn on: a `Toolkit` (tools made with
+ * `Tool.make` or {@link jsonSchemaTool}) and one handler per tool (see {@link Handler}); without handlers, the
+ * toolkit's handlers come from context (a `toolkit.toLayer(...)` Layer). The handlers run in the context this
+ * effect runs in. `Toolkit.empty` removes every tool. A turn that is running keeps the tools it offered the model.
+ *
+ * @example
+ * ```ts
+ * import { Tool, Toolkit } from "@effect/ai"
+ * import { Effect, Schema } from "effect"
+ * import * as Agent from "sluice/Agent"
+ *
+ * const Echo = Tool.make("echo", { parameters: { text: Schema.String }, success: Schema.String })
+ *
+ * declare const agent: Agent.Agent
+ * const program = Agent.setTools(agent, Toolkit.make(Echo), { echo: ({ text }) => Effect.succeed(text) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category state
+ */
+export const setTools: {
+  <Tools extends Record<string, Tool.Any>, H extends Handlers<Tools>>(
+    tools: Toolkit.Toolkit<Tools>,
+    handlers: H
+  ): (self: Agent) => Effect.Effect<void, never, HandlerContext<H>>
+  <Tools extends Record<string, Tool.Any>>(
+    tools: Toolkit.Toolkit<Tools>
+  ): (self: Agent) => Effect.Effect<void, never, Tool.HandlersFor<Tools>>
+  <Tools extends Record<string, Tool.Any>, H extends Handlers<Tools>>(
+    self: Agent,
+    tools: Toolkit.Toolkit<Tools>,
+    handlers: H
+  ): Effect.Effect<void, never, HandlerContext<H>>
+  <Tools extends Record<string, Tool.Any>>(
+    self: Agent,
+    tools: Toolkit.Toolkit<Tools>
+  ): Effect.Effect<void, never, Tool.HandlersFor<Tools>>
+} = dual(
+  (args) => isAgent(args[0]),
+  (self: Agent, tools: Toolkit.Any, handlers?: Handlers<{}> | undefined): Effect.Effect<void, never, any> =>
+    Effect.flatMap(Tools.make(tools, handlers), (toolSet) => {
+      const agent = internal(self)
+      agent.toolSet = toolSet
+      return Ref.update(agent.state, (state) => ({ ...state, tools: toolSet.names }))
     })
-  )
+)
 
 // =============================================================================
 // persistence
@@ -929,7 +1067,7 @@ export const setModel = (self: Agent, model: LanguageModel.Service, name?: strin
  * @category persistence
  */
 export const save = (self: Agent): Effect.Effect<void, AgentError, KeyValueStore.KeyValueStore> =>
-  Effect.flatMap(KeyValueStore.KeyValueStore, (store) => saveTo(internal(self), store))
+  Effect.flatMap(KeyValueStore.KeyValueStore, (store) => AgentState.saveTo(internal(self), store))
 
 /**
  * Loads the state saved for `sessionId` from the `KeyValueStore` in context and restores it. Returns `false`
@@ -954,7 +1092,10 @@ export const load: {
 } = dual(
   2,
   (self: Agent, sessionId: string): Effect.Effect<boolean, AgentError, KeyValueStore.KeyValueStore> =>
-    Effect.flatMap(KeyValueStore.KeyValueStore, (store) => withLock(self, loadFrom(internal(self), store, sessionId)))
+    Effect.flatMap(
+      KeyValueStore.KeyValueStore,
+      (store) => withLock(self, AgentState.loadFrom(internal(self), store, sessionId))
+    )
 )
 
 // =============================================================================
@@ -1066,924 +1207,3 @@ const nodeBody = (
       return Effect.succeed(Chunk.unsafeFromArray(out))
     })
   })
-
-// =============================================================================
-// internal: tools
-// =============================================================================
-
-/**
- * The tool as offered to the model: same name, description and JSON Schema, but parameters that decode anything,
- * so that `@effect/ai` passes invalid parameters through and the agent can answer them with an error result.
- * The `arbitrary` annotation keeps engines that generate parameters from the schema (the dry-run engine) working.
- */
-const wireTool = (tool: Tool.Any): Tool.Any => {
-  if (Tool.isProviderDefined(tool)) return tool
-  const params = tool.parametersSchema as unknown as Schema.Schema<unknown, unknown>
-  const encode = Schema.encodeSync(params)
-  const lenient = Schema.Unknown.annotations({
-    jsonSchema: Tool.getJsonSchemaFromSchemaAst(params.ast),
-    arbitrary: () => () => Arbitrary.make(params).map((value) => encode(value))
-  })
-  return (tool as unknown as Tool.Tool<string, any>).setParameters(lenient as any) as unknown as Tool.Any
-}
-
-const handlerEntry = (
-  tool: Tool.Any,
-  handler: Handler<Tool.Any, never>,
-  context: Context.Context<never>
-): ToolEntry => {
-  const decode = Schema.decodeUnknown(tool.parametersSchema as unknown as Schema.Schema<unknown, unknown>, {
-    errors: "all"
-  })
-  const encodeSuccess = Schema.encodeUnknown(tool.successSchema as Schema.Schema<unknown, unknown>)
-  const failure = failureEncoder(tool)
-  return {
-    tool,
-    execute: (params, toolContext) =>
-      Effect.matchEffect(decode(params), {
-        onFailure: (error) =>
-          Effect.succeed(errorOutcome(
-            `invalid parameters for tool "${tool.name}": ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-          )),
-        onSuccess: (decoded) =>
-          handler(decoded as never, toolContext).pipe(
-            Effect.provide(context),
-            Effect.matchCauseEffect({
-              onSuccess: (value) =>
-                Effect.match(encodeSuccess(value), {
-                  onFailure: (error) =>
-                    errorOutcome(
-                      `tool "${tool.name}" returned a value that does not match its success schema: ${
-                        ParseResult.TreeFormatter.formatErrorSync(error)
-                      }`
-                    ),
-                  onSuccess: (result): Outcome => ({ result, isError: false })
-                }),
-              onFailure: (cause) => {
-                if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-                const error = Cause.failureOption(cause)
-                return Option.isSome(error) ? failure(error.value) : Effect.succeed(defectOutcome(tool.name, cause))
-              }
-            })
-          )
-      })
-  }
-}
-
-const toolkitEntry = (tool: Tool.Any, toolkit: Toolkit.WithHandler<any>): ToolEntry => {
-  const failure = failureEncoder(tool)
-  return {
-    tool,
-    execute: (params) =>
-      toolkit.handle(tool.name, params as never).pipe(
-        Effect.matchCauseEffect({
-          onSuccess: ({ encodedResult, isFailure }) =>
-            Effect.succeed<Outcome>({ result: encodedResult, isError: isFailure }),
-          onFailure: (cause) => {
-            if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-            const error = Cause.failureOption(cause)
-            return Option.isSome(error) ? failure(error.value) : Effect.succeed(defectOutcome(tool.name, cause))
-          }
-        })
-      ) as Effect.Effect<Outcome>
-  }
-}
-
-/** Turns a handler's failure into an error result: encoded with the tool's failure schema when it matches. */
-const failureEncoder = (tool: Tool.Any): (error: unknown) => Effect.Effect<Outcome> => {
-  const schema = tool.failureSchema as Schema.Schema<unknown, unknown>
-  if (schema.ast._tag === "NeverKeyword") return (error) => Effect.succeed(failureOutcome(tool.name, error))
-  const is = Schema.is(schema)
-  const encode = Schema.encodeUnknown(schema)
-  return (error) =>
-    is(error)
-      ? Effect.match(encode(error), {
-        onFailure: () => failureOutcome(tool.name, error),
-        onSuccess: (result): Outcome => ({ result, isError: true })
-      })
-      : Effect.succeed(failureOutcome(tool.name, error))
-}
-
-const errorOutcome = (text: string): Outcome => ({ result: `Error: ${text}`, isError: true })
-
-const failureOutcome = (name: string, error: unknown): Outcome =>
-  errorOutcome(
-    AiError.isAiError(error) && error._tag === "MalformedOutput" && error.description !== undefined
-      ? error.description
-      : `tool "${name}" failed: ${describe(error)}`
-  )
-
-const defectOutcome = (name: string, cause: Cause.Cause<unknown>): Outcome =>
-  errorOutcome(`tool "${name}" crashed: ${describe(Cause.squash(cause))}`)
-
-const describe = (error: unknown): string => {
-  const message = Node.errorMessage(error)
-  const tag = Node.errorTag(error)
-  return tag === "Error" || message.startsWith(tag) ? message : `${tag}: ${message}`
-}
-
-// =============================================================================
-// internal: the loop
-// =============================================================================
-
-/** The progress of one prompt, read by the abort handler. */
-class Run {
-  turn = 0
-  partial: TurnBuilder | undefined = undefined
-  message: AgentEvent.AssistantMessage | undefined = undefined
-  pending: PendingTools | undefined = undefined
-  turnOpen = false
-  lastText = ""
-  usage: Event.Usage | undefined = undefined
-  ended = false
-  abortEvents: Array<AgentEvent.AgentEvent> = []
-  constructor(readonly sessionId: string, readonly clock: Clock.Clock) {}
-  now(): number {
-    return this.clock.unsafeCurrentTimeMillis()
-  }
-}
-
-interface PendingTools {
-  readonly calls: ReadonlyArray<typeof AgentEvent.ToolCallContent.Type>
-  readonly results: Array<AgentEvent.ToolResultMessage | undefined>
-  readonly started: Array<number | undefined>
-}
-
-type Emit = (events: ReadonlyArray<AgentEvent.AgentEvent>) => Effect.Effect<void>
-
-const loop = (
-  agent: Internal,
-  run: Run,
-  text: string,
-  emit: Emit
-): Effect.Effect<void, AgentError | AiError.AiError> =>
-  Effect.gen(function*() {
-    const sessionId = run.sessionId
-    const user: AgentEvent.UserMessage = { _tag: "UserMessage", text, timestamp: run.now() }
-    yield* append(agent, [user])
-    yield* emit([
-      { _tag: "AgentStart", sessionId, timestamp: user.timestamp },
-      { _tag: "MessageStart", sessionId, timestamp: user.timestamp, message: user },
-      { _tag: "MessageEnd", sessionId, timestamp: user.timestamp, message: user }
-    ])
-    while (true) {
-      run.turn++
-      run.turnOpen = true
-      yield* emit([{ _tag: "TurnStart", sessionId, timestamp: run.now(), turn: run.turn }])
-      const message = yield* modelTurn(agent, run, emit)
-      const calls = AgentEvent.toolCallsOf(message)
-      const toolResults = calls.length === 0 ? [] : yield* executeTools(agent, run, calls, emit)
-      run.turnOpen = false
-      run.message = undefined
-      yield* emit([{ _tag: "TurnEnd", sessionId, timestamp: run.now(), turn: run.turn, message, toolResults }])
-      yield* autoSave(agent)
-      if (calls.length === 0) return yield* finish(run, emit, "stop")
-      if (agent.stopWhen !== undefined) {
-        const { messages } = yield* Ref.get(agent.state)
-        const verdict = agent.stopWhen({ turn: run.turn, message, toolResults, messages })
-        if (Effect.isEffect(verdict) ? yield* verdict : verdict) return yield* finish(run, emit, "stopCondition")
-      }
-      if (run.turn >= agent.maxTurns) {
-        if (agent.onMaxTurns === "stop") return yield* finish(run, emit, "maxTurns")
-        return yield* new AgentError({
-          session: sessionId,
-          reason: "MaxTurnsExceeded",
-          description: `the model still asked for tools after ${agent.maxTurns} turns`
-        })
-      }
-    }
-  }).pipe(
-    Effect.tapErrorCause((cause) => {
-      if (Cause.isInterruptedOnly(cause) || run.ended) return Effect.void
-      run.ended = true
-      const error = Cause.squash(cause)
-      const end: AgentEvent.AgentEvent = {
-        _tag: "AgentEnd",
-        sessionId: run.sessionId,
-        timestamp: run.now(),
-        reason: "error",
-        text: run.lastText,
-        turns: run.turn,
-        ...(run.usage === undefined ? {} : { usage: run.usage }),
-        error: { tag: Node.errorTag(error), message: Node.errorMessage(error), retryable: Retry.isRetryable(error) }
-      }
-      return Effect.zipRight(emit([end]), Effect.ignore(autoSave(agent)))
-    })
-  )
-
-const finish = (run: Run, emit: Emit, reason: AgentEvent.EndReason): Effect.Effect<void> => {
-  run.ended = true
-  return emit([{
-    _tag: "AgentEnd",
-    sessionId: run.sessionId,
-    timestamp: run.now(),
-    reason,
-    text: run.lastText,
-    turns: run.turn,
-    ...(run.usage === undefined ? {} : { usage: run.usage })
-  }])
-}
-
-const modelTurn = (
-  agent: Internal,
-  run: Run,
-  emit: Emit
-): Effect.Effect<AgentEvent.AssistantMessage, AiError.AiError | AgentError> =>
-  Effect.gen(function*() {
-    const builder = new TurnBuilder(run.sessionId, run.turn, agent.entries)
-    run.partial = builder
-    const started: AgentEvent.AssistantMessage = {
-      _tag: "AssistantMessage",
-      content: [],
-      stopReason: "stop",
-      timestamp: run.now()
-    }
-    yield* emit([{ _tag: "MessageStart", sessionId: run.sessionId, timestamp: started.timestamp, message: started }])
-    const current = yield* Ref.get(agent.state)
-    const model = yield* Ref.get(agent.model)
-    let anyPart = false
-    const call = () =>
-      Stream.mapChunks(
-        model.streamText({
-          prompt: toPrompt(current),
-          toolkit: agent.wire as Toolkit.Toolkit<{}>,
-          disableToolCallResolution: true
-        }) as Stream.Stream<unknown, AiError.AiError>,
-        (chunk) => {
-          if (chunk.length > 0) anyPart = true
-          return chunk
-        }
-      )
-    const parts = agent.retry === 0 ? call() : Retry.stream(call, {
-      schedule: EngineError.retrySchedule({ times: agent.retry }),
-      while: (error) => !anyPart && Retry.isRetryable(error)
-    }, ({ attempt, delayMs, error }) =>
-      Stream.drain(Stream.fromEffect(emit([{
-        _tag: "Retry",
-        sessionId: run.sessionId,
-        timestamp: run.now(),
-        turn: run.turn,
-        attempt,
-        error: Node.errorTag(error),
-        message: Node.errorMessage(error),
-        delayMs
-      }]))))
-    const streamed = yield* Stream.runForEachChunk(parts, (chunk) => {
-      const out: Array<AgentEvent.AgentEvent> = []
-      builder.feed(chunk as Iterable<RawPart>, run.now(), out)
-      return emit(out)
-    }).pipe(
-      Effect.catchAll((error) => {
-        const raw = unknownToolParts(error, agent.entries)
-        if (raw === undefined) return Effect.fail(error)
-        const out: Array<AgentEvent.AgentEvent> = []
-        builder.feed(raw, run.now(), out)
-        builder.finishReason ??= "tool-calls"
-        return emit(out)
-      }),
-      Effect.either
-    )
-    run.partial = undefined
-    const failed = streamed._tag === "Left" ? streamed.left : undefined
-    const message = builder.message(
-      failed === undefined ? stopReason(builder.finishReason) : "error",
-      run.now(),
-      failed === undefined ? undefined : Node.errorMessage(failed)
-    )
-    run.message = message
-    run.lastText = AgentEvent.textOf(message)
-    run.usage = Event.addUsage(run.usage, message.usage)
-    yield* append(agent, [message])
-    yield* emit([{ _tag: "MessageEnd", sessionId: run.sessionId, timestamp: run.now(), message }])
-    if (failed !== undefined) return yield* Effect.fail(failed)
-    return message
-  })
-
-const executeTools = (
-  agent: Internal,
-  run: Run,
-  calls: ReadonlyArray<typeof AgentEvent.ToolCallContent.Type>,
-  emit: Emit
-): Effect.Effect<ReadonlyArray<AgentEvent.ToolResultMessage>> =>
-  Effect.gen(function*() {
-    const sessionId = run.sessionId
-    const turn = run.turn
-    const pending: PendingTools = { calls, results: calls.map(() => undefined), started: calls.map(() => undefined) }
-    run.pending = pending
-    yield* Effect.forEach(calls, (call, i) =>
-      Effect.gen(function*() {
-        const start = run.now()
-        pending.started[i] = start
-        yield* emit([{
-          _tag: "ToolExecutionStart",
-          sessionId,
-          timestamp: start,
-          turn,
-          toolCallId: call.id,
-          toolName: call.name,
-          params: call.params
-        }])
-        const entry = agent.entries.get(call.name)
-        const outcome = entry === undefined
-          ? errorOutcome(
-            `unknown tool "${call.name}"; the available tools are: ${[...agent.entries.keys()].join(", ")}`
-          )
-          : yield* entry.execute(call.params, {
-            toolCallId: call.id,
-            toolName: call.name,
-            update: (progress) =>
-              emit([{
-                _tag: "ToolExecutionUpdate",
-                sessionId,
-                timestamp: run.now(),
-                turn,
-                toolCallId: call.id,
-                toolName: call.name,
-                progress
-              }])
-          })
-        const end = run.now()
-        pending.results[i] = {
-          _tag: "ToolResultMessage",
-          toolCallId: call.id,
-          toolName: call.name,
-          result: outcome.result,
-          isError: outcome.isError,
-          timestamp: end
-        }
-        yield* emit([{
-          _tag: "ToolExecutionEnd",
-          sessionId,
-          timestamp: end,
-          turn,
-          toolCallId: call.id,
-          toolName: call.name,
-          result: outcome.result,
-          isError: outcome.isError,
-          durationMs: end - start
-        }])
-      }), { concurrency: agent.toolConcurrency, discard: true })
-    const results = pending.results as ReadonlyArray<AgentEvent.ToolResultMessage>
-    run.pending = undefined
-    yield* append(agent, results)
-    yield* emit(results.flatMap((message): Array<AgentEvent.AgentEvent> => [
-      { _tag: "MessageStart", sessionId, timestamp: message.timestamp, message },
-      { _tag: "MessageEnd", sessionId, timestamp: message.timestamp, message }
-    ]))
-    return results
-  })
-
-/**
- * Runs when a prompt is interrupted: records what the turn had produced (the partial assistant message as aborted,
- * error results for the tool calls that did not finish), publishes the closing events to subscribers and keeps
- * them for the prompt's own stream (see `prompt`).
- */
-const abortRun = (agent: Internal, run: Run): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (run.ended) return Effect.void
-    run.ended = true
-    const sessionId = run.sessionId
-    const now = run.now()
-    const events: Array<AgentEvent.AgentEvent> = []
-    const messages: Array<AgentEvent.Message> = []
-    let toolResults: Array<AgentEvent.ToolResultMessage> = []
-    if (run.partial !== undefined) {
-      const message = run.partial.message("aborted", now, undefined)
-      run.partial = undefined
-      run.message = message
-      run.lastText = AgentEvent.textOf(message)
-      run.usage = Event.addUsage(run.usage, message.usage)
-      messages.push(message)
-      events.push({ _tag: "MessageEnd", sessionId, timestamp: now, message })
-    } else if (run.pending !== undefined) {
-      const pending = run.pending
-      run.pending = undefined
-      toolResults = pending.calls.map((call, i) => {
-        const done = pending.results[i]
-        if (done !== undefined) return done
-        const result = "Error: the tool call was aborted"
-        const started = pending.started[i]
-        if (started !== undefined) {
-          events.push({
-            _tag: "ToolExecutionEnd",
-            sessionId,
-            timestamp: now,
-            turn: run.turn,
-            toolCallId: call.id,
-            toolName: call.name,
-            result,
-            isError: true,
-            durationMs: now - started
-          })
-        }
-        return {
-          _tag: "ToolResultMessage",
-          toolCallId: call.id,
-          toolName: call.name,
-          result,
-          isError: true,
-          timestamp: now
-        }
-      })
-      messages.push(...toolResults)
-      for (const message of toolResults) {
-        events.push({ _tag: "MessageStart", sessionId, timestamp: now, message })
-        events.push({ _tag: "MessageEnd", sessionId, timestamp: now, message })
-      }
-    }
-    if (run.turnOpen && run.message !== undefined) {
-      events.push({ _tag: "TurnEnd", sessionId, timestamp: now, turn: run.turn, message: run.message, toolResults })
-    }
-    events.push({
-      _tag: "AgentEnd",
-      sessionId,
-      timestamp: now,
-      reason: "aborted",
-      text: run.lastText,
-      turns: run.turn,
-      ...(run.usage === undefined ? {} : { usage: run.usage })
-    })
-    run.abortEvents = events
-    return append(agent, messages).pipe(
-      Effect.zipRight(PubSub.publishAll(agent.pubsub, events)),
-      Effect.zipRight(Effect.ignore(autoSave(agent)))
-    )
-  })
-
-const append = (agent: Internal, messages: ReadonlyArray<AgentEvent.Message>): Effect.Effect<void> =>
-  messages.length === 0
-    ? Effect.void
-    : Ref.update(agent.state, (state) => ({ ...state, messages: [...state.messages, ...messages] }))
-
-const stopReason = (reason: string | undefined): AgentEvent.StopReason => {
-  switch (reason) {
-    case "stop":
-    case undefined:
-      return "stop"
-    case "tool-calls":
-      return "toolCalls"
-    case "length":
-      return "length"
-    case "content-filter":
-      return "contentFilter"
-    case "error":
-      return "error"
-    default:
-      return "other"
-  }
-}
-
-/**
- * The raw parts of a reply that `@effect/ai` could not decode because it calls a tool the agent does not have:
- * the decoding `ParseError` holds the chunk of encoded parts, which the agent reads itself so that the unknown
- * call gets an error result instead of failing the prompt.
- */
-const unknownToolParts = (
-  error: unknown,
-  entries: ReadonlyMap<string, ToolEntry>
-): ReadonlyArray<RawPart> | undefined => {
-  if (!AiError.isAiError(error) || error._tag !== "MalformedOutput" || !ParseResult.isParseError(error.cause)) {
-    return undefined
-  }
-  const actual = error.cause.issue.actual
-  const parts = Chunk.isChunk(actual) ? Chunk.toReadonlyArray(actual) : Array.isArray(actual) ? actual : undefined
-  if (parts === undefined) return undefined
-  const unknownCall = parts.some((part) =>
-    Predicate.isRecord(part) && part.type === "tool-call" && typeof part.name === "string" && !entries.has(part.name)
-  )
-  return unknownCall ? parts as ReadonlyArray<RawPart> : undefined
-}
-
-// =============================================================================
-// internal: assistant messages
-// =============================================================================
-
-/** The fields of `@effect/ai` stream parts (decoded or encoded) the agent reads. */
-interface RawPart {
-  readonly type: string
-  readonly id?: string
-  readonly delta?: string
-  readonly text?: string
-  readonly name?: string
-  readonly params?: unknown
-  readonly providerExecuted?: boolean
-  readonly reason?: string
-  readonly usage?: {
-    readonly inputTokens?: number | undefined
-    readonly outputTokens?: number | undefined
-    readonly totalTokens?: number | undefined
-  }
-  readonly error?: unknown
-  readonly modelId?: string | Option.Option<unknown>
-}
-
-type Block =
-  | { readonly _tag: "Text" | "Thinking"; readonly pieces: Array<string> }
-  | { readonly _tag: "ToolCall"; readonly id: string; readonly name: string; readonly params: unknown }
-
-/** Accumulates one assistant message from stream parts, writing `MessageUpdate` events. Plain synchronous code. */
-class TurnBuilder {
-  private readonly blocks: Array<Block> = []
-  private readonly open = new Map<string, Block & { readonly pieces: Array<string> }>()
-  private readonly toolNames = new Map<string, string>()
-  private readonly providerCalls = new Set<string>()
-  finishReason: string | undefined = undefined
-  private usage: Event.Usage | undefined = undefined
-  private model: string | undefined = undefined
-  private errors: Array<string> = []
-
-  constructor(
-    readonly sessionId: string,
-    readonly turn: number,
-    readonly entries: ReadonlyMap<string, ToolEntry>
-  ) {}
-
-  feed(parts: Iterable<RawPart>, timestamp: number, out: Array<AgentEvent.AgentEvent>): void {
-    for (const part of parts) {
-      switch (part.type) {
-        case "text-delta":
-        case "reasoning-delta": {
-          const text = part.delta ?? ""
-          if (text.length === 0) break
-          const tag = part.type === "text-delta" ? "Text" : "Thinking"
-          this.piece(tag, `${tag}:${part.id ?? ""}`, text)
-          this.update(timestamp, out, tag === "Text" ? { _tag: "TextDelta", text } : { _tag: "ThinkingDelta", text })
-          break
-        }
-        case "text-end":
-        case "reasoning-end": {
-          this.open.delete(`${part.type === "text-end" ? "Text" : "Thinking"}:${part.id ?? ""}`)
-          break
-        }
-        case "text":
-        case "reasoning": {
-          const text = part.text ?? ""
-          if (text.length === 0) break
-          const tag = part.type === "text" ? "Text" : "Thinking"
-          this.blocks.push({ _tag: tag, pieces: [text] })
-          this.update(timestamp, out, tag === "Text" ? { _tag: "TextDelta", text } : { _tag: "ThinkingDelta", text })
-          break
-        }
-        case "tool-params-start": {
-          const id = part.id ?? ""
-          const name = part.name ?? ""
-          this.toolNames.set(id, name)
-          this.update(timestamp, out, { _tag: "ToolCallStart", id, name })
-          break
-        }
-        case "tool-params-delta": {
-          const id = part.id ?? ""
-          const delta = part.delta ?? ""
-          if (delta.length > 0) {
-            this.update(timestamp, out, { _tag: "ToolCallDelta", id, name: this.toolNames.get(id) ?? "", delta })
-          }
-          break
-        }
-        case "tool-call": {
-          const id = part.id ?? ""
-          const name = part.name ?? ""
-          if (part.providerExecuted === true) this.providerCalls.add(id)
-          this.blocks.push({ _tag: "ToolCall", id, name, params: part.params })
-          this.update(timestamp, out, { _tag: "ToolCallEnd", id, name, params: part.params })
-          break
-        }
-        case "finish": {
-          this.finishReason = part.reason
-          if (part.usage !== undefined) this.usage = Event.toUsage(part.usage)
-          break
-        }
-        case "response-metadata": {
-          const modelId = part.modelId
-          if (typeof modelId === "string") this.model = modelId
-          else if (Option.isOption(modelId) && Option.isSome(modelId)) this.model = String(modelId.value)
-          break
-        }
-        case "error": {
-          this.errors.push(Node.errorMessage(part.error))
-          break
-        }
-      }
-    }
-  }
-
-  message(
-    stopReason: AgentEvent.StopReason,
-    timestamp: number,
-    errorMessage: string | undefined
-  ): AgentEvent.AssistantMessage {
-    const content: Array<AgentEvent.AssistantContent> = []
-    for (const block of this.blocks) {
-      if (block._tag === "ToolCall") {
-        if (!this.providerCalls.has(block.id)) content.push(block)
-      } else {
-        content.push({ _tag: block._tag, text: block.pieces.join("") })
-      }
-    }
-    const errors = errorMessage === undefined ? this.errors : [...this.errors, errorMessage]
-    return {
-      _tag: "AssistantMessage",
-      content,
-      stopReason,
-      ...(this.usage === undefined ? {} : { usage: this.usage }),
-      ...(this.model === undefined ? {} : { model: this.model }),
-      ...(errors.length === 0 ? {} : { errorMessage: errors.join("; ") }),
-      timestamp
-    }
-  }
-
-  private piece(tag: "Text" | "Thinking", key: string, text: string): void {
-    let block = this.open.get(key)
-    if (block === undefined) {
-      block = { _tag: tag, pieces: [] }
-      this.open.set(key, block)
-      this.blocks.push(block)
-    }
-    block.pieces.push(text)
-  }
-
-  private update(timestamp: number, out: Array<AgentEvent.AgentEvent>, delta: AgentEvent.Delta): void {
-    out.push({ _tag: "MessageUpdate", sessionId: this.sessionId, timestamp, turn: this.turn, delta })
-  }
-}
-
-/**
- * The prompt for the next model call. Tool calls without a result (those of an aborted message) are left out, and
- * so are results without their call, so that providers always see matched pairs.
- */
-const toPrompt = (state: State): Prompt.Prompt => {
-  const answered = new Set<string>()
-  for (const message of state.messages) if (message._tag === "ToolResultMessage") answered.add(message.toolCallId)
-  const called = new Set<string>()
-  const out: Array<Prompt.Message> = []
-  if (state.systemPrompt.length > 0) out.push(Prompt.makeMessage("system", { content: state.systemPrompt }))
-  let results: Array<Prompt.ToolResultPart> = []
-  const flush = () => {
-    if (results.length > 0) out.push(Prompt.makeMessage("tool", { content: results }))
-    results = []
-  }
-  for (const message of state.messages) {
-    if (message._tag !== "ToolResultMessage") flush()
-    switch (message._tag) {
-      case "UserMessage": {
-        out.push(Prompt.makeMessage("user", { content: [Prompt.makePart("text", { text: message.text })] }))
-        break
-      }
-      case "AssistantMessage": {
-        const parts: Array<Prompt.AssistantMessagePart> = []
-        for (const content of message.content) {
-          if (content._tag === "Text") {
-            if (content.text.length > 0) parts.push(Prompt.makePart("text", { text: content.text }))
-          } else if (content._tag === "Thinking") {
-            if (content.text.length > 0) parts.push(Prompt.makePart("reasoning", { text: content.text }))
-          } else if (answered.has(content.id)) {
-            called.add(content.id)
-            parts.push(Prompt.makePart("tool-call", {
-              id: content.id,
-              name: content.name,
-              params: content.params,
-              providerExecuted: false
-            }))
-          }
-        }
-        if (parts.length > 0) out.push(Prompt.makeMessage("assistant", { content: parts }))
-        break
-      }
-      case "ToolResultMessage": {
-        if (called.has(message.toolCallId)) {
-          results.push(Prompt.makePart("tool-result", {
-            id: message.toolCallId,
-            name: message.toolName,
-            result: message.result,
-            isFailure: message.isError,
-            providerExecuted: false
-          }))
-        }
-        break
-      }
-    }
-  }
-  flush()
-  return Prompt.fromMessages(out)
-}
-
-// =============================================================================
-// internal: state and persistence
-// =============================================================================
-
-const withLock = <A, E, R>(self: Agent, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  internal(self).lock.withPermits(1)(effect)
-
-const setState = (agent: Internal, state: State): Effect.Effect<void> =>
-  Ref.update(agent.state, (current) => {
-    const { model: _, ...rest } = current
-    return {
-      ...rest,
-      ...(state.model === undefined ? {} : { model: state.model }),
-      sessionId: state.sessionId,
-      systemPrompt: state.systemPrompt,
-      messages: state.messages
-    }
-  })
-
-const invalidState = (session: string, error: ParseResult.ParseError): AgentError =>
-  new AgentError({
-    session,
-    reason: "InvalidState",
-    description: ParseResult.TreeFormatter.formatErrorSync(error),
-    cause: error
-  })
-
-const persistence = (session: string, cause: unknown): AgentError =>
-  new AgentError({ session, reason: "Persistence", description: Node.errorMessage(cause), cause })
-
-const encodeState = Schema.encode(StateFromJson)
-const decodeState = Schema.decode(StateFromJson, { errors: "all" })
-
-const saveTo = (agent: Internal, store: KeyValueStore.KeyValueStore): Effect.Effect<void, AgentError> =>
-  Effect.flatMap(Ref.get(agent.state), (state) =>
-    encodeState(state).pipe(
-      Effect.mapError((error) => invalidState(state.sessionId, error)),
-      Effect.flatMap((json) =>
-        Effect.mapError(
-          store.set(agent.storeKey + state.sessionId, json),
-          (error) => persistence(state.sessionId, error)
-        )
-      )
-    ))
-
-const loadFrom = (
-  agent: Internal,
-  store: KeyValueStore.KeyValueStore,
-  sessionId: string
-): Effect.Effect<boolean, AgentError> =>
-  Effect.flatMap(
-    Effect.mapError(store.get(agent.storeKey + sessionId), (error) => persistence(sessionId, error)),
-    Option.match({
-      onNone: () => Effect.succeed(false),
-      onSome: (json) =>
-        decodeState(json).pipe(
-          Effect.mapError((error) => invalidState(sessionId, error)),
-          Effect.flatMap((state) => setState(agent, state)),
-          Effect.as(true)
-        )
-    })
-  )
-
-const autoSave = (agent: Internal): Effect.Effect<void, AgentError> =>
-  Option.match(agent.store, { onNone: () => Effect.void, onSome: (store) => saveTo(agent, store) })
-
-// =============================================================================
-// internal: shared events
-// =============================================================================
-
-/** Maps agent events onto the shared vocabulary; keeps the turn, tool paths, start times and argument parsers. */
-class EventMapper {
-  private turnPath: ReadonlyArray<string>
-  private readonly starts = new Map<string, number>()
-  private readonly toolPaths = new Map<string, ReadonlyArray<string>>()
-  private readonly parsers = new Map<string, PartialJson.Parser>()
-
-  constructor(readonly context: Node.Context, readonly ends: boolean) {
-    this.turnPath = context.path
-  }
-
-  map(event: AgentEvent.AgentEvent, out: Array<Event.Event>): void {
-    const runId = this.context.runId
-    const timestamp = event.timestamp
-    switch (event._tag) {
-      case "AgentStart": {
-        this.starts.set("", timestamp)
-        if (this.ends) out.push({ _tag: "StepStart", runId, path: this.context.path, timestamp })
-        break
-      }
-      case "AgentEnd": {
-        if (!this.ends) break
-        const path = this.context.path
-        if (event.reason === "error" || event.reason === "aborted") {
-          out.push({
-            _tag: "StepError",
-            runId,
-            path,
-            timestamp,
-            error: event.error?.tag ?? "Aborted",
-            message: event.error?.message ?? "the prompt was aborted",
-            retryable: event.error?.retryable ?? false
-          })
-        } else {
-          out.push({
-            _tag: "StepEnd",
-            runId,
-            path,
-            timestamp,
-            durationMs: timestamp - (this.starts.get("") ?? timestamp),
-            output: event.text,
-            ...(event.usage === undefined ? {} : { usage: event.usage })
-          })
-        }
-        break
-      }
-      case "TurnStart": {
-        this.turnPath = [...this.context.path, `turn-${event.turn}`]
-        this.starts.set("turn", timestamp)
-        out.push({ _tag: "StepStart", runId, path: this.turnPath, timestamp })
-        break
-      }
-      case "TurnEnd": {
-        out.push({
-          _tag: "StepEnd",
-          runId,
-          path: this.turnPath,
-          timestamp,
-          durationMs: timestamp - (this.starts.get("turn") ?? timestamp),
-          output: AgentEvent.textOf(event.message),
-          ...(event.message.usage === undefined ? {} : { usage: event.message.usage })
-        })
-        this.parsers.clear()
-        this.toolPaths.clear()
-        break
-      }
-      case "MessageUpdate": {
-        const path = this.turnPath
-        const delta = event.delta
-        switch (delta._tag) {
-          case "TextDelta": {
-            out.push({ _tag: "Token", runId, path, timestamp, text: delta.text })
-            break
-          }
-          case "ThinkingDelta": {
-            out.push({ _tag: "Reasoning", runId, path, timestamp, text: delta.text })
-            break
-          }
-          case "ToolCallDelta": {
-            let parser = this.parsers.get(delta.id)
-            if (parser === undefined) {
-              parser = PartialJson.make()
-              this.parsers.set(delta.id, parser)
-            }
-            parser.feed(delta.delta)
-            out.push({
-              _tag: "ToolArgProgress",
-              runId,
-              path,
-              timestamp,
-              id: delta.id,
-              name: delta.name,
-              delta: delta.delta,
-              params: parser.snapshot() ?? null
-            })
-            break
-          }
-          case "ToolCallEnd": {
-            out.push({ _tag: "ToolCall", runId, path, timestamp, id: delta.id, name: delta.name, params: delta.params })
-            break
-          }
-        }
-        break
-      }
-      case "ToolExecutionStart": {
-        const path = [...this.turnPath, `${event.toolName}:${event.toolCallId}`]
-        this.toolPaths.set(event.toolCallId, path)
-        out.push({ _tag: "StepStart", runId, path, timestamp })
-        break
-      }
-      case "ToolExecutionUpdate": {
-        const path = this.toolPaths.get(event.toolCallId) ??
-          [...this.turnPath, `${event.toolName}:${event.toolCallId}`]
-        out.push({ _tag: "PartialFields", runId, path, timestamp, value: event.progress, complete: [] })
-        break
-      }
-      case "ToolExecutionEnd": {
-        const path = this.toolPaths.get(event.toolCallId) ??
-          [...this.turnPath, `${event.toolName}:${event.toolCallId}`]
-        out.push({
-          _tag: "ToolResult",
-          runId,
-          path: this.turnPath,
-          timestamp,
-          id: event.toolCallId,
-          name: event.toolName,
-          result: event.result,
-          isFailure: event.isError
-        })
-        out.push({ _tag: "StepEnd", runId, path, timestamp, durationMs: event.durationMs, output: event.result })
-        break
-      }
-      case "Retry": {
-        out.push({
-          _tag: "Retry",
-          runId,
-          path: this.turnPath,
-          timestamp,
-          attempt: event.attempt,
-          error: event.error,
-          message: event.message,
-          delayMs: event.delayMs
-        })
-        break
-      }
-      case "MessageStart":
-      case "MessageEnd":
-        break
-    }
-  }
-}

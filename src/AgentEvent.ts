@@ -121,6 +121,21 @@ export const ToolCallContent = Schema.TaggedStruct("ToolCall", {
 })
 
 /**
+ * A tool call the model asked for.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const call: AgentEvent.ToolCallContent = { _tag: "ToolCall", id: "c1", name: "sum", params: { a: 1, b: 2 } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ToolCallContent = typeof ToolCallContent.Type
+
+/**
  * One piece of an assistant message.
  *
  * @example
@@ -492,6 +507,21 @@ export const Failure = Schema.Struct({
 })
 
 /**
+ * The failure that ended a prompt.
+ *
+ * @example
+ * ```ts
+ * import type * as AgentEvent from "sluice/AgentEvent"
+ *
+ * const failure: AgentEvent.Failure = { tag: "RateLimited", message: "429", retryable: true }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure = typeof Failure.Type
+
+/**
  * A prompt ended. `text` is the text of the last assistant message, `turns` the number of model calls, `usage` their
  * summed token usage, and `error` the failure when `reason` is `error`.
  *
@@ -822,5 +852,5 @@ export const textOf = (message: AssistantMessage): string => {
  * @since 0.1.0
  * @category accessors
  */
-export const toolCallsOf = (message: AssistantMessage): ReadonlyArray<typeof ToolCallContent.Type> =>
-  message.content.filter((content): content is typeof ToolCallContent.Type => content._tag === "ToolCall")
+export const toolCallsOf = (message: AssistantMessage): ReadonlyArray<ToolCallContent> =>
+  message.content.filter((content): content is ToolCallContent => content._tag === "ToolCall")

@@ -185,6 +185,45 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
       ])
     }).pipe(Effect.scoped))
 
+  it.live("a JSON Schema tool is sent as its schema verbatim; its arguments are checked before the handler runs", () =>
+    Effect.gen(function*() {
+      const parameters = {
+        type: "object",
+        properties: { a: { type: "number", description: "first" }, b: { type: "number" } },
+        required: ["a", "b"],
+        additionalProperties: false
+      } as const
+      const Sum = Agent.jsonSchemaTool("sum", { description: "Add two numbers", parameters })
+      const call = (index: number, fields: Record<string, unknown>) => chunk({ tool_calls: [{ index, ...fields }] })
+      const server = yield* ScriptedServer.make({
+        replies: [
+          ScriptedServer.sse([
+            call(0, { id: "call_1", type: "function", function: { name: "sum", arguments: "{\"a\": 2, \"b\": 3}" } }),
+            call(1, { id: "call_2", type: "function", function: { name: "sum", arguments: "{\"a\": \"2\"}" } }),
+            chunk({}, "tool_calls")
+          ], { chunkSizes: 11 }),
+          textReply("2 + 3 = 5.")
+        ]
+      })
+      const agent = yield* Agent.make({
+        engine: engine({ baseUrl: `${server.url}/v1`, model: "m" }),
+        tools: Toolkit.make(Sum),
+        handlers: { sum: ({ a, b }) => Effect.succeed(a + b) }
+      })
+      assert.strictEqual(yield* Agent.promptText(agent, "2 + 3?").pipe(Effect.timeout("5 seconds")), "2 + 3 = 5.")
+      const [first] = yield* server.requests
+      const tools = (first!.body as { readonly tools: ReadonlyArray<any> }).tools
+      assert.deepStrictEqual(tools.map((tool) => tool.function.parameters), [parameters])
+      assert.strictEqual(tools[0].function.description, "Add two numbers")
+      const results = (yield* Agent.state(agent)).messages.filter((m): m is AgentEvent.ToolResultMessage =>
+        m._tag === "ToolResultMessage"
+      )
+      assert.deepStrictEqual(results.map((r) => [r.result, r.isError]).slice(0, 1), [[5, false]])
+      assert.isTrue(results[1]!.isError)
+      assert.include(results[1]!.result as string, "a: expected number, got string")
+      assert.include(results[1]!.result as string, "b: is missing")
+    }).pipe(Effect.scoped))
+
   it.live("with invalidToolCalls: \"pass\", an unknown tool and non-JSON arguments get error results, not a crash", () =>
     Effect.gen(function*() {
       const call = (index: number, fields: Record<string, unknown>) => chunk({ tool_calls: [{ index, ...fields }] })
