@@ -72,7 +72,7 @@ describe("Agent", () => {
         assert.isTrue((yield* Agent.promptText(agent, "hi")).startsWith("[dry-run]"))
         const refCounts = Effect.map(
           EngineRegistry.status,
-          (engines) => Object.fromEntries(engines.map((engine) => [engine.name, engine.refCount]))
+          (engines) => Object.fromEntries(engines.map((status) => [status.engine, status.refCount]))
         )
         assert.deepStrictEqual(yield* refCounts, { fast: 1, scripted: 0 })
         yield* Agent.setModel(agent, "scripted")
