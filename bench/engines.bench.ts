@@ -29,12 +29,9 @@ import * as Llm from "../src/Llm.js"
 import * as Node from "../src/Node.js"
 import * as ScriptedServer from "../src/testing/ScriptedServer.js"
 import type { Suite } from "./harness.js"
+import { dataLines, deltaText, networkChunks } from "./support/chatStream.js"
 
 const TOKENS = 100_000
-
-interface Completion {
-  readonly choices: ReadonlyArray<{ readonly delta: { readonly content?: string } }>
-}
 
 const makeBody = (): Uint8Array => {
   const parts: Array<string> = []
@@ -73,23 +70,8 @@ const makeBody = (): Uint8Array => {
   return new TextEncoder().encode(parts.join(""))
 }
 
-/** Chunks of 1,024 to 4,096 bytes (seeded: every run sees the same chunks). */
-const splitSizes = (length: number): Array<number> => {
-  const sizes: Array<number> = []
-  let state = 42
-  for (let at = 0; at < length;) {
-    state = (state * 1103515245 + 12345) % 2147483648
-    const size = 1024 + (state % 3073)
-    sizes.push(size)
-    at += size
-  }
-  return sizes
-}
-
 const body = makeBody()
-const sizes = splitSizes(body.length)
-const chunks: Array<Uint8Array> = []
-for (let at = 0, i = 0; at < body.length; at += sizes[i++]!) chunks.push(body.subarray(at, at + sizes[i]!))
+const chunks = networkChunks(body)
 
 let EXPECTED_CHARS = 0
 for (let i = 0; i < TOKENS; i++) EXPECTED_CHARS += ` tok${i % 1000}`.length
@@ -104,31 +86,26 @@ const check = (chars: number): number => {
 // floors
 // -----------------------------------------------------------------------------
 
-const floorLines = (feed: (onChunk: (chunk: Uint8Array) => void) => void): number => {
-  let tokens = 0
-  const decoder = new TextDecoder()
-  let rest = ""
-  feed((chunk) => {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
-    rest = lines.pop()!
-    for (const line of lines) {
-      if (!line.startsWith("data: ") || line === "data: [DONE]") continue
-      const token = (JSON.parse(line.slice(6)) as Completion).choices[0]?.delta.content
-      if (token !== undefined) tokens += token.length
-    }
+/** The floor's consumer: counts the characters of the tokens of the `data: ` lines it is fed. */
+const tokenCounter = () => {
+  let chars = 0
+  const feed = dataLines((data) => {
+    chars += deltaText(data)?.length ?? 0
   })
-  return tokens
+  return { feed, chars: () => chars }
 }
 
-const floor = () => check(floorLines((onChunk) => chunks.forEach(onChunk)))
+const floor = () => {
+  const counter = tokenCounter()
+  chunks.forEach(counter.feed)
+  return check(counter.chars())
+}
 
 const eventsourceParser = () => {
   let tokens = 0
   const parser = createParser({
     onEvent: (event) => {
-      if (event.data === "[DONE]") return
-      const token = (JSON.parse(event.data) as Completion).choices[0]?.delta.content
-      if (token !== undefined) tokens += token.length
+      tokens += deltaText(event.data)?.length ?? 0
     }
   })
   const decoder = new TextDecoder()
@@ -213,7 +190,9 @@ const perToken = ManagedRuntime.make(
 const scope = Effect.runSync(Scope.make())
 const server = await Effect.runPromise(
   Scope.extend(
-    ScriptedServer.make({ reply: { headers: { "content-type": "text/event-stream" }, body, chunkSizes: sizes } }),
+    ScriptedServer.make({
+      reply: { headers: { "content-type": "text/event-stream" }, body, chunkSizes: chunks.map((chunk) => chunk.length) }
+    }),
     scope
   )
 )
@@ -225,19 +204,9 @@ const overHttp = ManagedRuntime.make(
 const httpFloor = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const request = http.request(`${server.url}/v1/chat/completions`, { method: "POST", agent }, (response) => {
-      let tokens = 0
-      const decoder = new TextDecoder()
-      let rest = ""
-      response.on("data", (chunk: Uint8Array) => {
-        const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
-        rest = lines.pop()!
-        for (const line of lines) {
-          if (!line.startsWith("data: ") || line === "data: [DONE]") continue
-          const token = (JSON.parse(line.slice(6)) as Completion).choices[0]?.delta.content
-          if (token !== undefined) tokens += token.length
-        }
-      })
-      response.on("end", () => resolve(check(tokens)))
+      const counter = tokenCounter()
+      response.on("data", counter.feed)
+      response.on("end", () => resolve(check(counter.chars())))
       response.on("error", reject)
     })
     request.on("error", reject)

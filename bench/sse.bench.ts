@@ -16,12 +16,9 @@ import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
 import * as Sse from "../src/Sse.js"
 import type { Suite } from "./harness.js"
+import { type Completion, dataLines, deltaText, networkChunks } from "./support/chatStream.js"
 
 const EVENTS = 100_000
-
-interface Completion {
-  readonly choices: ReadonlyArray<{ readonly delta: { readonly content?: string } }>
-}
 
 const makeBody = (): Uint8Array => {
   const parts: Array<string> = []
@@ -37,21 +34,8 @@ const makeBody = (): Uint8Array => {
   return new TextEncoder().encode(parts.join(""))
 }
 
-/** Splits the body into chunks of 1,024 to 4,096 bytes (seeded, so every run sees the same chunks). */
-const split = (body: Uint8Array): Array<Uint8Array> => {
-  const chunks: Array<Uint8Array> = []
-  let state = 42
-  for (let at = 0; at < body.length;) {
-    state = (state * 1103515245 + 12345) % 2147483648
-    const size = 1024 + (state % 3073)
-    chunks.push(body.subarray(at, at + size))
-    at += size
-  }
-  return chunks
-}
-
 const body = makeBody()
-const chunks = split(body)
+const chunks = networkChunks(body)
 const networkStream = Stream.fromChunks(...chunks.map((c) => Chunk.of(c)))
 
 /** The consumer: counts tokens and their characters (so that no work can be optimised away). */
@@ -59,8 +43,7 @@ class Sink {
   tokens = 0
   chars = 0
   data(data: string): void {
-    if (data === "[DONE]") return
-    const token = (JSON.parse(data) as Completion).choices[0]?.delta.content
+    const token = deltaText(data)
     if (token !== undefined) {
       this.tokens++
       this.chars += token.length
@@ -74,15 +57,8 @@ class Sink {
 
 const floor = (): Sink => {
   const sink = new Sink()
-  const decoder = new TextDecoder()
-  let rest = ""
-  for (const chunk of chunks) {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
-    rest = lines.pop()!
-    for (const line of lines) {
-      if (line.startsWith("data: ")) sink.data(line.slice(6))
-    }
-  }
+  const feed = dataLines((data) => sink.data(data))
+  for (const chunk of chunks) feed(chunk)
   return sink.check()
 }
 

@@ -149,8 +149,10 @@ const EnvName = Schema.String.pipe(
 /**
  * One engine definition.
  *
- * - `name`: how steps refer to it; `backend`: a {@link BuiltinBackend} or a backend registered in `backends`;
- * - `model` (required by every built-in backend but `dry-run`); `endpoint`: the server's base URL;
+ * - `name`: the engine's name (the `engine` that steps and errors refer to); `backend`: a {@link BuiltinBackend} or a
+ *   backend registered in `backends`;
+ * - `model`: the backend's model id (a GGUF file's path for `llama-cpp`), required by every built-in backend but
+ *   `dry-run`; `endpoint`: the server's base URL;
  * - `apiKeyEnv`: the environment variable holding the API key (read when the engine starts);
  * - `lazy` (default `true`): `false` starts the engine when the registry is built (so a missing key or a bad
  *   backend fails at startup); like any engine it is then released after its idle time-to-live (set

@@ -39,7 +39,7 @@ import * as StructuredOutput from "../StructuredOutput.js"
 /**
  * The engine's configuration.
  *
- * - `baseUrl`: the server (default `http://localhost:11434`); `model`;
+ * - `baseUrl`: the server (default `http://localhost:11434`); `model`: the model id on the server;
  * - `options`: Ollama's model options, sent as is (`num_ctx`, `temperature`, …); `sampling`: the portable subset;
  * - `think`: ask for thinking (`true`/`false`, or a level); `keepAlive`: how long the model stays loaded;
  * - `structuredOutput`: `"format"` (default), `"json"` or `"prompt"`;

@@ -74,7 +74,7 @@ export type StructuredOutputMode = "json_schema" | "vllm" | "guided_json" | "jso
  * The engine's configuration.
  *
  * - `baseUrl`: the API root, e.g. `http://localhost:8000/v1` (the engine appends `/chat/completions`);
- * - `model`; `apiKey` (sent as a bearer token); `headers` (extra headers, e.g. OpenRouter's);
+ * - `model`: the model id on the server; `apiKey` (sent as a bearer token); `headers` (extra headers, e.g. OpenRouter's);
  * - `sampling`: defaults sent with every request (a call's `Sampling.withSampling` settings override them); `maxTokensField`: `"max_tokens"` (default) or
  *   `"max_completion_tokens"` (OpenAI's reasoning models);
  * - `structuredOutput` (default `"json_schema"`) and `strict` (default `true`);
