@@ -67,8 +67,8 @@ import type { RunnerError } from "./RunnerError.js"
  * - `input`: a dataset path (see `Dataset.stream`), or an `Iterable` / `Stream` of records; `format`, `columns`,
  *   `key`, `limit`, `strict`: as in `Dataset.Options` (`key` also names the id field of records given in code);
  * - `output`: the run folder;
- * - `concurrency` (items in flight, default 16), `engines` (engine names by step id), `engineConcurrency`, `retry`,
- *   `engineRetry`, `retryDelayMs`: see `Chain.RunOptions`;
+ * - `runId`, `concurrency` (items in flight, default 16), `engines` (engine names by step id), `engineConcurrency`,
+ *   `retry`, `engineRetry`, `retryDelayMs`: `Chain.RunOptions`;
  * - `rollRows` (default 100,000) and `rollBytes` (default 64 MiB): when output files roll; `parquet`: also write
  *   Parquet copies; `fsync`: flush every batch to the disk;
  * - `count`: count the input first for `Summary.total` and `Plan.total` (default `true` for paths);
@@ -91,7 +91,7 @@ import type { RunnerError } from "./RunnerError.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends Chain.RunOptions {
   readonly input: string | Chain.Inputs<unknown>
   readonly output: string
   readonly format?: Dataset.Format | undefined
@@ -99,18 +99,11 @@ export interface Options {
   readonly key?: string | undefined
   readonly limit?: number | undefined
   readonly strict?: boolean | undefined
-  readonly concurrency?: number | undefined
-  readonly engines?: Readonly<Record<string, string>> | undefined
-  readonly engineConcurrency?: Readonly<Record<string, number>> | undefined
-  readonly retry?: number | undefined
-  readonly engineRetry?: Readonly<Record<string, number>> | undefined
-  readonly retryDelayMs?: number | undefined
   readonly rollRows?: number | undefined
   readonly rollBytes?: number | undefined
   readonly parquet?: boolean | undefined
   readonly fsync?: boolean | undefined
   readonly count?: boolean | undefined
-  readonly runId?: string | undefined
   readonly metricsIntervalMs?: number | undefined
   readonly stopAfterFailures?: number | undefined
   readonly onStart?: ((plan: Plan) => Effect.Effect<void>) | undefined
@@ -341,7 +334,7 @@ export interface Inspection {
 export const stream = (
   chain: Chain.Chain,
   options: Options
-): Stream.Stream<Event.Event, RunnerError, FileSystem.FileSystem> => Run.stream(chain, options, undefined)
+): Stream.Stream<Event.Event, RunnerError, FileSystem.FileSystem> => Run.stream(chain, options, { forward: true })
 
 /**
  * Runs a chain over a dataset (see the module description) and returns its {@link Summary}, by consuming
@@ -371,9 +364,10 @@ export const run = (
 ): Effect.Effect<Summary, RunnerError, FileSystem.FileSystem> =>
   Effect.suspend(() => {
     let summary: Summary | undefined
-    return Stream.runDrain(Run.stream(chain, options, (s) => {
+    const onSummary = (s: Summary) => {
       summary = s
-    })).pipe(
+    }
+    return Stream.runDrain(Run.stream(chain, options, { forward: false, onSummary })).pipe(
       Effect.flatMap(() =>
         summary === undefined ? Effect.dieMessage("the run ended without a summary") : Effect.succeed(summary)
       )

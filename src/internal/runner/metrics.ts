@@ -2,9 +2,16 @@
  * A run's figures: per-step counters fed by the run's events (counts, a reservoir of latency samples, tokens), the
  * item counts of one invocation, and the `metrics.json` document both runners write.
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import type * as Event from "../../Event.js"
 import type { StepStats, Summary } from "../../Runner.js"
+import type { RunnerError } from "../../RunnerError.js"
+import * as Writer from "../../Writer.js"
 import * as Totals from "./cumulative.js"
+import { join, outputError } from "./files.js"
+import type { Resume } from "./resume.js"
 
 /** The live figures of one step. */
 export interface StepCounter {
@@ -158,5 +165,74 @@ export const document = (
     },
     steps: total.steps,
     invocations: [...options.base.invocations, invocation].slice(-Totals.maxInvocations)
+  }
+}
+
+/** The figures of a run: live counters, its {@link Summary} at any time, and `metrics.json`. */
+export interface Figures {
+  readonly counts: Counts
+  /** Counts an event into its step's counter. */
+  readonly record: (event: Event.Event) => void
+  readonly summary: (status: Summary["status"], now: number) => Summary
+  /** Rewrites `metrics.json`. */
+  readonly write: (
+    status: Summary["status"] | "running",
+    cause?: string | undefined
+  ) => Effect.Effect<void, RunnerError, FileSystem.FileSystem>
+}
+
+export const figures = (run: {
+  readonly runId: string
+  readonly chain: string
+  readonly dir: string
+  readonly total: number | undefined
+  readonly startedAt: number
+  readonly ids: ReadonlyArray<string>
+  readonly invalidated: ReadonlyArray<string>
+  readonly resume: Resume
+}): Figures => {
+  const counters = new Map(run.ids.map((id) => [id, newCounter()]))
+  const counts = newCounts()
+  const { base, baseFiltered, done, ledger } = run.resume
+  const summary = (status: Summary["status"], now: number): Summary => {
+    const steps = stepsOf(counters)
+    return {
+      runId: run.runId,
+      chain: run.chain,
+      output: run.dir,
+      status,
+      total: run.total,
+      ...counts,
+      durationMs: now - run.startedAt,
+      invalidated: run.invalidated,
+      steps,
+      cumulative: {
+        done: done.size - baseFiltered + counts.done,
+        filtered: baseFiltered + counts.filtered,
+        failed: ledger.openCount(),
+        resolved: ledger.resolvedCount(),
+        durationMs: base.durationMs + now - run.startedAt,
+        invocations: base.invocations.length + 1,
+        steps: Totals.addSteps(base.steps, steps)
+      }
+    }
+  }
+  const path = join(run.dir, "metrics.json")
+  return {
+    counts,
+    record: counting(counters),
+    summary,
+    write: (status, cause) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Writer.writeJsonAtomic(
+          path,
+          document(summary(status === "running" ? "success" : status, now), {
+            status,
+            cause,
+            startedAt: run.startedAt,
+            now,
+            base
+          })
+        ).pipe(Effect.mapError(outputError)))
   }
 }
