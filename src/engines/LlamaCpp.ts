@@ -288,73 +288,14 @@ export const isLlamaCppError = (u: unknown): u is LlamaCppError => Predicate.has
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, LlamaCppError, Scope.Scope> =>
   Effect.gen(function*() {
     const engine = options.engine ?? "LlamaCpp"
-    const fail = (reason: ErrorReason, description: string) => (cause: unknown) =>
-      new LlamaCppError({
-        reason,
-        modelPath: options.modelPath,
-        description: `${description}: ${describe(cause)}`,
-        cause
-      })
-    const llama = yield* backend(options.gpu ?? "auto", options.modelPath)
-    const model = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () =>
-          llama.loadModel({
-            modelPath: options.modelPath,
-            ...(options.gpuLayers === undefined ? {} : { gpuLayers: options.gpuLayers })
-          }),
-        catch: fail("LoadFailed", "cannot load the model")
-      }),
-      (model) => Effect.promise(() => model.dispose())
-    )
+    const { chatWrapper, context, llama, LlamaChat } = yield* load(options)
     const sequences = options.sequences ?? 1
-    const context = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () =>
-          model.createContext({
-            sequences,
-            ...(options.contextSize === undefined ? {} : { contextSize: options.contextSize }),
-            ...(options.threads === undefined ? {} : { threads: options.threads }),
-            ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-            ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention })
-          }),
-        catch: fail("LoadFailed", "cannot create the context")
-      }),
-      (context) => Effect.promise(() => context.dispose())
-    )
-    const { LlamaChat, resolveChatWrapper } = yield* importModule(options.modelPath)
-    const chatWrapper = yield* Effect.try({
-      try: () =>
-        options.chatWrapper === undefined || options.chatWrapper === "auto"
-          ? resolveChatWrapper(model)
-          : resolveChatWrapper(model, { type: options.chatWrapper }),
-      catch: fail("LoadFailed", "cannot resolve the chat wrapper")
-    })
     const slots = yield* Queue.bounded<Internal.Slot>(sequences)
     for (let i = 0; i < sequences; i++) {
       const sequence = context.getSequence()
       yield* Queue.offer(slots, { sequence, chat: new LlamaChat({ contextSequence: sequence, chatWrapper }) })
     }
-    const grammars = new WeakMap<object, Promise<LlamaGrammar>>()
-    const grammarFor = (format: StructuredOutput.Format, method: string) =>
-      Effect.tryPromise({
-        try: () => {
-          let grammar = grammars.get(format.schema)
-          if (grammar === undefined) {
-            const schema = Internal.toGbnfSchema(StructuredOutput.jsonSchema(format.schema))
-            grammar = llama.createGrammarForJsonSchema(schema)
-            grammars.set(format.schema, grammar)
-          }
-          return grammar
-        },
-        catch: (cause) =>
-          new AiError.MalformedInput({
-            module: engine,
-            method,
-            description: `the schema of ${format.objectName} cannot be a grammar: ${describe(cause)}`,
-            cause
-          })
-      })
+    const grammarFor = grammars(llama, engine)
     let calls = 0
     const callId = () => `call_${(calls++).toString(36)}`
     const interval = Duration.toMillis(Duration.decode(options.deltaInterval ?? "10 millis"))
@@ -412,6 +353,76 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
 // =============================================================================
 
 type Module = typeof NodeLlamaCpp
+
+/** Loads the backend, the model and its context (released with the scope), and resolves the chat wrapper. */
+const load = (options: Options) =>
+  Effect.gen(function*() {
+    const fail = (reason: ErrorReason, description: string) => (cause: unknown) =>
+      new LlamaCppError({
+        reason,
+        modelPath: options.modelPath,
+        description: `${description}: ${describe(cause)}`,
+        cause
+      })
+    const llama = yield* backend(options.gpu ?? "auto", options.modelPath)
+    const model = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          llama.loadModel({
+            modelPath: options.modelPath,
+            ...(options.gpuLayers === undefined ? {} : { gpuLayers: options.gpuLayers })
+          }),
+        catch: fail("LoadFailed", "cannot load the model")
+      }),
+      (model) => Effect.promise(() => model.dispose())
+    )
+    const context = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          model.createContext({
+            sequences: options.sequences ?? 1,
+            ...(options.contextSize === undefined ? {} : { contextSize: options.contextSize }),
+            ...(options.threads === undefined ? {} : { threads: options.threads }),
+            ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+            ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention })
+          }),
+        catch: fail("LoadFailed", "cannot create the context")
+      }),
+      (context) => Effect.promise(() => context.dispose())
+    )
+    const { LlamaChat, resolveChatWrapper } = yield* importModule(options.modelPath)
+    const chatWrapper = yield* Effect.try({
+      try: () =>
+        options.chatWrapper === undefined || options.chatWrapper === "auto"
+          ? resolveChatWrapper(model)
+          : resolveChatWrapper(model, { type: options.chatWrapper }),
+      catch: fail("LoadFailed", "cannot resolve the chat wrapper")
+    })
+    return { llama, context, chatWrapper, LlamaChat }
+  })
+
+/** The grammar of a requested output schema, built once per schema. */
+const grammars = (llama: Llama, engine: string) => {
+  const built = new WeakMap<object, Promise<LlamaGrammar>>()
+  return (format: StructuredOutput.Format, method: string) =>
+    Effect.tryPromise({
+      try: () => {
+        let grammar = built.get(format.schema)
+        if (grammar === undefined) {
+          grammar = llama.createGrammarForJsonSchema(Internal.toGbnfSchema(StructuredOutput.jsonSchema(format.schema)))
+          built.set(format.schema, grammar)
+        }
+        return grammar
+      },
+      catch: (cause) =>
+        new AiError.MalformedInput({
+          module: engine,
+          method,
+          description: `the schema of ${format.objectName} cannot be a grammar: ${describe(cause)}`,
+          cause
+        })
+    })
+}
 
 const describe = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"

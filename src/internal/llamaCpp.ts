@@ -139,74 +139,24 @@ export const toGbnfSchema = (schema: Json): Json => {
   if (schema === false || typeof schema !== "object" || schema === null) return ANY
   const out: Record<string, unknown> = {}
   if (typeof schema.description === "string") out.description = schema.description
-  const withDefs = (value: Record<string, unknown>) => {
-    const defs = schema.$defs ?? schema.definitions
-    if (defs !== undefined && typeof defs === "object") {
-      value.$defs = Object.fromEntries(Object.entries(defs).map(([key, def]) => [key, toGbnfSchema(def)]))
-    }
-    return value
-  }
   if (typeof schema.$ref === "string") {
-    return withDefs({ ...out, $ref: schema.$ref.replace("#/definitions/", "#/$defs/") })
+    return withDefs(schema, { ...out, $ref: schema.$ref.replace("#/definitions/", "#/$defs/") })
   }
   const union = schema.anyOf ?? schema.oneOf
-  if (Array.isArray(union)) return withDefs({ ...out, oneOf: union.map(toGbnfSchema) })
+  if (Array.isArray(union)) return withDefs(schema, { ...out, oneOf: union.map(toGbnfSchema) })
   if (Array.isArray(schema.allOf) && schema.allOf.length === 1) return toGbnfSchema(schema.allOf[0])
   if (schema.const !== undefined) return { ...out, const: schema.const }
   if (Array.isArray(schema.enum)) return { ...out, enum: schema.enum }
   const type = schema.type
   if (Array.isArray(type)) {
     if (type.every((t: string) => t !== "object" && t !== "array")) return { ...out, type }
-    return withDefs({ ...out, oneOf: type.map((t: string) => toGbnfSchema({ ...schema, type: t })) })
+    return withDefs(schema, { ...out, oneOf: type.map((t: string) => toGbnfSchema({ ...schema, type: t })) })
   }
   switch (type) {
-    case "object": {
-      const properties = schema.properties ?? {}
-      const converted: Record<string, unknown> = {}
-      for (const [key, value] of Object.entries(properties)) converted[key] = toGbnfSchema(value)
-      const pattern = schema.patternProperties === undefined ? [] : Object.values(schema.patternProperties)
-      const additional = schema.additionalProperties ?? (pattern.length > 0 ? pattern[0] : undefined)
-      return withDefs({
-        ...out,
-        type: "object",
-        properties: converted,
-        required: Array.isArray(schema.required) ? schema.required : [],
-        additionalProperties: additional === undefined
-          ? Object.keys(properties).length === 0
-          : typeof additional === "boolean"
-          ? additional
-          : toGbnfSchema(additional),
-        ...(typeof schema.minProperties === "number" ? { minProperties: schema.minProperties } : {}),
-        ...(typeof schema.maxProperties === "number" ? { maxProperties: schema.maxProperties } : {})
-      })
-    }
-    case "array": {
-      const bounds = {
-        ...(typeof schema.minItems === "number" ? { minItems: schema.minItems } : {}),
-        ...(typeof schema.maxItems === "number" ? { maxItems: schema.maxItems } : {})
-      }
-      const prefix = Array.isArray(schema.items) ? schema.items : schema.prefixItems
-      if (Array.isArray(prefix)) {
-        const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
-        return withDefs({
-          ...out,
-          type: "array",
-          prefixItems: prefix.map(toGbnfSchema),
-          ...(rest === false || rest === undefined
-            ? { maxItems: prefix.length }
-            : rest === true
-            ? {}
-            : { items: toGbnfSchema(rest) }),
-          ...bounds
-        })
-      }
-      return withDefs({
-        ...out,
-        type: "array",
-        ...(schema.items === undefined ? {} : { items: toGbnfSchema(schema.items) }),
-        ...bounds
-      })
-    }
+    case "object":
+      return withDefs(schema, { ...out, ...objectSchema(schema) })
+    case "array":
+      return withDefs(schema, { ...out, ...arraySchema(schema) })
     case "string":
       return {
         ...out,
@@ -221,7 +171,59 @@ export const toGbnfSchema = (schema: Json): Json => {
     case "null":
       return { ...out, type }
     default:
-      return withDefs({ ...out, ...ANY })
+      return withDefs(schema, { ...out, ...ANY })
+  }
+}
+
+/** The value with the schema's definitions (converted) as `$defs`. */
+const withDefs = (schema: Record<string, any>, value: Record<string, unknown>): Record<string, unknown> => {
+  const defs = schema.$defs ?? schema.definitions
+  if (defs !== undefined && typeof defs === "object") {
+    value.$defs = Object.fromEntries(Object.entries(defs).map(([key, def]) => [key, toGbnfSchema(def)]))
+  }
+  return value
+}
+
+const objectSchema = (schema: Record<string, any>): Record<string, unknown> => {
+  const properties = schema.properties ?? {}
+  const converted: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(properties)) converted[key] = toGbnfSchema(value)
+  const pattern = schema.patternProperties === undefined ? [] : Object.values(schema.patternProperties)
+  const additional = schema.additionalProperties ?? (pattern.length > 0 ? pattern[0] : undefined)
+  return {
+    type: "object",
+    properties: converted,
+    required: Array.isArray(schema.required) ? schema.required : [],
+    additionalProperties: additional === undefined
+      ? Object.keys(properties).length === 0
+      : typeof additional === "boolean"
+      ? additional
+      : toGbnfSchema(additional),
+    ...(typeof schema.minProperties === "number" ? { minProperties: schema.minProperties } : {}),
+    ...(typeof schema.maxProperties === "number" ? { maxProperties: schema.maxProperties } : {})
+  }
+}
+
+/** An array schema; a tuple (`prefixItems`, or draft-07's `items` array) keeps its length unless more are allowed. */
+const arraySchema = (schema: Record<string, any>): Record<string, unknown> => {
+  const bounds = {
+    ...(typeof schema.minItems === "number" ? { minItems: schema.minItems } : {}),
+    ...(typeof schema.maxItems === "number" ? { maxItems: schema.maxItems } : {})
+  }
+  const prefix = Array.isArray(schema.items) ? schema.items : schema.prefixItems
+  if (!Array.isArray(prefix)) {
+    return { type: "array", ...(schema.items === undefined ? {} : { items: toGbnfSchema(schema.items) }), ...bounds }
+  }
+  const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
+  return {
+    type: "array",
+    prefixItems: prefix.map(toGbnfSchema),
+    ...(rest === false || rest === undefined
+      ? { maxItems: prefix.length }
+      : rest === true
+      ? {}
+      : { items: toGbnfSchema(rest) }),
+    ...bounds
   }
 }
 
@@ -315,140 +317,170 @@ export const generate = (
   Effect.gen(function*() {
     const queue = yield* Queue.unbounded<Item>()
     const controller = new AbortController()
-    const offer = (item: Item) => Queue.unsafeOffer(queue, item)
-    let open: "text" | "reasoning" | undefined
-    let blocks = 0
-    let blockId = ""
-    const calls = new Map<number, string>()
-    const openBlock = (kind: "text" | "reasoning") => {
-      if (open === kind) return
-      closeBlock()
-      open = kind
-      blockId = `${kind}-${blocks++}`
-      offer({ type: `${kind}-start`, id: blockId })
-    }
-    const closeBlock = () => {
-      if (open === undefined) return
-      offer({ type: `${open}-end`, id: blockId })
-      open = undefined
-    }
-    const onResponseChunk = (chunk: LlamaChatResponseChunk) => {
-      if (chunk.text.length === 0) return
-      const kind = chunk.type === "segment" ? chunk.segmentType === "thought" ? "reasoning" : undefined : "text"
-      if (kind === undefined) return
-      openBlock(kind)
-      offer({ type: `${kind}-delta`, id: blockId, delta: chunk.text })
-    }
-    const onFunctionCallParamsChunk = (chunk: LlamaChatResponseFunctionCallParamsChunk) => {
-      let id = calls.get(chunk.callIndex)
-      if (id === undefined) {
-        closeBlock()
-        id = generation.callId()
-        calls.set(chunk.callIndex, id)
-        offer({ type: "tool-params-start", id, name: chunk.functionName })
-      }
-      if (chunk.paramsChunk.length > 0) offer({ type: "tool-params-delta", id, delta: chunk.paramsChunk })
-      if (chunk.done) offer({ type: "tool-params-end", id })
-    }
+    const emitter = new Emitter(queue, generation.callId)
     const before = slot.sequence.tokenMeter.getState()
-    const settle = (response: LlamaChatResponse<ChatModelFunctions>) => {
-      closeBlock()
-      const functionCalls = response.functionCalls ?? []
-      functionCalls.forEach((call, index) => {
-        let id = calls.get(index)
-        if (id === undefined) {
-          id = generation.callId()
-          const params = JSON.stringify(call.params ?? {})
-          offer({ type: "tool-params-start", id, name: call.functionName })
-          offer({ type: "tool-params-delta", id, delta: params })
-          offer({ type: "tool-params-end", id })
-        }
-        offer({ type: "tool-call", id, name: call.functionName, params: call.params ?? {} })
-      })
-      const used = slot.sequence.tokenMeter.diff(before)
-      offer({
-        type: "finish",
-        reason: functionCalls.length > 0 ? "tool-calls" : FINISH[response.metadata.stopReason] ?? "unknown",
-        usage: {
-          inputTokens: used.usedInputTokens,
-          outputTokens: used.usedOutputTokens,
-          totalTokens: used.usedInputTokens + used.usedOutputTokens
-        }
-      })
-      offer({ type: "end" })
-    }
     const options = {
       ...generation.options,
       signal: controller.signal,
       stopOnAbortSignal: true,
-      onResponseChunk,
+      onResponseChunk: emitter.onResponseChunk,
       ...(generation.grammar === undefined ? {} : { grammar: generation.grammar }),
-      ...(generation.functions === undefined ? {} : { functions: generation.functions, onFunctionCallParamsChunk })
+      ...(generation.functions === undefined
+        ? {}
+        : { functions: generation.functions, onFunctionCallParamsChunk: emitter.onFunctionCallParamsChunk })
     } as LLamaChatGenerateResponseOptions<ChatModelFunctions>
-    const running = slot.chat.generateResponse(generation.history, options).then(settle, (error: unknown) => {
-      if (controller.signal.aborted) return
-      offer({
-        type: "fail",
-        error: new AiError.UnknownError({
-          module: generation.engine,
-          method: generation.method,
-          description: describe(error),
-          cause: error
+    const running = slot.chat.generateResponse(generation.history, options).then(
+      (response) => emitter.settle(response, slot.sequence.tokenMeter.diff(before)),
+      (error: unknown) => {
+        if (controller.signal.aborted) return
+        const { engine, method } = generation
+        emitter.offer({
+          type: "fail",
+          error: new AiError.UnknownError({ module: engine, method, description: describe(error), cause: error })
         })
-      })
-    })
+      }
+    )
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => {
         controller.abort()
         return running
       })
     )
-    let done = false
-    let failure: AiError.AiError | undefined
-    let delivered = Number.NEGATIVE_INFINITY
-    const parts: Array<Response.StreamPartEncoded> = []
-    const add = (items: Chunk.Chunk<Item>) => {
-      for (const item of items) {
-        if (item.type === "end") done = true
-        else if (item.type === "fail") failure = item.error
-        else {
-          const last = parts[parts.length - 1]
-          if (
-            (item.type === "text-delta" || item.type === "reasoning-delta") && last !== undefined &&
-            last.type === item.type && last.id === item.id
-          ) {
-            parts[parts.length - 1] = { ...last, delta: last.delta + item.delta }
-          } else {
-            parts.push(item)
-          }
+    return Stream.repeatEffectChunkOption(new Batcher(queue, generation.interval).pull)
+  })
+
+/** Turns `node-llama-cpp`'s callbacks into stream parts: text and reasoning blocks, tool calls, the finish. */
+class Emitter {
+  private open: "text" | "reasoning" | undefined = undefined
+  private blocks = 0
+  private blockId = ""
+  private readonly calls = new Map<number, string>()
+
+  constructor(private readonly queue: Queue.Queue<Item>, private readonly callId: () => string) {}
+
+  offer(item: Item): void {
+    Queue.unsafeOffer(this.queue, item)
+  }
+
+  private openBlock(kind: "text" | "reasoning"): void {
+    if (this.open === kind) return
+    this.closeBlock()
+    this.open = kind
+    this.blockId = `${kind}-${this.blocks++}`
+    this.offer({ type: `${kind}-start`, id: this.blockId })
+  }
+
+  private closeBlock(): void {
+    if (this.open === undefined) return
+    this.offer({ type: `${this.open}-end`, id: this.blockId })
+    this.open = undefined
+  }
+
+  readonly onResponseChunk = (chunk: LlamaChatResponseChunk): void => {
+    if (chunk.text.length === 0) return
+    const kind = chunk.type === "segment" ? chunk.segmentType === "thought" ? "reasoning" : undefined : "text"
+    if (kind === undefined) return
+    this.openBlock(kind)
+    this.offer({ type: `${kind}-delta`, id: this.blockId, delta: chunk.text })
+  }
+
+  readonly onFunctionCallParamsChunk = (chunk: LlamaChatResponseFunctionCallParamsChunk): void => {
+    let id = this.calls.get(chunk.callIndex)
+    if (id === undefined) {
+      this.closeBlock()
+      id = this.callId()
+      this.calls.set(chunk.callIndex, id)
+      this.offer({ type: "tool-params-start", id, name: chunk.functionName })
+    }
+    if (chunk.paramsChunk.length > 0) this.offer({ type: "tool-params-delta", id, delta: chunk.paramsChunk })
+    if (chunk.done) this.offer({ type: "tool-params-end", id })
+  }
+
+  /** The response is complete: its tool calls (with params not streamed yet), the finish and the end. */
+  settle(
+    response: LlamaChatResponse<ChatModelFunctions>,
+    used: { readonly usedInputTokens: number; readonly usedOutputTokens: number }
+  ): void {
+    this.closeBlock()
+    const functionCalls = response.functionCalls ?? []
+    functionCalls.forEach((call, index) => {
+      let id = this.calls.get(index)
+      if (id === undefined) {
+        id = this.callId()
+        this.offer({ type: "tool-params-start", id, name: call.functionName })
+        this.offer({ type: "tool-params-delta", id, delta: JSON.stringify(call.params ?? {}) })
+        this.offer({ type: "tool-params-end", id })
+      }
+      this.offer({ type: "tool-call", id, name: call.functionName, params: call.params ?? {} })
+    })
+    this.offer({
+      type: "finish",
+      reason: functionCalls.length > 0 ? "tool-calls" : FINISH[response.metadata.stopReason] ?? "unknown",
+      usage: {
+        inputTokens: used.usedInputTokens,
+        outputTokens: used.usedOutputTokens,
+        totalTokens: used.usedInputTokens + used.usedOutputTokens
+      }
+    })
+    this.offer({ type: "end" })
+  }
+}
+
+/**
+ * Takes the queued items as stream chunks. `LanguageModel` costs about as much per part as a tiny model per token:
+ * parts that come faster than the interval wait for it and leave together, consecutive deltas of a block merged (the
+ * first one at once; slower tokens each as it comes).
+ */
+class Batcher {
+  private done = false
+  private failure: AiError.AiError | undefined = undefined
+  private delivered = Number.NEGATIVE_INFINITY
+  private readonly parts: Array<Response.StreamPartEncoded> = []
+
+  constructor(private readonly queue: Queue.Queue<Item>, private readonly interval: number) {}
+
+  private add(items: Chunk.Chunk<Item>): void {
+    for (const item of items) {
+      if (item.type === "end") this.done = true
+      else if (item.type === "fail") this.failure = item.error
+      else {
+        const last = this.parts[this.parts.length - 1]
+        if (
+          (item.type === "text-delta" || item.type === "reasoning-delta") && last !== undefined &&
+          last.type === item.type && last.id === item.id
+        ) {
+          this.parts[this.parts.length - 1] = { ...last, delta: last.delta + item.delta }
+        } else {
+          this.parts.push(item)
         }
       }
     }
-    const deliver = (now: number) => {
-      delivered = now
-      const chunk = Chunk.unsafeFromArray(parts.slice())
-      parts.length = 0
-      return chunk
-    }
-    // `LanguageModel` costs about as much per part as a tiny model per token: parts that come faster than the
-    // interval wait for it and leave together (the first one at once; slower tokens each as it comes)
-    const pull = Effect.suspend(() => {
-      if (failure !== undefined) return Effect.fail(Option.some(failure))
-      if (done) return Effect.fail(Option.none())
-      return Effect.flatMap(Queue.takeBetween(queue, 1, Number.MAX_SAFE_INTEGER), (items) => {
-        add(items)
+  }
+
+  private deliver(now: number): Chunk.Chunk<Response.StreamPartEncoded> {
+    this.delivered = now
+    const chunk = Chunk.unsafeFromArray(this.parts.slice())
+    this.parts.length = 0
+    return chunk
+  }
+
+  readonly pull: Effect.Effect<Chunk.Chunk<Response.StreamPartEncoded>, Option.Option<AiError.AiError>> = Effect
+    .suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(Option.some(this.failure))
+      if (this.done) return Effect.fail(Option.none())
+      return Effect.flatMap(Queue.takeBetween(this.queue, 1, Number.MAX_SAFE_INTEGER), (items) => {
+        this.add(items)
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const wait = delivered + generation.interval - now
-          if (done || failure !== undefined || wait <= 0) return Effect.succeed(deliver(now))
+          const wait = this.delivered + this.interval - now
+          if (this.done || this.failure !== undefined || wait <= 0) return Effect.succeed(this.deliver(now))
           return Effect.sleep(Duration.millis(wait)).pipe(
-            Effect.zipRight(Queue.takeAll(queue)),
+            Effect.zipRight(Queue.takeAll(this.queue)),
             Effect.map((more) => {
-              add(more)
-              return deliver(now + wait)
+              this.add(more)
+              return this.deliver(now + wait)
             })
           )
         })
       })
     })
-    return Stream.repeatEffectChunkOption(pull)
-  })
+}
