@@ -78,30 +78,34 @@ const delayOf = (decision: ScheduleDecision.ScheduleDecision, now: number): numb
   ScheduleDecision.isDone(decision) ? 0 : Math.max(0, Intervals.start(decision.intervals) - now)
 
 /**
- * Retries an effect with `Effect.retry`, calling `onRetry` before each new attempt (after the decision, before the
- * delay).
+ * Retries an effect as `Effect.retry` would with the policy's schedule, calling `onRetry` before each new attempt
+ * (after the decision, before the delay). The schedule is stepped only after a failure, so an attempt that succeeds
+ * costs one failure handler, not a schedule driver.
  */
 export const effect = <A, E, R, R2, R3>(
   self: Effect.Effect<A, E, R>,
   policy: Policy<E, R2>,
   onRetry: (attempt: Attempt) => Effect.Effect<void, never, R3>
-): Effect.Effect<A, E, R | R2 | R3> =>
-  Effect.suspend(() => {
-    let attempt = 0
-    return Effect.retry(
+): Effect.Effect<A, E, R | R2 | R3> => {
+  const decide = schedule(policy)
+  const loop = (state: unknown, attempt: number): Effect.Effect<A, E, R | R2 | R3> =>
+    Effect.catchAll(
       self,
-      schedule(policy).pipe(
-        Schedule.onDecision((error, decision) =>
-          ScheduleDecision.isDone(decision)
-            ? Effect.void
-            : Effect.flatMap(
-              Clock.currentTimeMillis,
-              (now) => onRetry({ attempt: ++attempt, error, delayMs: delayOf(decision, now) })
+      (error) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.flatMap(decide.step(now, error, state), ([next, _, decision]) => {
+            if (ScheduleDecision.isDone(decision)) {
+              return Effect.fail(error)
+            }
+            const delayMs = delayOf(decision, now)
+            return onRetry({ attempt, error, delayMs }).pipe(
+              Effect.zipRight(Effect.sleep(delayMs)),
+              Effect.zipRight(loop(next, attempt + 1))
             )
-        )
-      )
+          }))
     )
-  })
+  return loop(decide.initial, 1)
+}
 
 /**
  * Retries a stream: on failure the stream `make(n)` of the next attempt `n` follows the elements `onRetry` emits
