@@ -799,8 +799,31 @@ class Completed {
 
 const dotted = (path: PartialJson.Path): string => path.length === 1 ? String(path[0]) : path.join(".")
 
+const finalDecoders = new WeakMap<AST.AST, (u: unknown) => Either.Either<any, ParseResult.ParseIssue>>()
+
+/** The decoder of a whole value, built once per schema. */
+const finalDecoder = <A, I>(schema: Schema.Schema<A, I>): (u: unknown) => Either.Either<A, ParseResult.ParseIssue> => {
+  let decode = finalDecoders.get(schema.ast)
+  if (decode === undefined) {
+    decode = ParseResult.decodeUnknownEither(schema, { errors: "all" })
+    finalDecoders.set(schema.ast, decode)
+  }
+  return decode
+}
+
+/** The value of a text that is a plain JSON object or array (nothing around it), else `undefined`. */
+const plainJson = (text: string): unknown => {
+  const first = text.trimStart()[0]
+  if (first !== "{" && first !== "[") return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 class DecoderImpl<A, I> implements Decoder<A> {
-  private readonly parser: PartialJson.Parser
+  private parser: PartialJson.Parser | undefined
   private readonly chunks: Array<string> = []
   private readonly completed = new Completed()
   private readonly mode: PartialMode | false
@@ -818,13 +841,12 @@ class DecoderImpl<A, I> implements Decoder<A> {
   constructor(readonly schema: Schema.Schema<A, I>, options: DecoderOptions | undefined) {
     this.mode = options?.partial ?? "raw"
     this.objectName = options?.objectName ?? "output"
-    this.decodeFinal = ParseResult.decodeUnknownEither(schema, { errors: "all" })
-    this.parser = PartialJson.make(
+    this.decodeFinal = finalDecoder(schema)
+    // without partials the text is parsed once at the end: `JSON.parse` when it is plain JSON, else this parser
+    this.parser = this.mode === false ? undefined : PartialJson.make(
       this.mode === "raw"
         ? { onComplete: (path) => this.onCompleteRaw(path) }
-        : this.mode === "validated"
-        ? { onComplete: (path, value) => this.onCompleteValidated(path, value) }
-        : undefined
+        : { onComplete: (path, value) => this.onCompleteValidated(path, value) }
     )
   }
 
@@ -839,7 +861,7 @@ class DecoderImpl<A, I> implements Decoder<A> {
 
   feed(delta: string): boolean {
     this.chunks.push(delta)
-    this.parser.feed(delta)
+    this.parser?.feed(delta)
     return this.takeChanged()
   }
 
@@ -847,8 +869,9 @@ class DecoderImpl<A, I> implements Decoder<A> {
   private takeChanged(last = false): boolean {
     if (this.mode === false) return false
     if (this.mode === "raw") {
-      const version = this.parser.version
-      const changed = (version !== this.version || this.dirty) && (last || this.parser.snapshotDue())
+      const parser = this.parser!
+      const version = parser.version
+      const changed = (version !== this.version || this.dirty) && (last || parser.snapshotDue())
       if (changed) {
         this.version = version
         this.dirty = false
@@ -862,44 +885,63 @@ class DecoderImpl<A, I> implements Decoder<A> {
 
   partial(): Partial {
     const complete = this.completed.list()
-    if (this.mode === "raw") return { value: this.parser.snapshot(), complete }
+    if (this.mode === "raw") return { value: this.parser!.snapshot(), complete }
     return { value: this.snapshotView(this.view), complete }
   }
 
   finish(context: { readonly attempt: number; readonly finishReason?: string | undefined }) {
-    const value = this.parser.end()
+    const plain = this.parser === undefined ? plainJson(this.text()) : undefined
+    if (plain !== undefined) return this.decodeValue(plain, context)
+    const parser = this.parser ?? PartialJson.make()
+    if (this.parser === undefined) parser.feed(this.text())
+    const value = parser.end()
     this.changed = this.takeChanged(true)
-    const fail = (reason: "InvalidJson" | "SchemaMismatch", issues: ReadonlyArray<Issue>, cause?: unknown) =>
-      Either.left(
-        new StructuredOutputError({
-          objectName: this.objectName,
-          reason,
-          text: this.text(),
-          issues,
-          attempt: context.attempt,
-          ...(context.finishReason === undefined ? {} : { finishReason: context.finishReason }),
-          ...(cause === undefined ? {} : { cause })
-        })
-      )
-    if (value === undefined || !this.parser.done) {
-      const error = this.parser.error
+    if (value === undefined || !parser.done) {
+      const error = parser.error
       const message = error !== undefined
         ? `malformed JSON: ${error.message}`
         : value === undefined
         ? "the reply holds no JSON value"
-        : `the JSON value is cut short at offset ${this.parser.offset}${
+        : `the JSON value is cut short at offset ${parser.offset}${
           context.finishReason === "length" ? " (the model hit its token limit)" : ""
         }`
-      return fail("InvalidJson", [{ path: [], message }], error)
+      return this.fail(context, "InvalidJson", [{ path: [], message }], error)
     }
+    return this.decodeValue(value, context)
+  }
+
+  private decodeValue(
+    value: unknown,
+    context: { readonly attempt: number; readonly finishReason?: string | undefined }
+  ): Either.Either<A, StructuredOutputError> {
     const decoded = this.decodeFinal(normalize(this.schema.ast, value))
     if (Either.isRight(decoded)) return Either.right(decoded.right)
-    return fail(
+    return this.fail(
+      context,
       "SchemaMismatch",
       ParseResult.ArrayFormatter.formatIssueSync(decoded.left).map((issue) => ({
         path: issue.path.map((key) => typeof key === "number" ? key : String(key)),
         message: issue.message
       }))
+    )
+  }
+
+  private fail(
+    context: { readonly attempt: number; readonly finishReason?: string | undefined },
+    reason: "InvalidJson" | "SchemaMismatch",
+    issues: ReadonlyArray<Issue>,
+    cause?: unknown
+  ): Either.Either<never, StructuredOutputError> {
+    return Either.left(
+      new StructuredOutputError({
+        objectName: this.objectName,
+        reason,
+        text: this.text(),
+        issues,
+        attempt: context.attempt,
+        ...(context.finishReason === undefined ? {} : { finishReason: context.finishReason }),
+        ...(cause === undefined ? {} : { cause })
+      })
     )
   }
 

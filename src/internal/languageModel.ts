@@ -10,7 +10,7 @@
 import * as AiError from "@effect/ai/AiError"
 import * as IdGenerator from "@effect/ai/IdGenerator"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Prompt from "@effect/ai/Prompt"
+import type * as Prompt from "@effect/ai/Prompt"
 import * as Response from "@effect/ai/Response"
 import * as Toolkit from "@effect/ai/Toolkit"
 import * as Context from "effect/Context"
@@ -60,29 +60,88 @@ const span: Tracer.Span = {
   addLinks: () => {}
 }
 
+/** What a structured call reads of a reply: its text, finish reason and token usage. */
+export interface Reply {
+  readonly text: string
+  readonly finishReason: string
+  readonly usage: {
+    readonly inputTokens?: number | undefined
+    readonly outputTokens?: number | undefined
+    readonly totalTokens?: number | undefined
+  }
+}
+
 /**
- * `model.generateText({ prompt })` without tools: directly on an engine built with {@link make} (same parts, same
- * errors), through the service otherwise.
+ * `model.generateText({ prompt })` without tools, as a {@link Reply}: directly on an engine built with {@link make}
+ * (same parts, same errors), through the service otherwise.
  */
 export const generateText = (
   model: LanguageModel.Service,
-  prompt: Prompt.RawInput
-): Effect.Effect<LanguageModel.GenerateTextResponse<{}>, AiError.AiError> => {
+  prompt: Prompt.Prompt
+): Effect.Effect<Reply, AiError.AiError> => {
   const direct = (model as Partial<Direct>)[DirectTypeId]
-  if (direct === undefined) return model.generateText({ prompt })
+  if (direct === undefined) return Effect.map(model.generateText({ prompt }), replyOf)
   return direct.params.generateText({
-    prompt: Prompt.make(prompt),
+    prompt,
     tools: [],
     toolChoice: "none",
     responseFormat: { type: "text" },
     span
   }).pipe(
     Effect.provideService(IdGenerator.IdGenerator, direct.ids),
-    Effect.flatMap(decodeParts),
-    Effect.map((content) => new LanguageModel.GenerateTextResponse<{}>(content)),
+    Effect.flatMap((parts) => {
+      const plain = plainReply(parts)
+      return plain === undefined ? decodeReply(parts) : Effect.succeed(plain)
+    })
+  )
+}
+
+const replyOf = (response: LanguageModel.GenerateTextResponse<{}>): Reply => ({
+  text: response.text,
+  finishReason: response.finishReason,
+  usage: response.usage
+})
+
+/** The parts decoded with `@effect/ai`'s schema, as `LanguageModel.generateText` does. */
+const decodeReply = (parts: unknown): Effect.Effect<Reply, AiError.AiError> =>
+  decodeParts(parts).pipe(
+    Effect.map((content) => replyOf(new LanguageModel.GenerateTextResponse<{}>(content))),
     Effect.catchIf(
       ParseResult.isParseError,
       (error) => AiError.MalformedOutput.fromParseError({ module: "LanguageModel", method: "generateText", error })
     )
   )
+
+const isCount = (u: unknown): boolean => u === undefined || typeof u === "number"
+
+/**
+ * The reply of parts that are only well-formed text and finish parts without metadata, read without the schema
+ * decode (what the decode would give), or `undefined` for anything else (decoded then).
+ */
+interface Finish {
+  readonly reason: string
+  readonly usage: Reply["usage"]
+}
+
+const plainReply = (parts: ReadonlyArray<unknown>): Reply | undefined => {
+  let text = ""
+  let finish: Finish | undefined
+  for (const part of parts as ReadonlyArray<Record<string, any>>) {
+    if (part === null || typeof part !== "object" || part.metadata !== undefined) return undefined
+    if (part.type === "text" && typeof part.text === "string") text += part.text
+    else if (part.type === "finish" && finish === undefined && isPlainFinish(part)) finish = part as Finish
+    else return undefined
+  }
+  return finish === undefined
+    ? { text, finishReason: "unknown", usage: {} }
+    : { text, finishReason: finish.reason, usage: finish.usage }
+}
+
+const finishReasons = new Set(["stop", "length", "content-filter", "tool-calls", "error", "pause", "other", "unknown"])
+
+const isPlainFinish = (part: Record<string, any>): boolean => {
+  const usage = part.usage
+  return finishReasons.has(part.reason) && usage !== null && typeof usage === "object" &&
+    isCount(usage.inputTokens) && isCount(usage.outputTokens) && isCount(usage.totalTokens) &&
+    isCount(usage.reasoningTokens) && isCount(usage.cachedInputTokens)
 }

@@ -34,6 +34,8 @@ export interface Context {
   readonly retry: number
   readonly engineRetry: Readonly<Record<string, number>>
   readonly retryDelayMs: number
+  /** The retry policy of each LLM step that retries, built once per run. */
+  readonly policies: Map<string, Retry.Policy>
 }
 
 /** An item in flight: its outputs so far (by step id and alias), the value the next step gets, its status. */
@@ -107,32 +109,32 @@ export const runSegment = (line: ReadonlyArray<PlanNode>, item: ItemState, ctx: 
     return item
   })
 
+/** Called when the item reaches the line (the line's position is local to this call). */
 const runLine = (
   line: ReadonlyArray<PlanNode>,
   input: unknown,
   item: ItemState,
   ctx: Context
-): Effect.Effect<unknown | Stop> =>
-  Effect.suspend(() => {
-    let i = 0
-    const next = (current: unknown): Effect.Effect<unknown | Stop> => {
-      if (current === Filtered || current === Failed || i >= line.length) return Effect.succeed(current)
-      const node = line[i++]!
-      if (node._tag === "Step") return Effect.flatMap(runStep(node, current, item, ctx), next)
-      return Effect.flatMap(
-        Effect.forEach(node.branches, (b) => runLine(b.line, current, item, ctx), { concurrency: "unbounded" }),
-        (results) => {
-          if (item.status === "failed" || results.some((r) => r === Failed)) return Effect.succeed(Failed)
-          node.branches.forEach((b, j) => {
-            const r = results[j]
-            if (b.alias !== undefined && r !== Filtered) item.outputs[b.alias] = r
-          })
-          return next(current)
-        }
-      )
-    }
-    return next(input)
-  })
+): Effect.Effect<unknown | Stop> => {
+  let i = 0
+  const next = (current: unknown): Effect.Effect<unknown | Stop> => {
+    if (current === Filtered || current === Failed || i >= line.length) return Effect.succeed(current)
+    const node = line[i++]!
+    if (node._tag === "Step") return Effect.flatMap(runStep(node, current, item, ctx), next)
+    return Effect.flatMap(
+      Effect.forEach(node.branches, (b) => runLine(b.line, current, item, ctx), { concurrency: "unbounded" }),
+      (results) => {
+        if (item.status === "failed" || results.some((r) => r === Failed)) return Effect.succeed(Failed)
+        node.branches.forEach((b, j) => {
+          const r = results[j]
+          if (b.alias !== undefined && r !== Filtered) item.outputs[b.alias] = r
+        })
+        return next(current)
+      }
+    )
+  }
+  return next(input)
+}
 
 export const origin = (ctx: Context, step: string): Event.Origin => ({
   runId: ctx.runId,
@@ -152,8 +154,19 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
   }
   const start = origin(ctx, step.id)
   const tries = { count: 0 }
+  const policy = step._tag === "LlmStep" ? policyOf(step, ctx) : undefined
+  const once = Effect.suspend(() => attempt(node, input, item, ctx, tries))
+  const run = policy === undefined ? once : Retry.effect(once, policy, ({ attempt, delayMs, error }) =>
+    emit(ctx, {
+      _tag: "Retry",
+      ...origin(ctx, step.id),
+      attempt,
+      error: Node.errorTag(error),
+      message: Node.errorMessage(error),
+      delayMs
+    }))
   return emit(ctx, { _tag: "StepStart", ...start, item: item.index }).pipe(
-    Effect.zipRight(withRetries(node, attempt(node, input, item, ctx, tries), ctx)),
+    Effect.zipRight(run),
     Effect.matchCauseEffect({
       onSuccess: (result) => stepEnded(node, start, result, item, ctx),
       onFailure: (cause) => stepFailed(node, cause, tries.count, item, ctx)
@@ -168,38 +181,30 @@ const attempt = (
   item: ItemState,
   ctx: Context,
   tries: { count: number }
-): Effect.Effect<StepValue | Stop, unknown> =>
-  Effect.suspend((): Effect.Effect<StepValue | Stop, unknown> => {
-    tries.count++
-    const step = node.step
-    const decoded = node.decode === undefined ? Either.right(input) : node.decode(input)
-    if (Either.isLeft(decoded)) return Effect.fail(invalidInput(ctx, step.id, item.index, decoded.left))
-    if (step._tag === "ApplyStep") {
-      return Effect.map(
-        applyOne(node, step, decoded.right, item, ctx),
-        (value) => value === Filtered ? Filtered : { value, usage: undefined }
-      )
-    }
-    return callLlm(node, decoded.right, item, ctx)
-  })
-
-/** An LLM step's tries: retried on retryable engine errors, with a `Retry` event before each retry. */
-const withRetries = <A>(node: PlanStep, tries: Effect.Effect<A, unknown>, ctx: Context): Effect.Effect<A, unknown> => {
+): Effect.Effect<StepValue | Stop, unknown> => {
+  tries.count++
   const step = node.step
-  const retries = step._tag === "LlmStep" ? retriesOf(step, ctx) : 0
-  if (retries <= 0) return tries
-  return Retry.effect(tries, {
+  const decoded = node.decode === undefined ? Either.right(input) : node.decode(input)
+  if (Either.isLeft(decoded)) return Effect.fail(invalidInput(ctx, step.id, item.index, decoded.left))
+  if (step._tag === "LlmStep") return callLlm(node, decoded.right, item, ctx)
+  const value = applyOne(node, step, decoded.right, item, ctx)
+  return Either.isLeft(value)
+    ? Effect.fail(value.left)
+    : Effect.succeed(value.right === Filtered ? Filtered : { value: value.right, usage: undefined })
+}
+
+/** The retry policy of an LLM step, or `undefined` when it does not retry (see {@link retriesOf}). */
+const policyOf = (step: Chain.LlmStep, ctx: Context): Retry.Policy | undefined => {
+  const cached = ctx.policies.get(step.id)
+  if (cached !== undefined) return cached
+  const retries = retriesOf(step, ctx)
+  if (retries <= 0) return undefined
+  const policy: Retry.Policy = {
     schedule: EngineError.retrySchedule({ times: retries, base: ctx.retryDelayMs }),
     while: (error) => Retry.isRetryable(error) && !isChainError(error)
-  }, ({ attempt, delayMs, error }) =>
-    emit(ctx, {
-      _tag: "Retry",
-      ...origin(ctx, step.id),
-      attempt,
-      error: Node.errorTag(error),
-      message: Node.errorMessage(error),
-      delayMs
-    }))
+  }
+  ctx.policies.set(step.id, policy)
+  return policy
 }
 
 const stepEnded = (
@@ -268,36 +273,35 @@ const applyOne = (
   input: unknown,
   item: ItemState,
   ctx: Context
-): Effect.Effect<unknown | typeof Filtered, ChainError> =>
-  Effect.flatMap(
-    Effect.try({
-      try: () => step.fn([input], [{ id: item.id, index: item.index, vars: item.outputs }]),
-      catch: (cause) =>
-        new ChainError({
-          chain: ctx.chain,
-          step: step.id,
-          reason: "ApplyFailed",
-          item: item.index,
-          description: Node.errorMessage(cause),
-          cause
-        })
-    }),
-    (results) => {
-      if (Array.isArray(results) && results.length === 0) return Effect.succeed(Filtered)
-      if (!Array.isArray(results) || results.length !== 1) {
-        return Effect.fail(
-          new ChainError({
-            chain: ctx.chain,
-            step: step.id,
-            reason: "InvalidOutput",
-            item: item.index,
-            description: badBatch(1, results)
-          })
-        )
-      }
-      return encodeOutput(node, results[0], item, ctx)
-    }
-  )
+): Either.Either<unknown | typeof Filtered, ChainError> => {
+  const results = Either.try({
+    try: () => step.fn([input], [{ id: item.id, index: item.index, vars: item.outputs }]),
+    catch: (cause) =>
+      new ChainError({
+        chain: ctx.chain,
+        step: step.id,
+        reason: "ApplyFailed",
+        item: item.index,
+        description: Node.errorMessage(cause),
+        cause
+      })
+  })
+  if (Either.isLeft(results)) return results
+  const list = results.right
+  if (Array.isArray(list) && list.length === 0) return Either.right(Filtered)
+  if (!Array.isArray(list) || list.length !== 1) {
+    return Either.left(
+      new ChainError({
+        chain: ctx.chain,
+        step: step.id,
+        reason: "InvalidOutput",
+        item: item.index,
+        description: badBatch(1, list)
+      })
+    )
+  }
+  return encodeOutput(node, list[0], item, ctx)
+}
 
 /** What is wrong with the results of a batch step over `inputs` inputs. */
 export const badBatch = (inputs: number, results: unknown): string =>
@@ -310,13 +314,13 @@ const encodeOutput = (
   value: unknown,
   item: ItemState,
   ctx: Context
-): Effect.Effect<unknown | typeof Filtered, ChainError> => {
-  if (value === undefined) return Effect.succeed(Filtered)
-  if (node.encode === undefined) return Effect.succeed(value)
+): Either.Either<unknown | typeof Filtered, ChainError> => {
+  if (value === undefined) return Either.right(Filtered)
+  if (node.encode === undefined) return Either.right(value)
   const encoded = node.encode(value)
   return Either.isRight(encoded)
-    ? Effect.succeed(encoded.right)
-    : Effect.fail(invalidOutput(ctx, node.step.id, item.index, encoded.left))
+    ? Either.right(encoded.right)
+    : Either.left(invalidOutput(ctx, node.step.id, item.index, encoded.left))
 }
 
 const callLlm = (
@@ -361,11 +365,10 @@ const callLlm = (
       })
   })
   const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
-  return (limit === undefined ? call : limit.withPermits(1)(call)).pipe(
-    Effect.flatMap(({ usage, value }) =>
-      Effect.map(encodeOutput(node, value, item, ctx), (encoded) => ({ value: encoded, usage }))
-    )
-  )
+  return Effect.flatMap(limit === undefined ? call : limit.withPermits(1)(call), ({ usage, value }) => {
+    const encoded = encodeOutput(node, value, item, ctx)
+    return Either.isLeft(encoded) ? Effect.fail(encoded.left) : Effect.succeed({ value: encoded.right, usage })
+  })
 }
 
 /** The per-item error of an input that does not match a step's input schema. */

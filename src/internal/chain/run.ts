@@ -75,7 +75,8 @@ const makeContext = Effect.fnUntraced(function*(self: Chain.Chain, options: Chai
     limits,
     retry: Math.max(0, options?.retry ?? Retry.defaultTimes),
     engineRetry: options?.engineRetry ?? {},
-    retryDelayMs: Math.max(0, options?.retryDelayMs ?? 500)
+    retryDelayMs: Math.max(0, options?.retryDelayMs ?? 500),
+    policies: new Map()
   }
   return ctx
 })
