@@ -26,6 +26,19 @@ import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
 import * as Pool from "./internal/pool.js"
 
+/** A `dual` combinator over a stream that runs the pool step made from its function. */
+const combinator = (
+  toStep: (f: (a: any, index: number) => Effect.Effect<any, any, any>) => Pool.Step<any, any, any, any>
+): any =>
+  dual(
+    (args) => Predicate.hasProperty(args[0], Stream.StreamTypeId),
+    (
+      self: Stream.Stream<any, any, any>,
+      f: (a: any, index: number) => Effect.Effect<any, any, any>,
+      options?: Options
+    ) => run(self, toStep(f), options)
+  )
+
 /**
  * Options of the concurrent combinators.
  *
@@ -90,14 +103,7 @@ export const mapEffect: {
     f: (a: A, index: number) => Effect.Effect<B, E2, R2>,
     options?: Options | undefined
   ): Stream.Stream<B, E | E2, R | R2>
-} = dual(
-  (args) => Predicate.hasProperty(args[0], Stream.StreamTypeId),
-  <A, E, R, B, E2, R2>(
-    self: Stream.Stream<A, E, R>,
-    f: (a: A, index: number) => Effect.Effect<B, E2, R2>,
-    options?: Options | undefined
-  ): Stream.Stream<B, E | E2, R | R2> => run(self, Pool.fromFunction(f), options)
-)
+} = combinator(Pool.fromFunction)
 
 /**
  * Like {@link mapEffect}, keeping only the `Some` results.
@@ -127,19 +133,7 @@ export const filterMapEffect: {
     f: (a: A, index: number) => Effect.Effect<Option.Option<B>, E2, R2>,
     options?: Options | undefined
   ): Stream.Stream<B, E | E2, R | R2>
-} = dual(
-  (args) => Predicate.hasProperty(args[0], Stream.StreamTypeId),
-  <A, E, R, B, E2, R2>(
-    self: Stream.Stream<A, E, R>,
-    f: (a: A, index: number) => Effect.Effect<Option.Option<B>, E2, R2>,
-    options?: Options | undefined
-  ): Stream.Stream<B, E | E2, R | R2> =>
-    run(self, {
-      start: f,
-      succeed: (o: Option.Option<B>) => Option.isSome(o) ? o.value : Pool.Skip,
-      fail: Exit.failCause
-    }, options)
-)
+} = combinator((f) => ({ start: f, succeed: someOrSkip, fail: Exit.failCause }))
 
 /**
  * Runs an effect for every element of an iterable with a pool of long-lived workers and collects the results (in
@@ -166,6 +160,8 @@ export const forEach = <A, B, E, R>(
 // =============================================================================
 // internal
 // =============================================================================
+
+const someOrSkip = <B>(o: Option.Option<B>): B | Pool.Skip => Option.isSome(o) ? o.value : Pool.Skip
 
 const run = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,

@@ -93,105 +93,114 @@ const sequential = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,
   step: Step<A, B, E2, R2>,
   batch: number
-): Stream.Stream<B, E | E2, R | R2> => {
-  type Loop = Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<A>, E | E2, E, unknown, unknown, R2>
-  const make = (): Loop => {
-    let index = 0
-    const slot = makeSlot()
-    const read: Loop = Channel.readWithCause({
-      onInput: (chunk: Chunk.Chunk<A>) => process(Chunk.toReadonlyArray(chunk), 0),
-      onFailure: Channel.failCause,
-      onDone: () => Channel.void
-    })
-    const emit = (out: Array<B>, next: Loop): Loop =>
-      out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
-    const after = (items: ReadonlyArray<A>, out: Array<B>, batch: Batch<E2>): Loop =>
-      emit(
-        out,
-        batch.failure !== undefined
-          ? Channel.failCause(batch.failure)
-          : batch.next < items.length
-          ? Channel.suspend(() => process(items, batch.next))
-          : read
-      )
+): Stream.Stream<B, E | E2, R | R2> =>
+  Stream.pipeThroughChannel(self, Channel.suspend(() => new Sequential<A, B, E, E2, R2>(step, batch).read))
 
-    /** Handles an element's result: `undefined` to go on, or the failure that ends the stream. */
-    const settle = (
-      exit: Exit.Exit<B | Skip, E2>,
-      out: Array<B>
-    ): Cause.Cause<E2> | undefined => {
-      if (Exit.isFailure(exit)) return exit.cause
-      if (exit.value !== Skip) out.push(exit.value)
-      return undefined
-    }
-    const completed = (effect: Exit.Exit<unknown, unknown>, item: A, i: number): Exit.Exit<B | Skip, E2> =>
-      Exit.isSuccess(effect)
-        ? Exit.succeed(step.succeed(effect.value, item, i, slot))
-        : step.fail(effect.cause, item, i, slot)
+type Loop<A, B, E, E2, R2> = Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<A>, E | E2, E, unknown, unknown, R2>
 
-    /**
-     * Runs the elements `[i, end)` of `items` once the first of them (`first`) suspended: each completed element is
-     * added to `out`, and the batch ends early when the clock has moved since it started (so slow elements are
-     * emitted as they complete, and fast ones in chunks).
-     */
-    const resume = (
-      items: ReadonlyArray<A>,
-      start: number,
-      end: number,
-      out: Array<B>,
-      first: Effect.Effect<unknown, unknown, R2>
-    ): Effect.Effect<Batch<E2>, never, R2> =>
-      Effect.clockWith((clock) => {
-        const t0 = clock.unsafeCurrentTimeMillis()
-        let i = start
-        let current = index - 1
-        const next = (): Effect.Effect<Batch<E2>, never, R2> => {
-          i++
-          while (i < end && clock.unsafeCurrentTimeMillis() === t0) {
-            current = index++
-            const effect = step.start(items[i]!, current, slot)
-            if (!Exit.isExit(effect)) return Effect.matchCauseEffect(effect, handlers)
-            const failure = settle(completed(effect, items[i]!, current), out)
-            if (failure !== undefined) return Effect.succeed({ next: i + 1, failure })
-            i++
-          }
-          return Effect.succeed({ next: i, failure: undefined })
-        }
-        const handlers = {
-          onFailure: (cause: Cause.Cause<unknown>) => {
-            const failure = settle(step.fail(cause, items[i]!, current, slot), out)
-            return failure !== undefined ? Effect.succeed({ next: i + 1, failure }) : next()
-          },
-          onSuccess: (value: unknown) => {
-            const output = step.succeed(value, items[i]!, current, slot)
-            if (output !== Skip) out.push(output)
-            return next()
-          }
-        }
-        return Effect.matchCauseEffect(first, handlers)
-      })
+/** The channel loop of one sequential run: the consumer's fiber runs every element. */
+class Sequential<A, B, E, E2, R2> {
+  private index = 0
+  private readonly slot = makeSlot()
 
-    const process = (items: ReadonlyArray<A>, from: number): Loop => {
-      const out: Array<B> = []
-      const end = Math.min(items.length, from + batch)
-      for (let i = from; i < end; i++) {
-        const current = index++
-        const effect = step.start(items[i]!, current, slot)
-        if (Exit.isExit(effect)) {
-          const failure = settle(completed(effect, items[i]!, current), out)
-          if (failure !== undefined) return emit(out, Channel.failCause(failure))
-          continue
-        }
-        return Channel.flatMap(
-          Channel.fromEffect(resume(items, i, end, out, effect)),
-          (batch) => after(items, out, batch)
-        )
-      }
-      return emit(out, end < items.length ? Channel.suspend(() => process(items, end)) : read)
-    }
-    return read
+  constructor(readonly step: Step<A, B, E2, R2>, readonly batch: number) {}
+
+  readonly read: Loop<A, B, E, E2, R2> = Channel.readWithCause({
+    onInput: (chunk: Chunk.Chunk<A>) => this.process(Chunk.toReadonlyArray(chunk), 0),
+    onFailure: Channel.failCause,
+    onDone: () => Channel.void
+  })
+
+  private emit(out: Array<B>, next: Loop<A, B, E, E2, R2>): Loop<A, B, E, E2, R2> {
+    return out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
   }
-  return Stream.pipeThroughChannel(self, Channel.suspend(make))
+
+  private after(items: ReadonlyArray<A>, out: Array<B>, batch: Batch<E2>): Loop<A, B, E, E2, R2> {
+    return this.emit(
+      out,
+      batch.failure !== undefined
+        ? Channel.failCause(batch.failure)
+        : batch.next < items.length
+        ? Channel.suspend(() => this.process(items, batch.next))
+        : this.read
+    )
+  }
+
+  /** Handles an element's result: `undefined` to go on, or the failure that ends the stream. */
+  private settle(exit: Exit.Exit<B | Skip, E2>, out: Array<B>): Cause.Cause<E2> | undefined {
+    if (Exit.isFailure(exit)) return exit.cause
+    if (exit.value !== Skip) out.push(exit.value)
+    return undefined
+  }
+
+  private completed(effect: Exit.Exit<unknown, unknown>, item: A, i: number): Exit.Exit<B | Skip, E2> {
+    return Exit.isSuccess(effect)
+      ? Exit.succeed(this.step.succeed(effect.value, item, i, this.slot))
+      : this.step.fail(effect.cause, item, i, this.slot)
+  }
+
+  /**
+   * Runs the elements `[start, end)` of `items` once the first of them (`first`) suspended: each completed element
+   * is added to `out`, and the batch ends early when the clock has moved since it started (so slow elements are
+   * emitted as they complete, and fast ones in chunks).
+   */
+  private resume(
+    items: ReadonlyArray<A>,
+    start: number,
+    end: number,
+    out: Array<B>,
+    first: Effect.Effect<unknown, unknown, R2>
+  ): Effect.Effect<Batch<E2>, never, R2> {
+    const { slot, step } = this
+    return Effect.clockWith((clock) => {
+      const t0 = clock.unsafeCurrentTimeMillis()
+      let i = start
+      let current = this.index - 1
+      const next = (): Effect.Effect<Batch<E2>, never, R2> => {
+        i++
+        while (i < end && clock.unsafeCurrentTimeMillis() === t0) {
+          current = this.index++
+          const effect = step.start(items[i]!, current, slot)
+          if (!Exit.isExit(effect)) return Effect.matchCauseEffect(effect, handlers)
+          const failure = this.settle(this.completed(effect, items[i]!, current), out)
+          if (failure !== undefined) return Effect.succeed({ next: i + 1, failure })
+          i++
+        }
+        return Effect.succeed({ next: i, failure: undefined })
+      }
+      const handlers = {
+        onFailure: (cause: Cause.Cause<unknown>) => {
+          const failure = this.settle(step.fail(cause, items[i]!, current, slot), out)
+          return failure !== undefined ? Effect.succeed({ next: i + 1, failure }) : next()
+        },
+        onSuccess: (value: unknown) => {
+          const output = step.succeed(value, items[i]!, current, slot)
+          if (output !== Skip) out.push(output)
+          return next()
+        }
+      }
+      return Effect.matchCauseEffect(first, handlers)
+    })
+  }
+
+  private process(items: ReadonlyArray<A>, from: number): Loop<A, B, E, E2, R2> {
+    const out: Array<B> = []
+    const end = Math.min(items.length, from + this.batch)
+    for (let i = from; i < end; i++) {
+      const current = this.index++
+      const effect = this.step.start(items[i]!, current, this.slot)
+      if (Exit.isExit(effect)) {
+        const failure = this.settle(this.completed(effect, items[i]!, current), out)
+        if (failure !== undefined) return this.emit(out, Channel.failCause(failure))
+        continue
+      }
+      return Channel.flatMap(
+        Channel.fromEffect(this.resume(items, i, end, out, effect)),
+        (batch) => this.after(items, out, batch)
+      )
+    }
+    return this.emit(out, end < items.length ? Channel.suspend(() => this.process(items, end)) : this.read)
+  }
 }
 
 // =============================================================================
@@ -306,6 +315,27 @@ class Pool<A, B> {
     this.wakeConsumer()
   }
 
+  readonly onPulled = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
+    this.pulling = false
+    this.input = Chunk.toReadonlyArray(chunk)
+    this.pos = 0
+    this.kick()
+    return Effect.void
+  }
+
+  readonly onPullFailed = (cause: Cause.Cause<Option.Option<unknown>>): Effect.Effect<void> => {
+    this.pulling = false
+    const failure = Cause.flipCauseOption(cause)
+    if (Option.isNone(failure)) {
+      this.upstreamDone = true
+      this.kick()
+      if (this.done) this.wakeConsumer()
+    } else {
+      this.fail(failure.value)
+    }
+    return Effect.void
+  }
+
   get done(): boolean {
     return this.upstreamDone && this.pending === 0 && (this.stopped || this.completed === this.started)
   }
@@ -375,91 +405,9 @@ const pooled = <A, E, R, B, E2, R2>(
   Stream.unwrapScoped(Effect.gen(function*() {
     const pull = yield* Stream.toPull(self)
     const pool = new Pool<A, B>(options.concurrency + Math.max(0, options.bufferSize), options.ordered)
-
-    const waitConsumer: Effect.Effect<void> = Effect.async<void>((resume) => {
-      pool.consumer = () => resume(Effect.void)
-      return Effect.sync(() => {
-        pool.consumer = undefined
-      })
-    })
-    const waitWorker = waitIn(pool.idle)
-
-    const onPulled = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
-      pool.pulling = false
-      pool.input = Chunk.toReadonlyArray(chunk)
-      pool.pos = 0
-      pool.kick()
-      return Effect.void
-    }
-    const onPullFailed = (cause: Cause.Cause<Option.Option<E>>): Effect.Effect<void> => {
-      pool.pulling = false
-      const failure = Cause.flipCauseOption(cause)
-      if (Option.isNone(failure)) {
-        pool.upstreamDone = true
-        pool.kick()
-        if (pool.done) pool.wakeConsumer()
-      } else {
-        pool.fail(failure.value)
-      }
-      return Effect.void
-    }
-    const pullNext = Effect.matchCauseEffect(pull, { onFailure: onPullFailed, onSuccess: onPulled })
-
-    const makeWorker = (): Effect.Effect<void, never, R | R2> => {
-      let seq = 0
-      let item: A
-      const slot = makeSlot()
-      const settle = (exit: Exit.Exit<B | Skip, E2>): void => {
-        if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
-        else pool.fail(exit.cause)
-        if (pool.done) pool.wakeConsumer()
-      }
-      const loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
-        while (pool.failure === undefined) {
-          if (pool.pending > 0 && pool.canStart) {
-            seq = pool.started++
-            item = pool.input[pool.pos++]!
-            const effect = step.start(item, seq, slot)
-            if (!Exit.isExit(effect)) {
-              if (pool.pending > 0) pool.kickSoon()
-              return Effect.matchCauseEffect(effect, handlers)
-            }
-            if (Exit.isSuccess(effect)) {
-              pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
-              if (pool.done) pool.wakeConsumer()
-            } else {
-              settle(step.fail(effect.cause, item, seq, slot))
-            }
-            continue
-          }
-          if (pool.pending === 0 && pool.upstreamDone) return Effect.void
-          if (pool.pending === 0 && !pool.pulling && pool.canStart) {
-            pool.pulling = true
-            return Effect.zipRight(pullNext, loop)
-          }
-          return Effect.zipRight(waitWorker, loop)
-        }
-        return Effect.void
-      })
-      const handlers = {
-        onFailure: (cause: Cause.Cause<unknown>): Effect.Effect<void, never, R | R2> => {
-          settle(step.fail(cause, item, seq, slot))
-          return loop
-        },
-        onSuccess: (value: unknown): Effect.Effect<void, never, R | R2> => {
-          pool.deliver(seq, step.succeed(value, item, seq, slot))
-          if (pool.done) pool.wakeConsumer()
-          return loop
-        }
-      }
-      return Effect.onExit(loop, (exit) =>
-        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-          ? Effect.sync(() => pool.fail(exit.cause))
-          : Effect.void)
-    }
-
+    const pullNext = Effect.matchCauseEffect(pull, { onFailure: pool.onPullFailed, onSuccess: pool.onPulled })
     const workers: Array<Fiber.RuntimeFiber<void>> = []
-    for (let i = 0; i < options.concurrency; i++) workers.push(yield* Effect.forkScoped(makeWorker()))
+    for (let i = 0; i < options.concurrency; i++) workers.push(yield* Effect.forkScoped(worker(pool, step, pullNext)))
     // a graceful stop: the workers (and the elements they run) are interrupted, the results already stored stay
     if (options.stop !== undefined) {
       yield* options.stop.pipe(
@@ -468,20 +416,90 @@ const pooled = <A, E, R, B, E2, R2>(
         Effect.forkScoped
       )
     }
-
-    const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E | E2>> = Effect.suspend(() => {
-      for (;;) {
-        if (pool.failure !== undefined) {
-          return Effect.failCause(Cause.map(pool.failure as Cause.Cause<E | E2>, Option.some))
-        }
-        const out = pool.drain()
-        if (out !== undefined) {
-          if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
-          continue
-        }
-        if (pool.done) return Effect.fail(Option.none())
-        return Effect.zipRight(waitConsumer, next)
-      }
-    })
-    return Stream.repeatEffectChunkOption(next)
+    return Stream.repeatEffectChunkOption(consumer<A, B, E | E2>(pool))
   }))
+
+/**
+ * One worker: takes elements from the current upstream chunk (pulling the next one when it finds it empty) while
+ * the window has room, runs them, and stores their results; it waits when there is nothing it may start.
+ */
+const worker = <A, B, E2, R, R2>(
+  pool: Pool<A, B>,
+  step: Step<A, B, E2, R2>,
+  pullNext: Effect.Effect<void, never, R>
+): Effect.Effect<void, never, R | R2> => {
+  let seq = 0
+  let item: A
+  const slot = makeSlot()
+  const waitWorker = waitIn(pool.idle)
+  const settle = (exit: Exit.Exit<B | Skip, E2>): void => {
+    if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
+    else pool.fail(exit.cause)
+    if (pool.done) pool.wakeConsumer()
+  }
+  const loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
+    while (pool.failure === undefined) {
+      if (pool.pending > 0 && pool.canStart) {
+        seq = pool.started++
+        item = pool.input[pool.pos++]!
+        const effect = step.start(item, seq, slot)
+        if (!Exit.isExit(effect)) {
+          if (pool.pending > 0) pool.kickSoon()
+          return Effect.matchCauseEffect(effect, handlers)
+        }
+        if (Exit.isSuccess(effect)) {
+          pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
+          if (pool.done) pool.wakeConsumer()
+        } else {
+          settle(step.fail(effect.cause, item, seq, slot))
+        }
+        continue
+      }
+      if (pool.pending === 0 && pool.upstreamDone) return Effect.void
+      if (pool.pending === 0 && !pool.pulling && pool.canStart) {
+        pool.pulling = true
+        return Effect.zipRight(pullNext, loop)
+      }
+      return Effect.zipRight(waitWorker, loop)
+    }
+    return Effect.void
+  })
+  const handlers = {
+    onFailure: (cause: Cause.Cause<unknown>): Effect.Effect<void, never, R | R2> => {
+      settle(step.fail(cause, item, seq, slot))
+      return loop
+    },
+    onSuccess: (value: unknown): Effect.Effect<void, never, R | R2> => {
+      pool.deliver(seq, step.succeed(value, item, seq, slot))
+      if (pool.done) pool.wakeConsumer()
+      return loop
+    }
+  }
+  return Effect.onExit(loop, (exit) =>
+    Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+      ? Effect.sync(() => pool.fail(exit.cause))
+      : Effect.void)
+}
+
+/** The consumer's pull: every result that can be handed on, as one chunk, waiting for one when there is none. */
+const consumer = <A, B, E>(pool: Pool<A, B>): Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> => {
+  const waitConsumer: Effect.Effect<void> = Effect.async<void>((resume) => {
+    pool.consumer = () => resume(Effect.void)
+    return Effect.sync(() => {
+      pool.consumer = undefined
+    })
+  })
+  const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> = Effect.suspend(() => {
+    for (;;) {
+      if (pool.failure !== undefined) return Effect.failCause(Cause.map(pool.failure as Cause.Cause<E>, Option.some))
+      const out = pool.drain()
+      if (out !== undefined) {
+        if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+        continue
+      }
+      if (pool.done) return Effect.fail(Option.none())
+      return Effect.zipRight(waitConsumer, next)
+    }
+  })
+  return next
+}
