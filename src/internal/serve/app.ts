@@ -9,6 +9,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as JSONSchema from "effect/JSONSchema"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -48,80 +49,95 @@ const chatFailure = (cause: Cause.Cause<unknown>): Http.HttpFailure => {
   })
 }
 
-const schemaOf = (route: RouteImpl<any>): unknown => {
-  try {
-    return JSONSchema.make(route.input)
-  } catch {
-    return {}
-  }
+const schemaOf = (route: RouteImpl<any>): unknown =>
+  Either.getOrElse(Either.try(() => JSONSchema.make(route.input) as unknown), () => ({}))
+
+/** What every handler reads: the routes by name, their admission gates, the settings and the drain. */
+interface Served<R> {
+  readonly routes: ReadonlyArray<RouteImpl<R>>
+  readonly byName: ReadonlyMap<string, RouteImpl<R>>
+  readonly gates: ReadonlyMap<string, Http.Gate>
+  readonly models: ReadonlyArray<RouteImpl<R>>
+  readonly settings: Settings
+  readonly drain: Http.Drain
 }
 
-export const make = <R>(
-  routes: ReadonlyArray<RouteImpl<R>>,
-  settings: Settings,
-  drain: Http.Drain
-) => {
-  const byName = new Map(routes.map((route) => [route.name, route]))
-  const gates = new Map(
-    routes.map((
-      route
-    ) => [route.name, new Http.Gate(route.concurrency ?? settings.concurrency, settings.retryAfterSeconds)])
+export const make = <R>(routes: ReadonlyArray<RouteImpl<R>>, settings: Settings, drain: Http.Drain) => {
+  const served: Served<R> = {
+    routes,
+    byName: new Map(routes.map((route) => [route.name, route])),
+    gates: new Map(routes.map((route) => [
+      route.name,
+      new Http.Gate(route.concurrency ?? settings.concurrency, settings.retryAfterSeconds)
+    ])),
+    models: routes.filter((route) => route.chat !== undefined),
+    settings,
+    drain
+  }
+  const router = HttpRouter.empty.pipe(
+    HttpRouter.get("/health", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),
+    HttpRouter.get("/runs", listRuns(served)),
+    HttpRouter.post("/runs/:name", runRoute(served)),
+    HttpRouter.get("/v1/models", listModels(served)),
+    HttpRouter.post("/v1/chat/completions", chatRoute(served))
   )
-  const models = routes.filter((route) => route.chat !== undefined)
+  const app = Effect.catchTags(router, {
+    RouteNotFound: () => Effect.succeed(Http.respond(Http.notFound("no such route; see GET /runs and GET /v1/models")))
+  })
+  return settings.cors === false ? app : HttpMiddleware.cors(settings.cors === true ? undefined : settings.cors)(app)
+}
 
-  /** Drain and auth for every request; the ticket is released by `answer` when the response is done. */
-  const admit = Effect.gen(function*() {
+/** Drain and auth for every request; the ticket is released when the response is done. */
+const admit = <R>(served: Served<R>) =>
+  Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const ticket = yield* drain.enter()
-    yield* Effect.onError(Http.authorize(request, settings.token), () => ticket.release)
+    const ticket = yield* served.drain.enter()
+    yield* Effect.onError(Http.authorize(request, served.settings.token), () => ticket.release)
     return { request, ticket }
   })
 
-  /** Holds the ticket (and the route's gate) until a streamed body ends; stops it on forced shutdown. */
-  const hold = <E>(ticket: Http.Ticket, body: Stream.Stream<Uint8Array, E, R>, leave: Effect.Effect<void>) =>
-    body.pipe(Stream.interruptWhen(ticket.stop), Stream.ensuring(Effect.zipRight(leave, ticket.release)))
+/** Holds the ticket (and the route's gate) until a streamed body ends; stops it on forced shutdown. */
+const hold = <E, R>(ticket: Http.Ticket, body: Stream.Stream<Uint8Array, E, R>, leave: Effect.Effect<void>) =>
+  body.pipe(Stream.interruptWhen(ticket.stop), Stream.ensuring(Effect.zipRight(leave, ticket.release)))
 
-  const handle = <E, R2>(effect: Effect.Effect<Response, E, R2>): Effect.Effect<Response, never, R2> =>
-    Effect.catchAll(effect, (error) => Effect.succeed(failureResponse(error)))
+const handle = <E, R>(effect: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
+  Effect.catchAll(effect, (error) => Effect.succeed(failureResponse(error)))
 
-  const runRoute = handle(Effect.gen(function*() {
-    const { request, ticket } = yield* admit
+/** `POST /runs/:name`: the run's events as SSE. */
+const runRoute = <R>(served: Served<R>) =>
+  handle(Effect.gen(function*() {
+    const { request, ticket } = yield* admit(served)
     return yield* Effect.gen(function*() {
       const params = yield* HttpRouter.params
-      const route = byName.get(params.name ?? "")
+      const route = served.byName.get(params.name ?? "")
       if (route === undefined) {
         return yield* Effect.fail(Http.notFound(`no runnable named "${params.name}"; see GET /runs`))
       }
-      const body = yield* Http.readJson(request, settings.maxBodyBytes)
+      const body = yield* Http.readJson(request, served.settings.maxBodyBytes)
       const input = yield* Http.decode(route.input, body, `the input of "${route.name}"`)
-      const gate = gates.get(route.name)!
+      const gate = served.gates.get(route.name)!
       yield* gate.enter()
       const runId = yield* Node.makeRunId
       const context = yield* Effect.context<R>()
       const events = Stream.provideContext(hold(ticket, Runs.stream(route, input, runId), gate.leave()), context)
-      return Sse.response(events).pipe(
-        HttpServerResponse.setHeader("x-sluice-run-id", runId)
-      )
+      return Sse.response(events).pipe(HttpServerResponse.setHeader("x-sluice-run-id", runId))
     }).pipe(Effect.onError(() => ticket.release))
   }))
 
-  const chatRoute = handle(Effect.gen(function*() {
-    const { request, ticket } = yield* admit
+/** `POST /v1/chat/completions`: a served model's answer, streamed as chunks or whole. */
+const chatRoute = <R>(served: Served<R>) =>
+  handle(Effect.gen(function*() {
+    const { request, ticket } = yield* admit(served)
     return yield* Effect.gen(function*() {
-      const body = yield* Http.readJson(request, settings.maxBodyBytes)
+      const body = yield* Http.readJson(request, served.settings.maxBodyBytes)
       const chat = yield* Http.decode(Chat.Request, body, "the chat completion request")
-      const route = byName.get(chat.model)
+      const route = served.byName.get(chat.model)
       if (route === undefined || route.chat === undefined) {
-        return yield* Effect.fail(
-          Http.notFound(
-            `the model "${chat.model}" does not exist; the served models are: ${
-              models.map((m) => m.name).join(", ") || "none"
-            }`,
-            "model_not_found"
-          )
-        )
+        const names = served.models.map((m) => m.name).join(", ") || "none"
+        const description = `the model "${chat.model}" does not exist; the served models are: ${names}`
+        return yield* Effect.fail(Http.notFound(description, "model_not_found"))
       }
-      const gate = gates.get(route.name)!
+      const gate = served.gates.get(route.name)!
       yield* gate.enter()
       const created = Math.floor((yield* Effect.clockWith((clock) => clock.currentTimeMillis)) / 1000)
       const meta = { id: `chatcmpl-${(yield* Node.makeRunId).replace(/-/g, "")}`, model: route.name, created }
@@ -148,11 +164,13 @@ export const make = <R>(
     }).pipe(Effect.onError(() => ticket.release))
   }))
 
-  const listRuns = handle(Effect.gen(function*() {
-    const { ticket } = yield* admit
+/** `GET /runs`: every route with its input's JSON Schema. */
+const listRuns = <R>(served: Served<R>) =>
+  handle(Effect.gen(function*() {
+    const { ticket } = yield* admit(served)
     yield* ticket.release
     return HttpServerResponse.unsafeJson({
-      runs: routes.map((route) => ({
+      runs: served.routes.map((route) => ({
         name: route.name,
         kind: route.kind,
         path: `/runs/${route.name}`,
@@ -162,24 +180,13 @@ export const make = <R>(
     })
   }))
 
-  const listModels = handle(Effect.gen(function*() {
-    const { ticket } = yield* admit
+/** `GET /v1/models`: the routes that answer as models. */
+const listModels = <R>(served: Served<R>) =>
+  handle(Effect.gen(function*() {
+    const { ticket } = yield* admit(served)
     yield* ticket.release
     return HttpServerResponse.unsafeJson({
       object: "list",
-      data: models.map((route) => ({ id: route.name, object: "model", created: 0, owned_by: "sluice" }))
+      data: served.models.map((route) => ({ id: route.name, object: "model", created: 0, owned_by: "sluice" }))
     })
   }))
-
-  const router = HttpRouter.empty.pipe(
-    HttpRouter.get("/health", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),
-    HttpRouter.get("/runs", listRuns),
-    HttpRouter.post("/runs/:name", runRoute),
-    HttpRouter.get("/v1/models", listModels),
-    HttpRouter.post("/v1/chat/completions", chatRoute)
-  )
-  const app = Effect.catchTags(router, {
-    RouteNotFound: () => Effect.succeed(Http.respond(Http.notFound("no such route; see GET /runs and GET /v1/models")))
-  })
-  return settings.cors === false ? app : HttpMiddleware.cors(settings.cors === true ? undefined : settings.cors)(app)
-}
