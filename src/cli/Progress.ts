@@ -6,7 +6,10 @@
  *
  * @since 0.1.0
  */
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
 import type * as Event from "../Event.js"
+import * as Terminal from "./Terminal.js"
 
 // =============================================================================
 // models
@@ -56,14 +59,24 @@ export interface Row {
 }
 
 /**
- * The counters of one step: items `started`, `done` and `failed`, `retries`, and the timestamps of its first and
- * latest events (epoch milliseconds, from the events).
+ * The counters of one step: items `started` and `done`, its `errors` (`StepError` events: the items it ended with
+ * an error), the items `failed` at this step as the run's error records count them (an item failing in two
+ * parallel branches is one failed item, counted under the branch whose error is recorded: the later one),
+ * `retries`, and the timestamps of its first and latest events (epoch milliseconds, from the events).
  *
  * @example
  * ```ts
  * import type * as Progress from "sluice/cli/Progress"
  *
- * const step: Progress.StepState = { started: 3, done: 2, failed: 0, retries: 1, firstAt: 0, lastAt: 900 }
+ * const step: Progress.StepState = {
+ *   started: 3,
+ *   done: 2,
+ *   errors: 1,
+ *   failed: 1,
+ *   retries: 1,
+ *   firstAt: 0,
+ *   lastAt: 900
+ * }
  * ```
  *
  * @since 0.1.0
@@ -72,6 +85,7 @@ export interface Row {
 export interface StepState {
   readonly started: number
   readonly done: number
+  readonly errors: number
   readonly failed: number
   readonly retries: number
   readonly firstAt: number | undefined
@@ -80,8 +94,9 @@ export interface StepState {
 
 /**
  * The display's state: the run (`name`, `runId`, `status`, start and end times), the expected number of items per
- * step (`total`, when known), the tree `rows`, one {@link StepState} per step key, and the malformed input rows seen
- * (`malformed`, with the latest message in `lastError`).
+ * step (`total`, when known), the tree `rows`, one {@link StepState} per step key, the malformed input rows seen
+ * (`malformed`, with the latest message in `lastError`) and the failed items (`failedItems`: item index → the step
+ * its error record names).
  *
  * @example
  * ```ts
@@ -104,6 +119,7 @@ export interface State {
   readonly steps: Readonly<Record<string, StepState>>
   readonly malformed: number
   readonly lastError: string | undefined
+  readonly failedItems: HashMap.HashMap<number, string>
 }
 
 /**
@@ -193,7 +209,8 @@ export const make = (options: {
     rows,
     steps,
     malformed: 0,
-    lastError: undefined
+    lastError: undefined,
+    failedItems: HashMap.empty()
   }
 }
 
@@ -303,40 +320,52 @@ export const updateAll = (self: State, events: Iterable<Event.Event>): State => 
  * @category rendering
  */
 export const frame = (self: State, options: RenderOptions): ReadonlyArray<string> => {
-  const width = Math.max(40, options.width ?? 100)
+  const max = Math.max(40, options.width ?? 100) - 1
   const color = options.color === true
   const rows = allRows(self)
-  const labelWidth = Math.max(...rows.map((row) => row.prefix.length + row.label.length), 4)
+  const cells = rows.map((row) => cellsOf(self, row, options.now, color))
+  const labelWidth = Math.max(
+    ...rows.map((row, i) => cells[i] === undefined ? 0 : Terminal.columns(row.prefix + row.label)),
+    4
+  )
   const totalText = self.total === undefined ? undefined : formatCount(self.total)
-  const countWidth = totalText === undefined ? 9 : totalText.length * 2 + 1
-  // name, bar, count, percentage (5), rate (9), ETA (10), errors (~20), with two spaces between them
-  const barWidth = Math.min(40, Math.max(8, width - 1 - labelWidth - countWidth - 5 - 9 - 10 - 20 - 12))
-  const header = headerText(self, options.now)
-  const lines = [cut(header, width, color)]
-  for (const row of rows) {
-    const name = `${row.prefix}${row.label}`
-    const stats = row.key === undefined ? undefined : self.steps[row.key]
-    if (stats === undefined) {
-      lines.push(cut(name, width, color))
-      continue
+  const countWidth = totalText === undefined
+    ? Math.max(1, ...cells.map((c) => c?.count.length ?? 0))
+    : totalText.length * 2 + 1
+  const errorsWidth = Math.max(0, ...cells.map((c) => (c === undefined ? 0 : Terminal.columns(c.errors))))
+  const known = self.total !== undefined
+  // the columns that fit, the least useful going first: ETA, then the bar, the percentage, the rate
+  const show = { eta: known, bar: known, percent: known, rate: true }
+  const fixed = () =>
+    labelWidth + 2 + countWidth + (show.percent ? 7 : 0) + (show.rate ? 11 : 0) + (show.eta ? 12 : 0) +
+    (errorsWidth > 0 ? errorsWidth + 2 : 0)
+  const barRoom = () => max - fixed() - 2
+  if (show.eta && barRoom() < 10) show.eta = false
+  if (show.bar && barRoom() < 6) show.bar = false
+  if (show.percent && fixed() > max) show.percent = false
+  if (show.rate && fixed() > max) show.rate = false
+  const barWidth = show.bar ? Math.min(40, barRoom()) : 0
+  // names give way last: cut to leave room for the counts and errors
+  const nameWidth = Math.max(8, Math.min(labelWidth, max - (fixed() - labelWidth)))
+  const lines = [Terminal.cut(headerText(self, options.now), max)]
+  rows.forEach((row, i) => {
+    const c = cells[i]
+    const name = Terminal.cut(`${row.prefix}${row.label}`, c === undefined ? max : nameWidth)
+    if (c === undefined) {
+      lines.push(name)
+      return
     }
-    const processed = stats.done + stats.failed
-    const rate = rateOf(self, stats, options.now)
-    const eta = etaOf(self, stats, rate)
-    const count = totalText === undefined
-      ? formatCount(processed).padStart(countWidth)
-      : `${formatCount(processed).padStart(totalText.length)}/${totalText}`
     const parts = [
-      name.padEnd(labelWidth),
-      self.total === undefined ? "" : bar(processed / Math.max(1, self.total), barWidth, color),
-      count,
-      self.total === undefined ? "     " : `${percent(processed, self.total)}`.padStart(5),
-      (rate === undefined ? "" : `${formatRate(rate)}/s`).padStart(9),
-      (eta === undefined ? "" : `ETA ${formatEta(eta)}`).padEnd(10),
-      errorsText(stats, color)
-    ].filter((part) => part !== "")
-    lines.push(cut(parts.join("  ").trimEnd(), width, color))
-  }
+      name + " ".repeat(Math.max(0, nameWidth - Terminal.columns(name))),
+      show.bar ? bar(c.processed / Math.max(1, self.total ?? 1), barWidth, color) : undefined,
+      totalText === undefined ? c.count.padStart(countWidth) : `${c.count.padStart(totalText.length)}/${totalText}`,
+      show.percent ? `${percent(c.processed, self.total ?? 0)}`.padStart(5) : undefined,
+      show.rate ? c.rate.padStart(9) : undefined,
+      show.eta ? c.eta.padEnd(10) : undefined,
+      c.errors === "" ? undefined : c.errors
+    ].filter((part) => part !== undefined)
+    lines.push(Terminal.cut(parts.join("  ").trimEnd(), max))
+  })
   return lines
 }
 
@@ -360,7 +389,7 @@ export const line = (self: State, options: RenderOptions): string => {
   for (const row of allRows(self)) {
     const stats = row.key === undefined ? undefined : self.steps[row.key]
     if (row.key === undefined || stats === undefined) continue
-    const processed = stats.done + stats.failed
+    const processed = stats.done + stats.errors
     const rate = rateOf(self, stats, options.now)
     const eta = etaOf(self, stats, rate)
     const count = self.total === undefined
@@ -442,7 +471,15 @@ export const formatCount = (n: number): string => {
 // internal
 // =============================================================================
 
-const emptyStep: StepState = { started: 0, done: 0, failed: 0, retries: 0, firstAt: undefined, lastAt: undefined }
+const emptyStep: StepState = {
+  started: 0,
+  done: 0,
+  errors: 0,
+  failed: 0,
+  retries: 0,
+  firstAt: undefined,
+  lastAt: undefined
+}
 
 type Mutable = { -readonly [K in keyof State]: State[K] } & {
   steps: Readonly<Record<string, StepState>>
@@ -478,7 +515,19 @@ const apply = (acc: Mutable, event: Event.Event): void => {
     }
     case "StepError": {
       const s = stepOf(acc, event)
-      if (s !== undefined) s.failed++
+      if (s === undefined) return
+      s.errors++
+      if (event.item === undefined) {
+        s.failed++
+        return
+      }
+      // one failed item per error record: the item's later error replaces its earlier one
+      const key = keyOf(event.path)!
+      const previous = HashMap.get(acc.failedItems, event.item)
+      if (Option.isSome(previous) && previous.value === key) return
+      if (Option.isSome(previous)) touch(acc, previous.value).failed--
+      s.failed++
+      acc.failedItems = HashMap.set(acc.failedItems, event.item, key)
       return
     }
     case "Retry": {
@@ -496,10 +545,17 @@ const apply = (acc: Mutable, event: Event.Event): void => {
   }
 }
 
-// The step's counters, copied on first touch within one fold so that the input state is never mutated.
 const stepOf = (acc: Mutable, event: Event.Event): MutableStep | undefined => {
   const key = keyOf(event.path)
   if (key === undefined) return undefined
+  const s = touch(acc, key)
+  s.firstAt = s.firstAt === undefined ? event.timestamp : Math.min(s.firstAt, event.timestamp)
+  s.lastAt = s.lastAt === undefined ? event.timestamp : Math.max(s.lastAt, event.timestamp)
+  return s
+}
+
+// The step's counters, copied on first touch within one fold so that the input state is never mutated.
+const touch = (acc: Mutable, key: string): MutableStep => {
   if (acc.copied.size === 0) acc.steps = { ...acc.steps }
   let s = acc.steps[key] as MutableStep | undefined
   if (s === undefined || !acc.copied.has(key)) {
@@ -510,8 +566,6 @@ const stepOf = (acc: Mutable, event: Event.Event): MutableStep | undefined => {
     ;(acc.steps as Record<string, StepState>)[key] = s
     acc.copied.add(key)
   }
-  s.firstAt = s.firstAt === undefined ? event.timestamp : Math.min(s.firstAt, event.timestamp)
-  s.lastAt = s.lastAt === undefined ? event.timestamp : Math.max(s.lastAt, event.timestamp)
   return s
 }
 
@@ -519,6 +573,29 @@ const allRows = (self: State): ReadonlyArray<Row> => {
   const drawn = self.rows.some((row) => row.prefix !== "")
   if (!drawn) return self.rows.map((row) => ({ ...row, prefix: "" }))
   return self.rows.map((row) => row.prefix === "" ? { ...row, prefix: "+ " } : row)
+}
+
+interface Cells {
+  readonly processed: number
+  readonly count: string
+  readonly rate: string
+  readonly eta: string
+  readonly errors: string
+}
+
+const cellsOf = (self: State, row: Row, now: number, color: boolean): Cells | undefined => {
+  const stats = row.key === undefined ? undefined : self.steps[row.key]
+  if (stats === undefined) return undefined
+  const processed = stats.done + stats.errors
+  const rate = rateOf(self, stats, now)
+  const eta = etaOf(self, stats, rate)
+  return {
+    processed,
+    count: formatCount(processed),
+    rate: rate === undefined ? "" : `${formatRate(rate)}/s`,
+    eta: eta === undefined ? "" : `ETA ${formatEta(eta)}`,
+    errors: errorsText(stats, color)
+  }
 }
 
 const endOf = (self: State, now: number): number => self.endedAt ?? now
@@ -531,13 +608,13 @@ const rateOf = (self: State, stats: StepState, now: number): number | undefined 
   const end = self.status === "running" || self.status === "pending" ? now : stats.lastAt ?? now
   const seconds = (end - stats.firstAt) / 1000
   if (seconds < 0.2) return undefined
-  return (stats.done + stats.failed) / seconds
+  return (stats.done + stats.errors) / seconds
 }
 
 const etaOf = (self: State, stats: StepState, rate: number | undefined): number | undefined => {
   if (self.total === undefined || rate === undefined || rate <= 0) return undefined
   if (self.status !== "running") return undefined
-  const remaining = self.total - stats.done - stats.failed
+  const remaining = self.total - stats.done - stats.errors
   return remaining <= 0 ? undefined : (remaining / rate) * 1000
 }
 
@@ -549,11 +626,13 @@ const headerText = (self: State, now: number): string => {
     : self.status === "success"
     ? "done"
     : self.status
-  const run = self.runId === undefined ? "" : `  run ${self.runId}`
+  const run = self.runId === undefined ? "" : `  run ${self.runId.slice(0, 8)}`
+  const failed = Object.values(self.steps).reduce((sum, s) => sum + s.failed, 0)
   const malformed = self.malformed === 0
     ? ""
     : `  ${formatCount(self.malformed)} malformed ${self.malformed === 1 ? "row" : "rows"}`
-  return `${self.name}  ${status} ${formatClock(elapsedOf(self, now))}${run}${malformed}`
+  const items = failed === 0 ? "" : `  ${formatCount(failed)} failed ${failed === 1 ? "item" : "items"}`
+  return `${self.name}  ${status} ${formatClock(elapsedOf(self, now))}${items}${malformed}${run}`
 }
 
 const errorsText = (stats: StepState, color: boolean): string => {
@@ -589,28 +668,3 @@ const pad2 = (n: number): string => String(n).padStart(2, "0")
 
 const paint = (text: string, code: string, color: boolean): string =>
   color && text !== "" ? `\x1b[${code}m${text}\x1b[0m` : text
-
-// ANSI-aware cut: counts visible characters only and never splits an escape sequence.
-const cut = (text: string, width: number, color: boolean): string => {
-  const max = width - 1
-  let visible = 0
-  let out = ""
-  for (let i = 0; i < text.length;) {
-    if (text.charCodeAt(i) === 27) {
-      const end = text.indexOf("m", i)
-      const stop = end === -1 ? text.length : end + 1
-      out += text.slice(i, stop)
-      i = stop
-      continue
-    }
-    const cp = text.codePointAt(i)!
-    const ch = String.fromCodePoint(cp)
-    if (visible >= max) {
-      return color ? out + "\x1b[0m" : out
-    }
-    out += ch
-    visible++
-    i += ch.length
-  }
-  return out
-}

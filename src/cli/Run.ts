@@ -2,10 +2,11 @@
  * `sluice run <module:export> -i <input> -o <dir>`: runs a chain over a dataset with `Runner.run`, showing live
  * progress driven by the run's events:
  *
- * - on a terminal (stderr is a TTY): the chain's tree with one bar per step (done/total, rate, ETA, errors), redrawn
- *   in place ten times a second;
+ * - on a terminal (stderr is a TTY): the chain's tree with one bar per step (done/total, rate, ETA, failed items),
+ *   redrawn in place ten times a second and fitted to the terminal's width; other lines (the run's header, logs)
+ *   print above it;
  * - otherwise: one plain progress line on stderr every 2 seconds and at the end;
- * - `--json-logs`: every event as one line of JSON on stdout (`Event.encodeJson`), the summary on stderr;
+ * - `--json-logs`: every event as one line of JSON on stdout (`Event.encodeJson`), the summary and logs on stderr;
  * - `--quiet`: nothing but the summary.
  *
  * The summary (items done, filtered, resumed, failed; a table of steps) goes to stdout. Without `--engines`, every
@@ -35,6 +36,7 @@ import * as Output from "./Output.js"
 import * as Progress from "./Progress.js"
 import * as RunLock from "./RunLock.js"
 import * as Store from "./Store.js"
+import * as Terminal from "./Terminal.js"
 
 /**
  * How the run reports progress: a redrawn terminal frame, plain lines, JSON event lines, or nothing.
@@ -166,7 +168,7 @@ export const command = Command.make(
         }, execute)
         // like Chainette's end-of-run flush: the engines go now, not after their idle time-to-live
         yield* registry.flush({ force: true })
-        const report = summaryLines(summary)
+        const report = summaryLines(summary, { width: Output.width(mode === "json" ? process.stderr : process.stdout) })
         yield* mode === "json" ? Output.errLines(report) : Output.lines(report)
         if (summary.failed > 0) {
           return yield* new CliError({
@@ -208,7 +210,6 @@ export const runWithProgress = Effect.fnUntraced(function*(
 ) {
   let state = Progress.make({ name: chain.name, rows: Progress.layout(treeOf(chain)) })
   let pending: Array<Event.Event> = []
-  let printed = 0
   let jsonLines: Array<string> = []
   const fold = () => {
     if (pending.length > 0) {
@@ -222,16 +223,12 @@ export const runWithProgress = Effect.fnUntraced(function*(
     jsonLines = []
     return Output.write(text)
   })
-  const color = process.env.NO_COLOR === undefined && process.env.TERM !== "dumb"
+  const color = Output.color(process.stderr)
   const draw = Effect.flatMap(Clock.currentTimeMillis, (now) =>
     Effect.suspend(() => {
       fold()
       if (mode === "tty") {
-        const width = process.stderr.columns || Number(process.env.COLUMNS) || 100
-        const lines = Progress.frame(state, { now, width, color })
-        const text = Progress.redraw(printed, lines)
-        printed = lines.length
-        return Output.writeErr(text)
+        return Output.drawLive(Progress.frame(state, { now, width: Output.width(process.stderr), color }))
       }
       return mode === "plain" ? Output.errLines([Progress.line(state, { now })]) : Effect.void
     }))
@@ -269,13 +266,12 @@ export const runWithProgress = Effect.fnUntraced(function*(
       ))
     )
     : undefined
-  if (mode === "tty") {
-    yield* Effect.acquireRelease(Output.writeErr("\x1b[?25l"), () => Output.writeErr("\x1b[?25h"))
-  }
+  if (mode === "tty") yield* Effect.acquireRelease(Output.startLive, () => Output.endLive)
   const finish = Effect.gen(function*() {
     if (ticker !== undefined) yield* Fiber.interrupt(ticker)
     yield* flushJson
     if (mode === "tty" || mode === "plain") yield* draw
+    if (mode === "tty") yield* Output.endLive
   })
   return yield* (execute ?? Runner.run)(chain, { ...options, onStart, ...(onEvent === undefined ? {} : { onEvent }) })
     .pipe(
@@ -296,7 +292,9 @@ export const runWithProgress = Effect.fnUntraced(function*(
 
 /**
  * The summary of a run, as printed at the end of `sluice run`: a line with the counts and duration, then a table
- * of the steps (done, filtered, errors, retries, p50/p95 latency, tokens).
+ * of the steps (done, filtered, errors, retries, p50/p95 latency, tokens). Given a `width` (a terminal's), lines
+ * fit it: long lines wrap at spaces, and the table drops columns (filtered, retries, p95, tokens, p50, in that
+ * order) until it fits.
  *
  * @example
  * ```ts
@@ -310,7 +308,11 @@ export const runWithProgress = Effect.fnUntraced(function*(
  * @since 0.1.0
  * @category rendering
  */
-export const summaryLines = (summary: Runner.Summary): ReadonlyArray<string> => {
+export const summaryLines = (
+  summary: Runner.Summary,
+  options?: { readonly width?: number | undefined } | undefined
+): ReadonlyArray<string> => {
+  const width = options?.width ?? Infinity
   const count = Progress.formatCount
   const malformed = summary.malformed === 0
     ? ""
@@ -342,12 +344,17 @@ export const summaryLines = (summary: Runner.Summary): ReadonlyArray<string> => 
       }`
     ]
     : []
-  return [
+  const header = [
     `${summary.chain}: ${counts} in ${Progress.formatDuration(summary.durationMs)} → ${summary.output}${status}`,
-    ...overall,
-    ...Output.table([["step", "done", "filtered", "errors", "retries", "p50", "p95", "tokens"], ...rows]).map((line) =>
-      `  ${line}`
-    )
+    ...overall
+  ]
+  const table = Terminal.table([["step", "done", "filtered", "errors", "retries", "p50", "p95", "tokens"], ...rows], {
+    width: width - 3,
+    drop: [2, 4, 6, 7, 5]
+  })
+  return [
+    ...(width === Infinity ? header : header.flatMap((line) => Terminal.wrap(line, width - 1))),
+    ...table.map((line) => `  ${line}`)
   ]
 }
 

@@ -13,6 +13,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import { createRequire } from "node:module"
 import { exitCode } from "./CliError.js"
 import * as Inspect from "./Inspect.js"
@@ -65,11 +67,13 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
       outcome.code
     )
   }),
-  Effect.provide(NodeContext.layer)
+  Effect.withConsole(Output.console),
+  Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, Output.logger)))
 )
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
+  disablePrettyLogger: true,
   teardown: (exit) => {
     process.exit(
       Exit.isSuccess(exit)

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Progress from "../../src/cli/Progress.js"
+import * as Terminal from "../../src/cli/Terminal.js"
 import * as Event from "../../src/Event.js"
 
 const at = (timestamp: number, ...path: Array<string>) => ({ runId: "r1", path: ["products", ...path], timestamp })
@@ -55,6 +56,7 @@ describe("Progress", () => {
       assert.deepStrictEqual(running.steps["extract"], {
         started: 6,
         done: 5,
+        errors: 1,
         failed: 1,
         retries: 1,
         firstAt: 0,
@@ -93,12 +95,12 @@ describe("Progress", () => {
       const lines = Progress.frame(running, { now: 2000, width: 100 })
       // extract: 6 of 10 in 2 s → 3.0/s, 4 left → ETA 1s; fr: 2 items in its first second
       assert.deepStrictEqual(lines, [
-        "products  running 00:02  run r1  1 malformed row",
-        "├── extract    ███████████████░░░░░░░░░░   6/10    60%      3.0/s  ETA 1s      1 failed 1 retried",
+        "products  running 00:02  1 failed item  1 malformed row  run r1",
+        "├── extract  █████████████████░░░░░░░░░░░░   6/10    60%      3.0/s  ETA 1s      1 failed 1 retried",
         "├── translate",
-        "│   ├── fr     █████░░░░░░░░░░░░░░░░░░░░   2/10    20%      2.0/s  ETA 4s",
-        "│   └── de     ░░░░░░░░░░░░░░░░░░░░░░░░░   0/10     0%",
-        "└── score      ░░░░░░░░░░░░░░░░░░░░░░░░░   0/10     0%"
+        "│   ├── fr   ██████░░░░░░░░░░░░░░░░░░░░░░░   2/10    20%      2.0/s  ETA 4s",
+        "│   └── de   ░░░░░░░░░░░░░░░░░░░░░░░░░░░░░   0/10     0%",
+        "└── score    ░░░░░░░░░░░░░░░░░░░░░░░░░░░░░   0/10     0%"
       ])
       for (const line of lines) assert.isFalse(line.includes("\x1b"))
     }))
@@ -119,13 +121,44 @@ describe("Progress", () => {
     Effect.sync(() => {
       const lines = Progress.frame(Progress.withTotal(running, undefined), { now: 2000, width: 100 })
       assert.deepStrictEqual(lines, [
-        "products  running 00:02  run r1  1 malformed row",
-        "├── extract            6             3.0/s              1 failed 1 retried",
+        "products  running 00:02  1 failed item  1 malformed row  run r1",
+        "├── extract  6      3.0/s  1 failed 1 retried",
         "├── translate",
-        "│   ├── fr             2             2.0/s",
-        "│   └── de             0",
-        "└── score              0"
+        "│   ├── fr   2      2.0/s",
+        "│   └── de   0",
+        "└── score    0"
       ])
+    }))
+
+  it.effect("frame at 40, 60 and 120 columns: columns go (ETA, bar, percentage) before counts and errors", () =>
+    Effect.sync(() => {
+      for (const width of [40, 60, 120]) {
+        const lines = Progress.frame(running, { now: 2000, width, color: true })
+        for (const line of lines) assert.isAtMost(Terminal.columns(line), width - 1, line)
+        assert.include(lines[1]!, "1 failed")
+        assert.include(lines[1]!, "6/10")
+      }
+      assert.include(Progress.frame(running, { now: 2000, width: 60 })[1]!, "3.0/s")
+      assert.notInclude(Progress.frame(running, { now: 2000, width: 60 })[1]!, "█")
+      assert.include(Progress.frame(running, { now: 2000, width: 120 })[1]!, "ETA 1s")
+    }))
+
+  it.effect("an item failing in two branches is one failed item, under the later error, as in errors/", () =>
+    Effect.sync(() => {
+      const both = Progress.updateAll(Progress.make({ name: "products", rows: tree, total: 2 }), [
+        Event.make("StepError", at(10, "fr"), { error: "E", message: "fr", retryable: false, item: 0 }),
+        Event.make("StepError", at(11, "de"), { error: "E", message: "de", retryable: false, item: 0 }),
+        Event.make("StepError", at(12, "fr"), { error: "E", message: "fr", retryable: false, item: 1 }),
+        Event.make("StepEnd", at(13, "de"), { durationMs: 1, item: 1 })
+      ])
+      assert.strictEqual(both.steps["fr"]?.errors, 2)
+      assert.strictEqual(both.steps["fr"]?.failed, 1)
+      assert.strictEqual(both.steps["de"]?.errors, 1)
+      assert.strictEqual(both.steps["de"]?.failed, 1)
+      assert.include(Progress.frame(both, { now: 20 })[0]!, "2 failed items")
+      // the bars still count what each step settled
+      assert.include(Progress.line(both, { now: 20 }), "fr 2/2 100%")
+      assert.include(Progress.line(both, { now: 20 }), "de 2/2 100% 1 failed")
     }))
 
   it.effect("line: one plain log line per tick; the end drops the ETA", () =>

@@ -6,38 +6,13 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
 import type { Scope } from "effect"
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as Event from "../../src/Event.js"
+import { sluice } from "./spawn.js"
 
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const bin = `${root}bin/sluice.js`
 const chain = "test/fixtures/cli/chain.ts:chain"
 const products = "test/fixtures/cli/products.jsonl"
 const malformed = "test/fixtures/cli/malformed.jsonl"
 const timeout = 120_000
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs `sluice args` from the repository root; interrupting the effect kills the process. */
-const sluice = (...args: ReadonlyArray<string>) =>
-  Effect.async<Result>((resume) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout += chunk)
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk)
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -48,16 +23,19 @@ const readLines = (path: string) =>
 
 const exists = (path: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(path))
 
-/** Polls until `check` holds (every 100 ms, for at most 60 s). */
+/** Polls until `check` holds (every 100 ms, for at most 180 s: process starts are slow on a loaded machine). */
 const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>
   check.pipe(
     Effect.filterOrFail((ok) => ok),
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("60 seconds"))),
+    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("180 seconds"))),
     Effect.orDie
   )
 
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>) =>
-  it.live(name, () => body().pipe(Effect.scoped, Effect.provide(NodeContext.layer)), timeout)
+const live = <A, E>(
+  name: string,
+  body: () => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>,
+  ms = timeout
+) => it.live(name, () => body().pipe(Effect.scoped, Effect.provide(NodeContext.layer)), ms)
 
 describe("sluice CLI", () => {
   live(
@@ -235,6 +213,7 @@ describe("sluice CLI", () => {
         assert.match(again.stdout, new RegExp(`^mini: ${6 - done} done, ${done} resumed, 0 failed in `))
         const ids = (yield* readLines(`${out}/flattened/000.jsonl`)).map((line) => JSON.parse(line)._id)
         assert.deepStrictEqual([...ids].sort(), ["0", "1", "2", "3", "4", "5"])
-      })
+      }),
+    400_000
   )
 })

@@ -6,37 +6,11 @@ import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import * as net from "node:net"
-import { fileURLToPath } from "node:url"
 import * as ScriptedServer from "../../src/testing/ScriptedServer.js"
+import { sluice } from "./spawn.js"
 
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const bin = `${root}bin/sluice.js`
 const chain = "test/fixtures/cli/label.ts:chain"
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-  readonly ms: number
-}
-
-const sluice = (...args: ReadonlyArray<string>) =>
-  Effect.async<Result>((resume) => {
-    const started = performance.now()
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout += chunk)
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk)
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr, ms: performance.now() - started })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 /** A port nothing listens on: bound, then closed. */
 const closedPort = Effect.async<number>((resume) => {
