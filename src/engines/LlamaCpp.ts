@@ -361,7 +361,7 @@ const load = (options: Options) =>
       new LlamaCppError({
         reason,
         modelPath: options.modelPath,
-        description: `${description}: ${describe(cause)}`,
+        description: `${description}: ${Internal.describe(cause)}`,
         cause
       })
     const llama = yield* backend(options.gpu ?? "auto", options.modelPath)
@@ -418,14 +418,11 @@ const grammars = (llama: Llama, engine: string) => {
         new AiError.MalformedInput({
           module: engine,
           method,
-          description: `the schema of ${format.objectName} cannot be a grammar: ${describe(cause)}`,
+          description: `the schema of ${format.objectName} cannot be a grammar: ${Internal.describe(cause)}`,
           cause
         })
     })
 }
-
-const describe = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
 
 const importModule = (modelPath: string): Effect.Effect<Module, LlamaCppError> =>
   Effect.tryPromise({
@@ -434,7 +431,7 @@ const importModule = (modelPath: string): Effect.Effect<Module, LlamaCppError> =
       new LlamaCppError({
         reason: "NotInstalled",
         modelPath,
-        description: `cannot load node-llama-cpp (install it: npm install node-llama-cpp): ${describe(cause)}`,
+        description: `cannot load node-llama-cpp (install it: npm install node-llama-cpp): ${Internal.describe(cause)}`,
         cause
       })
   })
@@ -459,7 +456,7 @@ const backend = (gpu: NonNullable<Options["gpu"]>, modelPath: string): Effect.Ef
         new LlamaCppError({
           reason: "BackendFailed",
           modelPath,
-          description: `node-llama-cpp's binaries did not load: ${describe(cause)}`,
+          description: `node-llama-cpp's binaries did not load: ${Internal.describe(cause)}`,
           cause
         })
     }))

@@ -302,7 +302,8 @@ const FINISH: Record<string, Response.FinishReason> = {
   abort: "other"
 }
 
-const describe = (error: unknown): string =>
+/** The message of a `node-llama-cpp` failure. */
+export const describe = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
 
 /**
