@@ -32,10 +32,7 @@ import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as SingleRunner from "@effect/cluster/SingleRunner"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
@@ -166,6 +163,19 @@ export interface Status {
 // layers
 // =============================================================================
 
+// the SQL clients (and the cluster's socket transport) load when a layer needs them, so importing the module is cheap
+const sqlite = (filename: string) =>
+  Layer.unwrapEffect(Effect.map(
+    Effect.promise(() => import("@effect/sql-sqlite-node/SqliteClient")),
+    (SqliteClient) => SqliteClient.layer({ filename })
+  ))
+
+const postgres = (url: string) =>
+  Layer.unwrapEffect(Effect.map(
+    Effect.promise(() => import("@effect/sql-pg/PgClient")),
+    (PgClient) => PgClient.layer({ url: Redacted.make(url), applicationName: "sluice" })
+  ))
+
 /**
  * The in-memory backend: `WorkflowEngine.layerMemory` and an in-memory SQLite store. Runs go through the same
  * workflows as the durable backends, in this process, and are lost with it (tests and development).
@@ -189,7 +199,7 @@ export interface Status {
  */
 export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   WorkflowEngineModule.layerMemory,
-  Layer.orDie(SqliteClient.layer({ filename: ":memory:" })),
+  Layer.orDie(sqlite(":memory:")),
   Layer.succeed(Backend, { store: "memory", local: true })
 )
 
@@ -221,7 +231,7 @@ export const layerSqlite = (options: { readonly filename: string }): Layer.Layer
       runnerStorage: "memory",
       shardingConfig: { entityMessagePollInterval: "200 millis", entityReplyPollInterval: "50 millis" }
     })),
-    Layer.provideMerge(SqliteClient.layer({ filename: options.filename })),
+    Layer.provideMerge(sqlite(options.filename)),
     Layer.merge(Layer.succeed(Backend, { store: `sqlite:${options.filename}`, local: true })),
     Layer.mapError((cause) =>
       new DurableError({ reason: "Store", description: `cannot open ${options.filename}: ${String(cause)}`, cause })
@@ -265,12 +275,16 @@ export const layerPostgres = (options: {
       ? Option.none()
       : Option.some(RunnerAddress.make(options.runner.host, options.runner.port))
   }
-  const cluster = options.runner === undefined
-    ? NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig })
-    : NodeClusterSocket.layer({ storage: "sql", shardingConfig })
+  const cluster = Layer.unwrapEffect(Effect.map(
+    Effect.promise(() => import("@effect/platform-node/NodeClusterSocket")),
+    (NodeClusterSocket) =>
+      options.runner === undefined
+        ? NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig })
+        : NodeClusterSocket.layer({ storage: "sql", shardingConfig })
+  ))
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(cluster),
-    Layer.provideMerge(PgClient.layer({ url: Redacted.make(options.url), applicationName: "sluice" })),
+    Layer.provideMerge(postgres(options.url)),
     Layer.merge(Layer.succeed(Backend, { store: redactUrl(options.url), local: options.runner !== undefined })),
     Layer.mapError((cause) =>
       new DurableError({
@@ -338,12 +352,12 @@ export const serve = (
 export const layerSql = (store: string): Layer.Layer<SqlClient.SqlClient, DurableError> =>
   (/^postgres(ql)?:\/\//.test(store)
     ? Layer.mapError(
-      PgClient.layer({ url: Redacted.make(store), applicationName: "sluice" }),
+      postgres(store),
       (cause) =>
         new DurableError({ reason: "Store", description: `PostgreSQL ${redactUrl(store)}: ${cause.message}`, cause })
     )
     : Layer.mapError(
-      SqliteClient.layer({ filename: store.replace(/^sqlite:/, "") }),
+      sqlite(store.replace(/^sqlite:/, "")),
       (cause) => new DurableError({ reason: "Store", description: `cannot open ${store}: ${String(cause)}`, cause })
     )).pipe(Layer.map((context) => Context.make(SqlClient.SqlClient, Context.get(context, SqlClient.SqlClient))))
 

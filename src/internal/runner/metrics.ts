@@ -9,6 +9,7 @@ import type * as Event from "../../Event.js"
 import type { StepStats, Summary } from "../../Runner.js"
 import type { RunnerError } from "../../RunnerError.js"
 import * as Writer from "../../Writer.js"
+import * as Reservoir from "../reservoir.js"
 import * as Totals from "./cumulative.js"
 import { join, outputError } from "./files.js"
 import type { Resume } from "./resume.js"
@@ -28,7 +29,8 @@ export interface StepCounter {
   total: number
 }
 
-export const RESERVOIR = 4096
+/** The latency samples kept per step (the reservoir's default). */
+export const RESERVOIR = Reservoir.defaultCapacity
 
 export const newCounter = (): StepCounter => ({
   done: 0,
@@ -44,9 +46,6 @@ export const newCounter = (): StepCounter => ({
   total: 0
 })
 
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-
 export const statsOf = (c: StepCounter): StepStats => {
   const sorted = [...c.samples].sort((a, b) => a - b)
   return {
@@ -55,9 +54,9 @@ export const statsOf = (c: StepCounter): StepStats => {
     errors: c.errors,
     retries: c.retries,
     latencyMs: {
-      p50: percentile(sorted, 50),
-      p95: percentile(sorted, 95),
-      p99: percentile(sorted, 99),
+      p50: Reservoir.quantile(sorted, 0.5) ?? 0,
+      p95: Reservoir.quantile(sorted, 0.95) ?? 0,
+      p99: Reservoir.quantile(sorted, 0.99) ?? 0,
       mean: c.seen === 0 ? 0 : c.sum / c.seen,
       max: c.max
     },
@@ -65,9 +64,17 @@ export const statsOf = (c: StepCounter): StepStats => {
   }
 }
 
-/** Counts a run's step events into per-step counters (a reservoir of latency samples per step). */
+/**
+ * Counts a run's step events into fresh per-step counters, the latency samples of each in a reservoir (the counter's
+ * `samples` are the reservoir's values).
+ */
 export const counting = (counters: ReadonlyMap<string, StepCounter>) => {
-  let random = 0x2545f491
+  const reservoirs = new Map<StepCounter, Reservoir.Reservoir>()
+  for (const c of counters.values()) {
+    const reservoir = new Reservoir.Reservoir(RESERVOIR)
+    c.samples = reservoir.values
+    reservoirs.set(c, reservoir)
+  }
   return (event: Event.Event): void => {
     if (event._tag !== "StepEnd" && event._tag !== "StepError" && event._tag !== "Retry") return
     const c = counters.get(event.path[event.path.length - 1]!)
@@ -81,12 +88,7 @@ export const counting = (counters: ReadonlyMap<string, StepCounter>) => {
       c.seen++
       c.sum += ms
       if (ms > c.max) c.max = ms
-      if (c.samples.length < RESERVOIR) c.samples.push(ms)
-      else {
-        random = (Math.imul(random, 1664525) + 1013904223) >>> 0
-        const slot = random % c.seen
-        if (slot < RESERVOIR) c.samples[slot] = ms
-      }
+      reservoirs.get(c)!.add(ms)
       if (event.usage !== undefined) {
         c.input += event.usage.inputTokens ?? 0
         c.output += event.usage.outputTokens ?? 0
