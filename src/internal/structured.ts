@@ -133,32 +133,48 @@ export const generate = <A, I>(
   { readonly value: A; readonly usage: Event.Usage | undefined },
   AiError.AiError | StructuredOutputError
 > =>
-  Effect.suspend(() => {
+  Effect.withFiberRuntime((fiber) => {
     let usage: Event.Usage | undefined
-    const requested = options.guided === "prompt" ? Option.none() : Option.some(options.format)
+    const requested = options.guided === "prompt" ? Option.none() : requestedOf(options.format)
+    // a step's sampling replaces the one around it; setting what is already set is skipped (a fiber ref change
+    // copies the fiber's refs)
+    const sampled = fiber.getFiberRef(Sampling.currentSampling) === options.sampling
     const once = (attempt: Attempt): Effect.Effect<A, AiError.AiError | StructuredOutputError> => {
-      return Engine.generateText(model, promptOf(attempt, options.format)).pipe(
-        Effect.locally(StructuredOutput.currentFormat, requested),
-        Sampling.withSampling(options.sampling),
-        Effect.flatMap((response) => {
-          usage = Event.addUsage(usage, Event.toUsage(response.usage))
-          const decoder = StructuredOutput.makeDecoder(options.schema, {
-            partial: false,
-            objectName: options.format.objectName
-          })
-          decoder.feed(response.text)
-          const result = decoder.finish({ attempt: attempt.call, finishReason: response.finishReason })
-          if (Either.isRight(result)) return Effect.succeed(result.right)
-          const following = next(model, attempt, options.format, options.guided, result.left)
-          if (following === undefined) return Effect.fail(result.left)
-          return following.fallback
-            ? once(following.attempt)
-            : Effect.zipRight(options.onRepair(attempt, result.left), once(following.attempt))
-        })
+      const call = Effect.locally(
+        Engine.generateText(model, promptOf(attempt, options.format)),
+        StructuredOutput.currentFormat,
+        requested
       )
+      return Effect.flatMap(sampled ? call : Sampling.withSampling(call, options.sampling), (response) => {
+        usage = Event.addUsage(usage, Event.toUsage(response.usage))
+        const decoder = StructuredOutput.makeDecoder(options.schema, {
+          partial: false,
+          objectName: options.format.objectName
+        })
+        decoder.feed(response.text)
+        const result = decoder.finish({ attempt: attempt.call, finishReason: response.finishReason })
+        if (Either.isRight(result)) return Effect.succeed(result.right)
+        const following = next(model, attempt, options.format, options.guided, result.left)
+        if (following === undefined) return Effect.fail(result.left)
+        return following.fallback
+          ? once(following.attempt)
+          : Effect.zipRight(options.onRepair(attempt, result.left), once(following.attempt))
+      })
     }
     return Effect.map(
       once(first(model, options.prompt, options.guided, options.repairs)),
       (value) => ({ value, usage })
     )
   })
+
+const requests = new WeakMap<StructuredOutput.Format, Option.Option<StructuredOutput.Format>>()
+
+/** The requested format as the `currentFormat` value, one per format. */
+const requestedOf = (format: StructuredOutput.Format): Option.Option<StructuredOutput.Format> => {
+  let requested = requests.get(format)
+  if (requested === undefined) {
+    requested = Option.some(format)
+    requests.set(format, requested)
+  }
+  return requested
+}
