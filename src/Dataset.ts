@@ -830,7 +830,7 @@ const readCsv = (fs: FileSystem.FileSystem, source: Source, settings: Settings):
         return names
       },
       delimiter: settings.delimiter ?? (source.format === "tsv" ? "\t" : ","),
-      cast: settings.cast,
+      cast: settings.cast ? castField : false,
       info: true,
       raw: true,
       bom: true,
@@ -876,6 +876,20 @@ const readCsv = (fs: FileSystem.FileSystem, source: Source, settings: Settings):
     )
     return Stream.concat(records, Stream.suspend(() => Stream.fromIterable(flush(Infinity))))
   }))
+
+const NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
+
+/** `cast: true` for CSV: numbers and booleans (`true`, `false`) become numbers and booleans, headers stay text. */
+const castField = (value: string, context: { readonly header: boolean }): unknown =>
+  context.header
+    ? value
+    : value === "true"
+    ? true
+    : value === "false"
+    ? false
+    : NUMBER.test(value)
+    ? Number(value)
+    : value
 
 /**
  * A `ReadableStream` pulling from a stream whose resources (the file) belong to the current scope, so they are
