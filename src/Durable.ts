@@ -775,7 +775,8 @@ const stage = (
       columns: options.columns,
       key: options.key,
       limit: options.limit,
-      strict: options.strict
+      strict: options.strict,
+      split: options.split
     }
     const items: Stream.Stream<Dataset.Item, RunnerError, FileSystem.FileSystem> = typeof options.input === "string"
       ? Stream.mapError(
@@ -847,6 +848,7 @@ const exportRun = (
         maxRows: options.rollRows,
         maxBytes: options.rollBytes,
         parquet: options.parquet,
+        csv: options.csv,
         fsync: options.fsync
       }).pipe(Effect.mapError(io(path)))
       for (let from = 0; from < Math.max(1, summary.total ?? 0); from += page) {

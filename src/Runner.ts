@@ -65,12 +65,13 @@ import type { RunnerError } from "./RunnerError.js"
  * Options of a run:
  *
  * - `input`: a dataset path (see `Dataset.stream`), or an `Iterable` / `Stream` of records; `format`, `columns`,
- *   `key`, `limit`, `strict`: as in `Dataset.Options` (`key` also names the id field of records given in code);
+ *   `key`, `limit`, `strict`, `split`: as in `Dataset.Options` (`key` also names the id field of records given in
+ *   code; `split` picks the split of a Hugging Face folder);
  * - `output`: the run folder;
  * - `runId`, `concurrency` (items in flight, default 16), `engines` (engine names by step id), `engineConcurrency`,
  *   `retry`, `engineRetry`, `retryDelayMs`: `Chain.RunOptions`;
  * - `rollRows` (default 100,000) and `rollBytes` (default 64 MiB): when output files roll; `parquet`: also write
- *   Parquet copies; `fsync`: flush every batch to the disk;
+ *   Parquet copies; `csv`: also write CSV copies (see `Writer.Options`); `fsync`: flush every batch to the disk;
  * - `count`: count the input first for `Summary.total` and `Plan.total` (default `true` for paths);
  * - `metricsIntervalMs`: how often `metrics.json` is rewritten during the run (default 5000);
  * - `stopAfterFailures` (default 10): the run stops early, failing with `RunnerError` `RunFailed` (status `failure`
@@ -99,9 +100,11 @@ export interface Options extends Chain.RunOptions {
   readonly key?: string | undefined
   readonly limit?: number | undefined
   readonly strict?: boolean | undefined
+  readonly split?: string | undefined
   readonly rollRows?: number | undefined
   readonly rollBytes?: number | undefined
   readonly parquet?: boolean | undefined
+  readonly csv?: boolean | undefined
   readonly fsync?: boolean | undefined
   readonly count?: boolean | undefined
   readonly metricsIntervalMs?: number | undefined

@@ -111,6 +111,11 @@ export const command = Command.make(
       )
     ),
     parquet: Options.boolean("parquet").pipe(Options.withDescription("also write Parquet copies of the outputs")),
+    csv: Options.boolean("csv").pipe(Options.withDescription("also write CSV copies of the outputs")),
+    split: Options.text("split").pipe(
+      Options.optional,
+      Options.withDescription("the split of a Hugging Face datasets folder (default: train when there is one)")
+    ),
     strict: Options.boolean("strict").pipe(Options.withDescription("stop at the first malformed input row")),
     quiet: Options.boolean("quiet").pipe(
       Options.withAlias("q"),
@@ -164,6 +169,8 @@ export const command = Command.make(
           key: Option.getOrUndefined(args.key),
           strict: args.strict,
           parquet: args.parquet,
+          csv: args.csv,
+          split: Option.getOrUndefined(args.split),
           stopAfterFailures
         }, execute)
         // like Chainette's end-of-run flush: the engines go now, not after their idle time-to-live

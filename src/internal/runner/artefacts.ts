@@ -47,6 +47,7 @@ export const open = (
         maxRows: options.rollRows,
         maxBytes: options.rollBytes,
         parquet: options.parquet,
+        csv: options.csv,
         fsync: options.fsync
       }).pipe(Scope.extend(scope), Effect.mapError(outputError))
     const steps = new Map<string, Writer.Writer>()

@@ -38,7 +38,8 @@ export const source = (options: Options): Effect.Effect<
       columns: options.columns,
       key: options.key,
       limit: options.limit,
-      strict: options.strict
+      strict: options.strict,
+      split: options.split
     }
     const total = options.count !== false
       ? yield* Dataset.count(options.input, datasetOptions).pipe(Effect.mapError(inputError))
