@@ -82,7 +82,7 @@ import * as EngineRegistry from "./EngineRegistry.js"
 import type { EngineRegistryError } from "./EngineRegistryError.js"
 import type * as Event from "./Event.js"
 import { type Internal, internal, withLock } from "./internal/agent/core.js"
-import { EventMapper } from "./internal/agent/events.js"
+import { EventMapper, toEmissions } from "./internal/agent/events.js"
 import * as JsonSchema from "./internal/agent/jsonSchema.js"
 import * as Loop from "./internal/agent/loop.js"
 import * as AgentState from "./internal/agent/state.js"
@@ -1189,21 +1189,4 @@ const nodeBody = (
   self: Agent,
   input: string,
   context: Node.Context
-): Stream.Stream<Node.Emission<string>, AgentError | AiError.AiError> =>
-  Stream.suspend(() => {
-    const mapper = new EventMapper(context, false)
-    return Stream.mapChunksEffect(prompt(self, input), (chunk) => {
-      const out: Array<Node.Emission<string>> = []
-      for (const event of chunk) {
-        if (event._tag === "AgentEnd") {
-          if (event.reason === "aborted") {
-            return Effect.fail(new AgentError({ session: event.sessionId, reason: "Aborted" }))
-          }
-          if (event.reason !== "error") out.push(Node.output(event.text, event.usage))
-        } else {
-          mapper.map(event, out as Array<Event.Event>)
-        }
-      }
-      return Effect.succeed(Chunk.unsafeFromArray(out))
-    })
-  })
+): Stream.Stream<Node.Emission<string>, AgentError | AiError.AiError> => toEmissions(prompt(self, input), context)

@@ -2,10 +2,11 @@
  * Language-model nodes over the `LanguageModel` service of `@effect/ai`.
  *
  * `Llm.text` streams the model's text as `Token` events (its thinking as `Reasoning`, the arguments of its tool calls
- * as `ToolArgProgress` while they arrive) and returns the whole text. `Llm.object` asks for a value of an output
- * `Schema`, streams the value as `PartialFields` events while it arrives, and returns it decoded; a reply that does
- * not decode fails with a `StructuredOutputError`, or is repaired by asking again with the issues fed back. The engine
- * is whatever `LanguageModel` Layer is provided: `DryRun`, a scripted engine in tests, or a real backend.
+ * as `ToolArgProgress` while they arrive) and returns the whole text; given `tools`, it runs the tool loop (calls,
+ * results fed back, the model called again) and returns the last reply's text. `Llm.object` asks for a value of an
+ * output `Schema`, streams the value as `PartialFields` events while it arrives, and returns it decoded; a reply that
+ * does not decode fails with a `StructuredOutputError`, or is repaired by asking again with the issues fed back. The
+ * engine is whatever `LanguageModel` Layer is provided: `DryRun`, a scripted engine in tests, or a real backend.
  *
  * **Guided decoding.** `Llm.object` sends its output schema through the engine's structured-output channel
  * (`StructuredOutput.withFormat`; sluice's engines turn it into OpenAI `response_format`, vLLM structured outputs,
@@ -25,13 +26,19 @@ import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
+import type * as Tool from "@effect/ai/Tool"
+import type * as Toolkit from "@effect/ai/Toolkit"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Agent from "./Agent.js"
+import type { AgentError } from "./AgentError.js"
 import * as Event from "./Event.js"
+import { toEmissions } from "./internal/agent/events.js"
+import { unknownToolParts } from "./internal/agent/message.js"
 import * as Retry from "./internal/retry.js"
 import * as Structured from "./internal/structured.js"
 import * as Node from "./Node.js"
@@ -64,7 +71,9 @@ export interface PromptOptions<I> {
 }
 
 /**
- * Options of {@link text}.
+ * Options of {@link text}: besides the prompt, optional `tools` (a `Toolkit`, with `handlers` as for
+ * `Agent.make`, or the toolkit's handlers from context) that the model may call, and `maxTurns` (default 10), the
+ * most model calls of the tool loop.
  *
  * @example
  * ```ts
@@ -76,7 +85,10 @@ export interface PromptOptions<I> {
  * @since 0.1.0
  * @category models
  */
-export interface TextOptions<I> extends PromptOptions<I> {}
+export interface TextOptions<I, Tools extends Record<string, Tool.Any> = {}> extends PromptOptions<I> {
+  readonly tools?: Toolkit.Toolkit<Tools> | undefined
+  readonly maxTurns?: number | undefined
+}
 
 /**
  * Options of {@link object}:
@@ -141,22 +153,56 @@ export const makePrompt = <I>(options: PromptOptions<I>, input: I): Prompt.Promp
  * tool-call argument fragments as `ToolArgProgress`, tool calls as `ToolCall`) and returning the whole text. The
  * `StepEnd` event carries the token usage.
  *
+ * **Tools.** With `tools`, the node runs the tool loop of an `Agent` (a fresh one per input, with the node's system
+ * prompt): the model's tool calls run (their failures and invalid arguments go back to the model as error results),
+ * the results are fed back, and the model is called again until it answers without tools or `maxTurns` model calls
+ * were made (then the node fails with `AgentError` `MaxTurnsExceeded`). Each model call streams under the path
+ * `[...path, "turn-N"]`, each tool execution under `[...turnPath, "name:callId"]` with a `ToolResult` event; the
+ * output is the text of the last reply. Without `tools`, a reply that calls a tool anyway does not fail the node:
+ * its calls stream as `ToolCall` events and the output is the reply's text.
+ *
  * @example
  * ```ts
+ * import { Toolkit } from "@effect/ai"
  * import { Effect } from "effect"
+ * import * as Agent from "sluice/Agent"
  * import * as DryRun from "sluice/engines/DryRun"
  * import * as Llm from "sluice/Llm"
  * import * as Node from "sluice/Node"
  *
  * const summarise = Llm.text({ name: "summarise", prompt: (doc: string) => `Summarise in one line: ${doc}` })
  * const program = Node.run(summarise, "A long text").pipe(Effect.provide(DryRun.layer()))
+ *
+ * const Sum = Agent.jsonSchemaTool("sum", {
+ *   parameters: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] }
+ * })
+ * const add = Llm.text({
+ *   name: "add",
+ *   prompt: (question: string) => question,
+ *   tools: Toolkit.make(Sum),
+ *   handlers: { sum: ({ a, b }) => Effect.succeed(a + b) }
+ * })
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const text = <I>(
-  options: TextOptions<I>
+export const text: {
+  <I, Tools extends Record<string, Tool.Any>, H extends Agent.Handlers<Tools>>(
+    options: TextOptions<I, Tools> & { readonly tools: Toolkit.Toolkit<Tools>; readonly handlers: H }
+  ): Node.Node<I, string, AiError.AiError | AgentError, LanguageModel.LanguageModel | Agent.HandlerContext<H>>
+  <I, Tools extends Record<string, Tool.Any>>(
+    options: TextOptions<I, Tools> & { readonly tools: Toolkit.Toolkit<Tools>; readonly handlers?: undefined }
+  ): Node.Node<I, string, AiError.AiError | AgentError, LanguageModel.LanguageModel | Tool.HandlersFor<Tools>>
+  <I>(
+    options: TextOptions<I> & { readonly tools?: undefined; readonly handlers?: undefined }
+  ): Node.Node<I, string, AiError.AiError, LanguageModel.LanguageModel>
+} = <I>(
+  options: TextOptions<I, Record<string, Tool.Any>> & { readonly handlers?: unknown }
+): Node.Node<I, string, any, any> => options.tools === undefined ? textNode(options) : toolLoopNode(options)
+
+const textNode = <I>(
+  options: TextOptions<I, any>
 ): Node.Node<I, string, AiError.AiError, LanguageModel.LanguageModel> =>
   withRetry(
     options,
@@ -166,28 +212,53 @@ export const text = <I>(
           const texts: Array<string> = []
           const mapEvent = makeEventMapper()
           let usage: Event.Usage | undefined
-          const events = Stream.mapChunks(
-            LanguageModel.streamText({ prompt: makePrompt(options, input) }),
-            (parts) => {
-              const timestamp = clock.unsafeCurrentTimeMillis()
-              const origin = { runId: context.runId, path: context.path, timestamp }
-              const out: Array<Node.Emission<string>> = []
-              for (const part of parts) {
-                const event = mapEvent(part, origin)
-                if (event !== undefined) {
-                  if (event._tag === "Token") texts.push(event.text)
-                  out.push(event)
-                } else if (part.type === "finish") {
-                  usage = Event.toUsage(part.usage)
-                }
-              }
-              return Chunk.unsafeFromArray(out)
-            }
+          const parts = LanguageModel.streamText({ prompt: makePrompt(options, input) }).pipe(
+            Stream.catchAll((error) => {
+              const raw = unknownToolParts(error, noTools)
+              return raw === undefined
+                ? Stream.fail(error)
+                : Stream.fromIterable(raw as ReadonlyArray<Response.AnyPart>)
+            })
           )
+          const events = Stream.mapChunks(parts, (chunk) => {
+            const timestamp = clock.unsafeCurrentTimeMillis()
+            const origin = { runId: context.runId, path: context.path, timestamp }
+            const out: Array<Node.Emission<string>> = []
+            for (const part of chunk) {
+              const event = mapEvent(part, origin)
+              if (event !== undefined) {
+                if (event._tag === "Token") texts.push(event.text)
+                out.push(event)
+              } else if (part.type === "finish") {
+                usage = Event.toUsage(part.usage)
+              }
+            }
+            return Chunk.unsafeFromArray(out)
+          })
           return Stream.concat(events, Stream.sync(() => Node.output(texts.join(""), usage)))
         })
       )))
   )
+
+const noTools = { has: () => false }
+
+/** `text` with tools: one prompt of a fresh agent per input (it retries its model calls itself). */
+const toolLoopNode = <I>(
+  options: TextOptions<I, Record<string, Tool.Any>> & { readonly handlers?: unknown }
+): Node.Node<I, string, AiError.AiError | AgentError, any> =>
+  Node.make(options.name ?? "llm", (input, context) =>
+    Stream.unwrapScoped(Effect.map(
+      Agent.make({
+        ...(options.system === undefined
+          ? {}
+          : { system: typeof options.system === "string" ? options.system : options.system(input) }),
+        tools: options.tools!,
+        handlers: options.handlers as Agent.Handlers<Record<string, Tool.Any>>,
+        maxTurns: options.maxTurns ?? 10,
+        ...(options.retry === undefined ? {} : { retry: options.retry })
+      }),
+      (agent) => toEmissions(Agent.prompt(agent, options.prompt(input)), context)
+    )))
 
 /**
  * A node that asks the model for a value of the `output` schema and returns it decoded.

@@ -1,6 +1,8 @@
-import { AiError } from "@effect/ai"
+import { AiError, Toolkit } from "@effect/ai"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Option, Schema, Stream, TestClock } from "effect"
+import * as Agent from "../src/Agent.js"
+import { AgentError } from "../src/AgentError.js"
 import * as Event from "../src/Event.js"
 import * as Llm from "../src/Llm.js"
 import * as Node from "../src/Node.js"
@@ -64,6 +66,79 @@ describe("Llm", () => {
       const error = yield* Effect.flip(Node.run(node, { text: "meh", stars: 3 }))
       assert.strictEqual(error._tag, "StructuredOutputError")
     }).pipe(Effect.provide(ScriptedEngine.layer({ replies: [{ object: { label: "maybe" } }] }))))
+})
+
+describe("Llm.text and tools", () => {
+  const Sum = Agent.jsonSchemaTool("sum", {
+    description: "Add two numbers",
+    parameters: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] }
+  })
+  const add = (maxTurns?: number) =>
+    Llm.text({
+      name: "add",
+      prompt: (q: string) => q,
+      system: "Use the tools.",
+      tools: Toolkit.make(Sum),
+      handlers: { sum: ({ a, b }) => Effect.succeed(a + b) },
+      maxTurns
+    })
+  const callSum = (id: string, a: unknown, b: unknown) => ({ toolCalls: [{ id, name: "sum", params: { a, b } }] })
+
+  it.effect("without tools, a reply that calls a tool streams ToolCall events and returns its text", () =>
+    Effect.gen(function*() {
+      const node = Llm.text({ name: "answer", prompt: (q: string) => q })
+      const events = Chunk.toArray(yield* Stream.runCollect(Node.stream(node, "find it")))
+      const calls = events.filter(Event.is("ToolCall"))
+      assert.deepStrictEqual(calls.map((e) => [e.name, e.params]), [["search", { query: "it" }]])
+      assert.deepStrictEqual(calls[0]!.path, ["answer"])
+      assert.strictEqual((events.at(-1) as Event.Of<"StepEnd">).output, "Let me look.")
+    }).pipe(Effect.provide(ScriptedEngine.layer({
+      replies: [{ text: "Let me look.", toolCalls: [{ name: "search", params: { query: "it" } }] }]
+    }))))
+
+  it.effect("with tools, runs the tool loop: tool calls and results as events, results fed back, the last text", () =>
+    Effect.gen(function*() {
+      const events = Chunk.toArray(yield* Stream.runCollect(Node.stream(add(), "2 + 3, plus 1?")))
+      assert.deepStrictEqual(
+        events.filter(Event.is("ToolResult")).map((e) => [e.id, e.result, e.isFailure]),
+        [
+          ["c1", 5, false],
+          ["c2", "Error: invalid parameters for tool \"sum\": a: expected number, got string", true],
+          ["c3", 6, false]
+        ]
+      )
+      assert.deepStrictEqual(
+        events.filter(Event.is("ToolCall")).map((e) => e.path.join("/")),
+        ["add/turn-1", "add/turn-1", "add/turn-2"]
+      )
+      const end = events.at(-1) as Event.Of<"StepEnd">
+      assert.deepStrictEqual(end.path, ["add"])
+      assert.strictEqual(end.output, "6")
+      const requests = yield* ScriptedEngine.requests
+      assert.deepStrictEqual(requests.map((r) => r.tools), [["sum"], ["sum"], ["sum"]])
+      assert.include(requests[0]!.text, "system: Use the tools.")
+      assert.include(requests[1]!.text, "tool: sum -> 5")
+    }).pipe(Effect.provide(ScriptedEngine.layer({
+      replies: [
+        {
+          toolCalls: [{ id: "c1", name: "sum", params: { a: 2, b: 3 } }, {
+            id: "c2",
+            name: "sum",
+            params: { a: "x", b: 1 }
+          }]
+        },
+        callSum("c3", 5, 1),
+        "6"
+      ]
+    }))))
+
+  it.effect("with tools, fails with AgentError(MaxTurnsExceeded) when the model still calls tools after maxTurns", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Node.run(add(2), "loop"))
+      assert.instanceOf(error, AgentError)
+      assert.strictEqual((error as AgentError).reason, "MaxTurnsExceeded")
+      assert.lengthOf(yield* ScriptedEngine.requests, 2)
+    }).pipe(Effect.provide(ScriptedEngine.layer({ reply: () => callSum("c", 1, 1) }))))
 })
 
 describe("ScriptedEngine", () => {

@@ -1,10 +1,40 @@
 /**
  * Agent events mapped onto the shared `Event` vocabulary (the table in the `Agent` module documentation).
  */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { AgentError } from "../../AgentError.js"
 import * as AgentEvent from "../../AgentEvent.js"
 import type * as Event from "../../Event.js"
-import type * as Node from "../../Node.js"
+import * as Node from "../../Node.js"
 import * as PartialJson from "../../PartialJson.js"
+
+/**
+ * A prompt's events as a Node's emissions under `context`: the shared events of its turns and tools, then the final
+ * text as the output (the Node writes its own start and end). An aborted prompt fails with `AgentError` `Aborted`.
+ */
+export const toEmissions = <E, R>(
+  events: Stream.Stream<AgentEvent.AgentEvent, E, R>,
+  context: Node.Context
+): Stream.Stream<Node.Emission<string>, E | AgentError, R> =>
+  Stream.suspend(() => {
+    const mapper = new EventMapper(context, false)
+    return Stream.mapChunksEffect(events, (chunk) => {
+      const out: Array<Node.Emission<string>> = []
+      for (const event of chunk) {
+        if (event._tag === "AgentEnd") {
+          if (event.reason === "aborted") {
+            return Effect.fail(new AgentError({ session: event.sessionId, reason: "Aborted" }))
+          }
+          if (event.reason !== "error") out.push(Node.output(event.text, event.usage))
+        } else {
+          mapper.map(event, out as Array<Event.Event>)
+        }
+      }
+      return Effect.succeed(Chunk.unsafeFromArray(out))
+    })
+  })
 
 /**
  * Maps agent events onto the shared vocabulary; keeps the turn, tool paths, start times and argument parsers. With
