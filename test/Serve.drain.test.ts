@@ -5,26 +5,13 @@
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Schema, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Schema, Scope } from "effect"
 import { createServer } from "node:http"
 import * as Node from "../src/Node.js"
 import * as Serve from "../src/Serve.js"
+import { gated } from "./support/nodes.js"
 
 const TOKEN = "drain-t0ken"
-
-/** A node that emits one token, then waits for `release` before its output; `finalized` runs when it ends. */
-const gated = (started: Deferred.Deferred<void>, release: Deferred.Deferred<void>, finalized: Array<string>) =>
-  Node.make("gated", (_: string, ctx) =>
-    Stream.concat(
-      Stream.make({ _tag: "Token", runId: ctx.runId, path: ctx.path, timestamp: 0, text: "tick" } as const),
-      Stream.fromEffect(
-        Effect.acquireUseRelease(
-          Deferred.succeed(started, undefined),
-          () => Effect.as(Deferred.await(release), Node.output("done")),
-          () => Effect.sync(() => finalized.push("gated"))
-        )
-      )
-    ))
 
 const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
 
@@ -57,7 +44,7 @@ describe("Serve shutdown", () => {
       const started = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
       const finalized: Array<string> = []
-      const { scope, url } = yield* start(gated(started, release, finalized), "5 seconds")
+      const { scope, url } = yield* start(gated("gated", { started, release, finalized }), "5 seconds")
       const inFlight = yield* run(url)
       assert.strictEqual(inFlight.status, 200)
       yield* Deferred.await(started)
@@ -84,7 +71,7 @@ describe("Serve shutdown", () => {
       const started = yield* Deferred.make<void>()
       const never = yield* Deferred.make<void>()
       const finalized: Array<string> = []
-      const { scope, url } = yield* start(gated(started, never, finalized), "200 millis")
+      const { scope, url } = yield* start(gated("gated", { started, release: never, finalized }), "200 millis")
       const inFlight = yield* run(url)
       yield* Deferred.await(started)
       const reading = yield* Effect.fork(Effect.promise(() => inFlight.text().catch(() => "")))

@@ -15,6 +15,7 @@ import * as Llm from "../src/Llm.js"
 import * as Node from "../src/Node.js"
 import * as Serve from "../src/Serve.js"
 import * as ScriptedEngine from "../src/testing/ScriptedEngine.js"
+import { gated } from "./support/nodes.js"
 
 const TOKEN = "t0ken-for-tests"
 
@@ -45,17 +46,7 @@ const release = Deferred.unsafeMake<void>(FiberId.none)
 
 const upper = Node.fromFunction("upper", (s: string) => s.toUpperCase())
 const failing = Node.fromEffect("failing", (n: number) => Effect.fail({ _tag: "TooBig", limit: 10, n } as const))
-const hanging = Node.make("hanging", (_: string, ctx) =>
-  Stream.concat(
-    Stream.make({ _tag: "Token", runId: ctx.runId, path: ctx.path, timestamp: 0, text: "tick" } as const),
-    Stream.fromEffect(
-      Effect.acquireUseRelease(
-        Deferred.succeed(started, undefined),
-        () => Effect.as(Deferred.await(release), Node.output("done")),
-        () => Effect.sync(() => finalized.push("hanging"))
-      )
-    )
-  ))
+const hanging = gated("hanging", { started, release, finalized })
 
 const routes = [
   Serve.agent(
