@@ -436,7 +436,8 @@ export const run = (
         strict: options.strict ?? false,
         engines: options.engines,
         engineConcurrency: options.engineConcurrency,
-        retry: options.retry ?? Retry.defaultTimes
+        retry: options.retry ?? Retry.defaultTimes,
+        engineRetry: options.engineRetry
       }
     }
     let total = existing?.total ?? 0
@@ -534,6 +535,7 @@ export const run = (
         engines: options.engines ?? null,
         engineConcurrency: options.engineConcurrency ?? null,
         retry: options.retry ?? Retry.defaultTimes,
+        engineRetry: options.engineRetry ?? null,
         retryDelayMs: options.retryDelayMs ?? null,
         hashes,
         flatHash

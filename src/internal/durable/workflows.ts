@@ -25,6 +25,7 @@ export const Settings = Schema.Struct({
   engines: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String })),
   engineConcurrency: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Number })),
   retry: Schema.Number,
+  engineRetry: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Number }))),
   retryDelayMs: Schema.NullOr(Schema.Number),
   hashes: Schema.Record({ key: Schema.String, value: Schema.String }),
   flatHash: Schema.String
@@ -241,6 +242,7 @@ const chunkRows = (
       engines: s.engines ?? undefined,
       engineConcurrency: s.engineConcurrency ?? undefined,
       retry: s.retry,
+      engineRetry: s.engineRetry ?? undefined,
       retryDelayMs: s.retryDelayMs ?? undefined,
       resolved,
       onEvent: (event) => Effect.sync(() => count(event))
