@@ -531,14 +531,10 @@ export const retry: {
       Retry.stream(
         () => self.body(input, context),
         policy,
-        ({ attempt, delayMs, error }) =>
-          Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (timestamp) =>
-            Event.make("Retry", { ...context, timestamp }, {
-              attempt,
-              error: errorTag(error),
-              message: errorMessage(error),
-              delayMs
-            })))
+        (failed) =>
+          Stream.fromEffect(
+            Effect.map(Clock.currentTimeMillis, (timestamp) => StepEvents.retry({ ...context, timestamp }, failed))
+          )
       ), self.observers)
   }
 )
@@ -666,12 +662,7 @@ export const fallback: {
           if (!streamed) return that.body(input, context)
           return Stream.concat(
             Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (timestamp) =>
-              Event.make("Retry", { ...context, timestamp }, {
-                attempt: 1,
-                error: errorTag(error),
-                message: errorMessage(error),
-                delayMs: 0
-              }))),
+              StepEvents.retry({ ...context, timestamp }, { attempt: 1, delayMs: 0, error }))),
             that.body(input, context)
           )
         })

@@ -19,8 +19,8 @@ export type Inputs<A, E = never, R = never> = Stream.Stream<A, E, R> | Iterable<
 
 /** The stream of `inputs`; what an iterable throws goes through `onError` (by default it is the error as is). */
 export const toStream: {
-  <A, E, R, E2>(inputs: Inputs<A, E, R>, onError: (cause: unknown) => E2): Stream.Stream<A, E | E2, R>
-  <A, E, R>(inputs: Inputs<A, E, R>): Stream.Stream<A, unknown, R>
+  <A, E2, E = never, R = never>(inputs: Inputs<A, E, R>, onError: (cause: unknown) => E2): Stream.Stream<A, E | E2, R>
+  <A, E = never, R = never>(inputs: Inputs<A, E, R>): Stream.Stream<A, unknown, R>
 } = <A, E, R>(
   inputs: Inputs<A, E, R>,
   onError: (cause: unknown) => unknown = identity
