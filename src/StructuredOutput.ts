@@ -33,6 +33,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
+import { confirmed } from "./internal/confirmed.js"
 import * as PartialJson from "./PartialJson.js"
 import { type Issue, StructuredOutputError } from "./StructuredOutputError.js"
 
@@ -97,8 +98,6 @@ export const withFormat: {
   <A, E, R>(self: Stream.Stream<A, E, R>, format: Format): Stream.Stream<A, E, R> =>
     Stream.unwrapScoped(Effect.as(Effect.locallyScoped(currentFormat, Option.some(format)), self))
 )
-
-const confirmed = new WeakSet<Format>()
 
 /**
  * The structured output an engine should request from its backend for a call: the call's own `responseFormat`

@@ -19,6 +19,8 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
+import * as StructuredOutput from "../StructuredOutput.js"
+import { confirmed } from "./confirmed.js"
 
 const DirectTypeId: unique symbol = Symbol.for("sluice/internal/languageModel/direct")
 
@@ -72,20 +74,26 @@ export interface Reply {
 }
 
 /**
- * `model.generateText({ prompt })` without tools, as a {@link Reply}: directly on an engine built with {@link make}
- * (same parts, same errors), through the service otherwise.
+ * `model.generateText({ prompt })` without tools, as a {@link Reply}, with the structured output `format` requested
+ * (`none`: no format): directly on an engine built with {@link make} (same parts, same errors; the format goes in
+ * the request's `responseFormat`, which sluice's engines read first, see `StructuredOutput.requested`), through the
+ * service otherwise (the format in `StructuredOutput.currentFormat`).
  */
 export const generateText = (
   model: LanguageModel.Service,
-  prompt: Prompt.Prompt
+  prompt: Prompt.Prompt,
+  format: Option.Option<StructuredOutput.Format>
 ): Effect.Effect<Reply, AiError.AiError> => {
   const direct = (model as Partial<Direct>)[DirectTypeId]
-  if (direct === undefined) return Effect.map(model.generateText({ prompt }), replyOf)
-  return direct.params.generateText({
+  if (direct === undefined) {
+    return Effect.locally(Effect.map(model.generateText({ prompt }), replyOf), StructuredOutput.currentFormat, format)
+  }
+  if (Option.isSome(format)) confirmed.add(format.value)
+  const call = direct.params.generateText({
     prompt,
     tools: [],
     toolChoice: "none",
-    responseFormat: { type: "text" },
+    responseFormat: Option.isSome(format) ? jsonFormat(format.value) : { type: "text" },
     span
   }).pipe(
     Effect.provideService(IdGenerator.IdGenerator, direct.ids),
@@ -94,6 +102,19 @@ export const generateText = (
       return plain === undefined ? decodeReply(parts) : Effect.succeed(plain)
     })
   )
+  // without a format, one set around the call (`StructuredOutput.withFormat`) is cleared, as on the service path
+  return Option.isSome(format) ? call : Effect.locally(call, StructuredOutput.currentFormat, format)
+}
+
+const jsonFormats = new WeakMap<StructuredOutput.Format, LanguageModel.ProviderOptions["responseFormat"]>()
+
+const jsonFormat = (format: StructuredOutput.Format): LanguageModel.ProviderOptions["responseFormat"] => {
+  let json = jsonFormats.get(format)
+  if (json === undefined) {
+    json = { type: "json", objectName: format.objectName, schema: format.schema as Schema.Schema.Any }
+    jsonFormats.set(format, json)
+  }
+  return json
 }
 
 const replyOf = (response: LanguageModel.GenerateTextResponse<{}>): Reply => ({

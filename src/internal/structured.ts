@@ -140,11 +140,7 @@ export const generate = <A, I>(
     // copies the fiber's refs)
     const sampled = fiber.getFiberRef(Sampling.currentSampling) === options.sampling
     const once = (attempt: Attempt): Effect.Effect<A, AiError.AiError | StructuredOutputError> => {
-      const call = Effect.locally(
-        Engine.generateText(model, promptOf(attempt, options.format)),
-        StructuredOutput.currentFormat,
-        requested
-      )
+      const call = Engine.generateText(model, promptOf(attempt, options.format), requested)
       return Effect.flatMap(sampled ? call : Sampling.withSampling(call, options.sampling), (response) => {
         usage = Event.addUsage(usage, Event.toUsage(response.usage))
         const decoder = StructuredOutput.makeDecoder(options.schema, {
