@@ -128,7 +128,7 @@ export type TypeId = typeof TypeId
  */
 export interface Agent extends Pipeable {
   readonly [TypeId]: TypeId
-  /** The names of the agent's tools. */
+  /** The names of the agent's tools (as {@link setTools} last set them). */
   readonly tools: ReadonlyArray<string>
 }
 

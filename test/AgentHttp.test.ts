@@ -42,6 +42,12 @@ const textReply = (text: string) =>
 
 const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toArray)
 
+const toolResults = (agent: Agent.Agent) =>
+  Effect.map(
+    Agent.state(agent),
+    (state) => state.messages.filter((m): m is AgentEvent.ToolResultMessage => m._tag === "ToolResultMessage")
+  )
+
 const messagesOf = (body: unknown) => (body as { readonly messages: ReadonlyArray<Record<string, any>> }).messages
 
 describe("Agent over OpenAiCompat + ScriptedServer", () => {
@@ -168,9 +174,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
         ["call_b", false],
         ["call_c", true]
       ])
-      const results = (yield* Agent.state(agent)).messages.filter((m): m is AgentEvent.ToolResultMessage =>
-        m._tag === "ToolResultMessage"
-      )
+      const results = yield* toolResults(agent)
       assert.deepStrictEqual(results.map((r) => r.toolCallId), ["call_a", "call_b", "call_c"])
       assert.deepStrictEqual(results[0]!.result, { forecast: "sunny in Oslo" })
       assert.deepStrictEqual(results[1]!.result, { forecast: "sunny in Rome" })
@@ -215,9 +219,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
       const tools = (first!.body as { readonly tools: ReadonlyArray<any> }).tools
       assert.deepStrictEqual(tools.map((tool) => tool.function.parameters), [parameters])
       assert.strictEqual(tools[0].function.description, "Add two numbers")
-      const results = (yield* Agent.state(agent)).messages.filter((m): m is AgentEvent.ToolResultMessage =>
-        m._tag === "ToolResultMessage"
-      )
+      const results = yield* toolResults(agent)
       assert.deepStrictEqual(results.map((r) => [r.result, r.isError]).slice(0, 1), [[5, false]])
       assert.isTrue(results[1]!.isError)
       assert.include(results[1]!.result as string, "a: expected number, got string")
@@ -247,9 +249,7 @@ describe("Agent over OpenAiCompat + ScriptedServer", () => {
       })
       const text = yield* Agent.promptText(agent, "Launch!").pipe(Effect.timeout("5 seconds"))
       assert.strictEqual(text, "Sorry, I cannot do that.")
-      const results = (yield* Agent.state(agent)).messages.filter((m): m is AgentEvent.ToolResultMessage =>
-        m._tag === "ToolResultMessage"
-      )
+      const results = yield* toolResults(agent)
       assert.deepStrictEqual(results.map((r) => [r.toolCallId, r.isError]), [["call_x", true], ["call_y", true]])
       assert.include(results[0]!.result as string, `unknown tool "launch_rockets"`)
       const [, second] = yield* server.requests
