@@ -275,13 +275,13 @@ export const layerPostgres = (options: {
       ? Option.none()
       : Option.some(RunnerAddress.make(options.runner.host, options.runner.port))
   }
-  const cluster = Layer.unwrapEffect(Effect.map(
+  const cluster = Store.retryMigrationRace(Layer.unwrapEffect(Effect.map(
     Effect.promise(() => import("@effect/platform-node/NodeClusterSocket")),
     (NodeClusterSocket) =>
       options.runner === undefined
         ? NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig })
         : NodeClusterSocket.layer({ storage: "sql", shardingConfig })
-  ))
+  )))
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(cluster),
     Layer.provideMerge(postgres(options.url)),

@@ -12,7 +12,10 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 
 /** A run's row in `sluice_runs`. */
@@ -82,6 +85,27 @@ export const migrate: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effec
   const sql = yield* SqlClient.SqlClient
   for (const statement of statements) yield* sql.unsafe(statement)
 }).pipe(Effect.retry(Schedule.recurs(3).pipe(Schedule.addDelay(() => "50 millis"))))
+
+/**
+ * Builds the cluster's layer again when building it died of an SQL error: runners started together on a fresh
+ * database race on the cluster's own migrations (one creates `cluster_migrations` or records a migration while the
+ * other does the same, and the cluster turns the loser's error into a defect). The next build (a fresh one: a layer
+ * is otherwise built once per run) finds them done.
+ */
+export const retryMigrationRace = <A, E, R>(layer: Layer.Layer<A, E, R>, attempts = 5): Layer.Layer<A, E, R> =>
+  attempts <= 0 ? layer : Layer.catchAllCause(layer, (cause) => {
+    const defect = Cause.squash(cause)
+    const isSqlError = typeof defect === "object" && defect !== null &&
+      (defect as { _tag?: unknown })._tag === "SqlError"
+    return Cause.isDie(cause) && isSqlError
+      ? Layer.unwrapEffect(
+        Effect.as(
+          Effect.sleep(Duration.millis(100 * (6 - attempts))),
+          retryMigrationRace(Layer.fresh(layer), attempts - 1)
+        )
+      )
+      : Layer.failCause(cause)
+  })
 
 const toRun = (row: Record<string, unknown>): RunRow => ({
   runId: String(row.run_id),
