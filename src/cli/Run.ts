@@ -32,6 +32,7 @@ import * as Runner from "../Runner.js"
 import type { RunnerError } from "../RunnerError.js"
 import { CliError } from "./CliError.js"
 import * as Engines from "./Engines.js"
+import * as Flags from "./Flags.js"
 import * as Output from "./Output.js"
 import * as Progress from "./Progress.js"
 import * as RunLock from "./RunLock.js"
@@ -81,10 +82,7 @@ export const command = Command.make(
       Options.withAlias("o"),
       Options.withDescription("the run folder (running again into it resumes)")
     ),
-    engines: Options.text("engines").pipe(
-      Options.optional,
-      Options.withDescription("an engines file (engines.yml or JSON); without it every step runs on dry-run")
-    ),
+    engines: Flags.engines,
     engine: Options.text("engine").pipe(
       Options.repeated,
       Options.withDescription("step=name: run a step on another engine of the engines file (repeatable)")
@@ -94,15 +92,9 @@ export const command = Command.make(
       Options.optional,
       Options.withDescription("items in flight at once (default 16)")
     ),
-    limit: Options.integer("limit").pipe(Options.optional, Options.withDescription("read at most this many rows")),
-    columns: Options.text("columns").pipe(
-      Options.optional,
-      Options.withDescription("comma-separated input columns to read")
-    ),
-    key: Options.text("key").pipe(
-      Options.optional,
-      Options.withDescription("the column holding each row's id (default: the row index)")
-    ),
+    limit: Flags.optionalInteger("limit", "read at most this many rows"),
+    columns: Flags.optionalText("columns", "comma-separated input columns to read"),
+    key: Flags.optionalText("key", "the column holding each row's id (default: the row index)"),
     stopAfterFailures: Options.integer("stop-after-failures").pipe(
       Options.optional,
       Options.withDescription(

@@ -15,6 +15,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Flags from "./Flags.js"
 
 /**
  * The `serve` command.
@@ -38,14 +39,8 @@ export const command = Command.make(
       Args.withDescription("what to serve, e.g. examples/agent/two-tools.ts:assistant (repeatable)")
     ),
     port: Options.integer("port").pipe(Options.withDefault(8787), Options.withDescription("the port (0: any free)")),
-    host: Options.text("host").pipe(
-      Options.withDefault("127.0.0.1"),
-      Options.withDescription("the address to bind (default 127.0.0.1: this machine only)")
-    ),
-    engines: Options.text("engines").pipe(
-      Options.optional,
-      Options.withDescription("an engines file (engines.yml or JSON); without it models run on dry-run")
-    )
+    host: Flags.host("the address to bind (default 127.0.0.1: this machine only)"),
+    engines: Flags.engines
   },
   ({ engines, host, port, targets }) =>
     Effect.flatMap(

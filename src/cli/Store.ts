@@ -25,6 +25,7 @@ import type * as Durable from "../Durable.js"
 import * as Runner from "../Runner.js"
 import { CliError } from "./CliError.js"
 import * as Engines from "./Engines.js"
+import * as Flags from "./Flags.js"
 import * as Output from "./Output.js"
 
 /**
@@ -98,19 +99,13 @@ export const runnerCommand = Command.make(
       Options.repeated,
       Options.withDescription("a chain this runner serves, as module:export (repeatable; every runner serves the same)")
     ),
-    host: Options.text("host").pipe(
-      Options.withDefault("127.0.0.1"),
-      Options.withDescription("the address other runners reach this one at")
-    ),
+    host: Flags.host("the address other runners reach this one at"),
     port: Options.integer("port").pipe(Options.withDefault(34431), Options.withDescription("the port to listen on")),
-    concurrency: Options.integer("concurrency").pipe(
-      Options.optional,
-      Options.withDescription("chunks this runner runs at once (default: as many as it is given)")
+    concurrency: Flags.optionalInteger(
+      "concurrency",
+      "chunks this runner runs at once (default: as many as it is given)"
     ),
-    engines: Options.text("engines").pipe(
-      Options.optional,
-      Options.withDescription("an engines file (engines.yml or JSON); without it every step runs on dry-run")
-    )
+    engines: Flags.engines
   },
   (args) =>
     Effect.gen(function*() {
