@@ -364,7 +364,7 @@ export interface EngineStatus {
  *   registry at once, their in-flight users keep the instance they hold (their calls and streams are not
  *   interrupted) and it stops as soon as the last of them releases it; the next `get` starts a fresh instance.
  *   Both return the names of the engines flushed;
- * - `status`: the {@link EngineStatus} of every engine; `names` (the engines' names), `specs`, `defaultName`.
+ * - `status`: the {@link EngineStatus} of every engine; `engines` (the engines' names), `specs`, `defaultEngine`.
  *
  * @example
  * ```ts
@@ -382,9 +382,9 @@ export interface EngineStatus {
  * @category models
  */
 export interface Service {
-  readonly names: ReadonlyArray<string>
+  readonly engines: ReadonlyArray<string>
   readonly specs: ReadonlyArray<Spec>
-  readonly defaultName: string | undefined
+  readonly defaultEngine: string | undefined
   readonly get: (engine: string) => Effect.Effect<LanguageModel.Service, EngineRegistryError, Scope.Scope>
   readonly warmup: (engines?: ReadonlyArray<string> | undefined) => Effect.Effect<void, EngineRegistryError>
   readonly flush: (
@@ -401,7 +401,7 @@ export interface Service {
  * import { Effect } from "effect"
  * import * as EngineRegistry from "sluice/EngineRegistry"
  *
- * const names = Effect.map(EngineRegistry.EngineRegistry, (registry) => registry.names)
+ * const engines = Effect.map(EngineRegistry.EngineRegistry, (registry) => registry.engines)
  * ```
  *
  * @since 0.1.0
@@ -496,7 +496,7 @@ export const builtins: {
  *
  * const program = Effect.gen(function*() {
  *   const registry = yield* EngineRegistry.make({ engines: [{ name: "fast", backend: "dry-run" }] })
- *   return registry.names
+ *   return registry.engines
  * }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
  * ```
  *
@@ -706,9 +706,9 @@ export const layerDefault: Layer.Layer<LanguageModel.LanguageModel, EngineRegist
   .scoped(
     LanguageModel.LanguageModel,
     Effect.flatMap(EngineRegistry, (registry) =>
-      registry.defaultName === undefined
+      registry.defaultEngine === undefined
         ? Effect.fail(new EngineRegistryError({ reason: "UnknownEngine", engine: "(default)", known: [] }))
-        : registry.get(registry.defaultName))
+        : registry.get(registry.defaultEngine))
   )
 
 // =============================================================================

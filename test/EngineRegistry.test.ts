@@ -519,8 +519,8 @@ describe("EngineRegistry", () => {
     it.effect("a YAML file defines engines; dry-run engines answer; non-lazy ones start", () =>
       Effect.gen(function*() {
         const registry = yield* EngineRegistry.EngineRegistry
-        assert.deepStrictEqual(registry.names, ["fast", "slow", "local", "cloud"])
-        assert.strictEqual(registry.defaultName, "fast")
+        assert.deepStrictEqual(registry.engines, ["fast", "slow", "local", "cloud"])
+        assert.strictEqual(registry.defaultEngine, "fast")
         const slow = registry.specs[1]!
         assert.isTrue(Duration.equals(slow.latency!, Duration.millis(50)))
         assert.deepStrictEqual(
@@ -585,7 +585,7 @@ describe("EngineRegistry", () => {
     it.effect("the example engines.yml is valid and its default engine answers", () =>
       Effect.gen(function*() {
         const registry = yield* EngineRegistry.EngineRegistry
-        assert.isDefined(registry.defaultName)
+        assert.isDefined(registry.defaultEngine)
         const text = yield* LanguageModel.generateText({ prompt: "hi" }).pipe(
           Effect.provide(EngineRegistry.layerDefault)
         )

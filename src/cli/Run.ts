@@ -144,7 +144,7 @@ export const command = Command.make(
       const mode: Mode = args.quiet ? "quiet" : args.jsonLogs ? "json" : process.stderr.isTTY ? "tty" : "plain"
       return yield* Effect.gen(function*() {
         const registry = yield* EngineRegistry.EngineRegistry
-        yield* checkOverrides(chain, overrides, registry.names, engines)
+        yield* checkOverrides(chain, overrides, registry.engines, engines)
         const store = Option.getOrUndefined(args.store)
         const chunkSize = Option.getOrUndefined(args.chunkSize)
         const execute = store === undefined

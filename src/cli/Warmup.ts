@@ -49,13 +49,13 @@ export const command = Command.make(
   ({ engines, file, probe }) =>
     Effect.gen(function*() {
       const registry = yield* EngineRegistry.EngineRegistry
-      const names = engines.length === 0 ? registry.names : engines
-      const unknown = names.find((name) => !registry.names.includes(name))
+      const names = engines.length === 0 ? registry.engines : engines
+      const unknown = names.find((name) => !registry.engines.includes(name))
       if (unknown !== undefined) {
         return yield* new CliError({
           reason: "Usage",
           path: file,
-          description: `no engine named ${JSON.stringify(unknown)} (engines: ${registry.names.join(", ")})`
+          description: `no engine named ${JSON.stringify(unknown)} (engines: ${registry.engines.join(", ")})`
         })
       }
       const rows: Array<ReadonlyArray<string>> = []

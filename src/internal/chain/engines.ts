@@ -24,7 +24,7 @@ export const resolveEngines = (
     for (const step of flatSteps(self.steps)) {
       if (step._tag !== "LlmStep") continue
       const name = engines?.[step.id] ?? step.engine
-      if (name !== undefined && Option.isSome(registry) && registry.value.names.includes(name)) {
+      if (name !== undefined && Option.isSome(registry) && registry.value.engines.includes(name)) {
         let service = started.get(name)
         if (service === undefined) {
           service = yield* start(self, step, registry.value, name)
@@ -34,7 +34,7 @@ export const resolveEngines = (
       } else if (Option.isSome(context)) {
         resolved.set(step.id, { step: step.id, name, source: "context", service: context.value })
       } else {
-        const known = Option.isSome(registry) ? ` (the registry has: ${registry.value.names.join(", ")})` : ""
+        const known = Option.isSome(registry) ? ` (the registry has: ${registry.value.engines.join(", ")})` : ""
         return yield* new ChainError({
           chain: self.name,
           step: step.id,

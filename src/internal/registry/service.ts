@@ -52,9 +52,9 @@ export const make = <R>(
       idleTimeToLive: (key: Key) => engines.specs.get(key.engine)?.idleTimeToLive ?? ttl
     })
     const service: Service = {
-      names: engines.names,
+      engines: engines.names,
       specs: definition.engines,
-      defaultName: definition.default ?? engines.names[0],
+      defaultEngine: definition.default ?? engines.names[0],
       get: (engine) => engines.get(engine),
       warmup: (selected) => engines.warmup(selected),
       flush: (options) => engines.flush(options),
