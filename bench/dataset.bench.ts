@@ -6,7 +6,9 @@
  * 1. Throughput, in this process, 1e5 rows, variants alternating.
  * 2. Constant memory: each run in a fresh child process (`dataset.child.ts`) so that its peak RSS is its own; the
  *    summary compares the peak RSS at 1e6 rows with that at 1e5 (target: within 15%) and prints the rows/s the
- *    child measured around its pipeline (module loading excluded).
+ *    child measured around its pipeline (module loading excluded). The same 1e6 rows through `Runner.run` (the
+ *    3-step chain of `chain.child.ts` on dry-run, every artefact written) are compared with the sluice copy as
+ *    the floor (target: peak RSS ≤ 1.2×).
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -88,24 +90,27 @@ interface ChildResult {
 
 const results = new Map<string, Array<ChildResult>>()
 
-const child = (name: string, mode: "sluice" | "floor", rows: number, flags: ReadonlyArray<string> = []) => () => {
-  const file = input(rows)
-  const out = output()
-  const script = path.join(here, "dataset.child.ts")
-  const done = spawnSync(process.execPath, [...flags, "--import", "tsx", script, mode, file, out], {
-    cwd: root,
-    encoding: "utf8",
-    maxBuffer: 1 << 20
-  })
-  fs.rmSync(out, { recursive: true, force: true })
-  const line = done.stdout.trim().split("\n").pop() ?? ""
-  if (done.status !== 0 || !line.startsWith("{")) {
-    throw new Error(`child ${mode} ${rows} failed (${done.status}): ${done.stderr.slice(-2000)}`)
+const child =
+  (name: string, mode: "sluice" | "floor" | "runner", rows: number, flags: ReadonlyArray<string> = []) => () => {
+    const file = input(rows)
+    const out = output()
+    const args = mode === "runner"
+      ? [path.join(here, "chain.child.ts"), file, out, "64"]
+      : [path.join(here, "dataset.child.ts"), mode, file, out]
+    const done = spawnSync(process.execPath, [...flags, "--import", "tsx", ...args], {
+      cwd: root,
+      encoding: "utf8",
+      maxBuffer: 1 << 20
+    })
+    fs.rmSync(out, { recursive: true, force: true })
+    const line = done.stdout.trim().split("\n").pop() ?? ""
+    if (done.status !== 0 || !line.startsWith("{")) {
+      throw new Error(`child ${mode} ${rows} failed (${done.status}): ${done.stderr.slice(-2000)}`)
+    }
+    const result = JSON.parse(line) as ChildResult
+    if (result.rows !== rows) throw new Error(`child ${mode} copied ${result.rows} rows, not ${rows}`)
+    results.set(name, [...(results.get(name) ?? []), result])
   }
-  const result = JSON.parse(line) as ChildResult
-  if (result.rows !== rows) throw new Error(`child ${mode} copied ${result.rows} rows, not ${rows}`)
-  results.set(name, [...(results.get(name) ?? []), result])
-}
 
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits })
 
@@ -124,7 +129,8 @@ const memory: Suite = {
     { name: "floor 1e5", run: child("floor 1e5", "floor", SMALL) },
     { name: "floor 1e6", run: child("floor 1e6", "floor", LARGE) },
     { name: "sluice 1e5, heap capped", run: child("sluice 1e5, heap capped", "sluice", SMALL, CAPPED) },
-    { name: "sluice 1e6, heap capped", run: child("sluice 1e6, heap capped", "sluice", LARGE, CAPPED) }
+    { name: "sluice 1e6, heap capped", run: child("sluice 1e6, heap capped", "sluice", LARGE, CAPPED) },
+    { name: "Runner 1e6", run: child("Runner 1e6", "runner", LARGE) }
   ],
   summary: () => {
     const lines = [
@@ -153,6 +159,13 @@ const memory: Suite = {
         `${who}: peak RSS at 1e6 = ${fmt(ratio, 3)}× peak RSS at 1e5 (target ≤ 1.15): ${
           ratio <= 1.15 ? "OK" : "MISSED"
         }`
+      )
+    }
+    const runner = (peak.get("Runner 1e6") ?? NaN) / (peak.get("sluice 1e6") ?? NaN)
+    if (!Number.isNaN(runner)) {
+      lines.push(
+        `Runner (3-step chain, artefacts) at 1e6: peak RSS = ${fmt(runner, 2)}× the Dataset → Writer copy ` +
+          `(target ≤ 1.2): ${runner <= 1.2 ? "OK" : "MISSED"}`
       )
     }
     return lines

@@ -32,9 +32,8 @@ import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as SingleRunner from "@effect/cluster/SingleRunner"
-import * as FileSystem from "@effect/platform/FileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
 import * as WorkflowEngineModule from "@effect/workflow/WorkflowEngine"
 import * as Cause from "effect/Cause"
@@ -54,15 +53,15 @@ import * as Chain from "./Chain.js"
 import type { ChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import { DurableError } from "./DurableError.js"
+import * as Export from "./internal/durable/export.js"
+import * as Progress from "./internal/durable/progress.js"
 import * as Store from "./internal/durable/store.js"
+import { storeError } from "./internal/durable/store.js"
 import * as Workflows from "./internal/durable/workflows.js"
 import * as Retry from "./internal/retry.js"
-import * as Totals from "./internal/runner/cumulative.js"
-import * as Metrics from "./internal/runner/metrics.js"
 import * as Records from "./internal/runner/records.js"
 import type * as Runner from "./Runner.js"
 import { fromChainError, RunnerError } from "./RunnerError.js"
-import * as Writer from "./Writer.js"
 
 // =============================================================================
 // models
@@ -478,46 +477,7 @@ export const run = (
     const emit = options.onEvent ?? (() => Effect.void)
     const origin = (timestamp: number) => ({ runId, timestamp })
     yield* emit({ _tag: "RunStart", ...origin(startedAt), path: [chain.name], name: chain.name })
-    const seen: Record<string, number> = { ...baseline }
-    let errorsSeen = yield* errorsByStep(runId, stepOfHash)
-    const follow = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const counts = yield* Store.counts(runId, kindHashes)
-      for (const id of ids) {
-        const delta = (counts[id] ?? 0) - (seen[id] ?? 0)
-        seen[id] = counts[id] ?? 0
-        for (let i = 0; i < delta; i++) {
-          yield* emit({ _tag: "StepEnd", ...origin(now), path: [chain.name, id], durationMs: 0 })
-        }
-      }
-      if ((counts.errors ?? 0) !== (seen.errors ?? 0)) {
-        seen.errors = counts.errors ?? 0
-        const byStep = yield* errorsByStep(runId, stepOfHash)
-        for (const [step, n] of Object.entries(byStep)) {
-          for (let i = errorsSeen[step] ?? 0; i < n; i++) {
-            yield* emit(
-              step === "input"
-                ? {
-                  _tag: "NonFatalError",
-                  ...origin(now),
-                  path: [chain.name],
-                  error: "Malformed",
-                  message: "malformed row"
-                }
-                : {
-                  _tag: "StepError",
-                  ...origin(now),
-                  path: [chain.name, step],
-                  error: "ItemFailed",
-                  message: "see errors/",
-                  retryable: false
-                }
-            )
-          }
-        }
-        errorsSeen = byStep
-      }
-    }).pipe(Effect.ignore)
+    const follow = yield* Progress.follower({ runId, chain: chain.name, ids, kindHashes, stepOfHash, baseline, emit })
     const follower = yield* follow.pipe(
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(50, options.progressIntervalMs ?? 500)))),
       Effect.forkScoped
@@ -553,40 +513,25 @@ export const run = (
 
     // ---- export, summary
     const finished = yield* Store.finished(runId, flatHash).pipe(Effect.mapError(orStore))
-    const errorCounts = yield* errorsByStep(runId, stepOfHash)
-    const malformed = errorCounts.input ?? 0
-    const failed = Object.values(errorCounts).reduce((a, b) => a + b, 0)
+    const errorCounts = yield* Progress.errorsByStep(runId, stepOfHash)
     const now = yield* Clock.currentTimeMillis
-    const steps: Record<string, Runner.StepStats> = {}
-    for (const id of ids) {
-      const c = stats[id]
-      steps[id] = Metrics.statsOf(c === undefined ? Metrics.newCounter() : { ...c, samples: [...c.samples] })
-    }
-    const summary: Runner.Summary = {
+    const summary = Export.summarize({
       runId,
       chain: chain.name,
       output: options.output,
       status,
+      ids,
+      stats,
+      finished,
+      errorCounts,
       total,
-      done: Math.max(0, finished.complete - resumed),
-      filtered: finished.filtered,
       resumed,
-      failed,
-      malformed,
-      durationMs: now - startedAt,
-      invalidated: [],
-      steps,
-      cumulative: {
-        done: finished.complete,
-        filtered: finished.filtered,
-        failed,
-        resolved: 0,
-        durationMs: now - (existing?.submittedAt ?? startedAt),
-        invocations: attempt,
-        steps
-      }
-    }
-    yield* exportRun(chain, options, summary, {
+      startedAt,
+      firstStartedAt: existing?.submittedAt ?? startedAt,
+      attempt,
+      now
+    })
+    yield* Export.exportRun(chain, options, summary, {
       hashes,
       flatHash,
       startedAt,
@@ -741,30 +686,7 @@ const versionOf = (chain: Chain.Chain): string =>
 
 const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
 
-const storeError = (runId: string | undefined) => (cause: SqlError): DurableError =>
-  new DurableError({
-    reason: "Store",
-    ...(runId === undefined ? {} : { runId }),
-    description: `the store failed: ${cause.message}`,
-    cause
-  })
-
 const invalidChain = (cause: ChainError): RunnerError => fromChainError(cause)
-
-const errorsByStep = (runId: string, stepOfHash: ReadonlyMap<string, string>) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(
-      sql<{ readonly hash: string; readonly n: number | string }>`
-        SELECT hash, COUNT(*) AS n FROM sluice_records WHERE run_id = ${runId} AND kind = 'errors' GROUP BY hash`,
-      (rows) => {
-        const out: Record<string, number> = {}
-        for (const row of rows) {
-          const step = row.hash === "input" ? "input" : stepOfHash.get(row.hash)
-          if (step !== undefined) out[step] = (out[step] ?? 0) + Number(row.n)
-        }
-        return out
-      }
-    )).pipe(Effect.orElseSucceed((): Record<string, number> => ({})))
 
 /** Stages the input rows (idempotent); malformed rows become error records. Returns the number of input items. */
 const stage = (
@@ -808,88 +730,3 @@ const stage = (
     )
     return total
   })
-
-const join = (dir: string, name: string): string => dir.endsWith("/") ? `${dir}${name}` : `${dir}/${name}`
-
-/** Writes the run folder from the store: each kind's records in input order, then metrics and graph. */
-const exportRun = (
-  chain: Chain.Chain,
-  options: Options,
-  summary: Runner.Summary,
-  meta: {
-    readonly hashes: Readonly<Record<string, string>>
-    readonly flatHash: string
-    readonly startedAt: number
-    readonly workflow: string
-    readonly store: string
-    readonly attempt: number
-    readonly chunkSize: number
-    readonly chunksInFlight: number
-    readonly engines: Readonly<Record<string, string>>
-  }
-): Effect.Effect<void, RunnerError | DurableError, FileSystem.FileSystem | SqlClient.SqlClient> =>
-  Effect.scoped(Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const dir = options.output
-    const io = (path: string) => (cause: { readonly message: string }) =>
-      new RunnerError({ reason: "Output", path, description: cause.message, cause })
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io(dir)))
-    const ids = Object.keys(meta.hashes)
-    const kinds: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
-      ...ids.map((id) => [id, [meta.hashes[id]!]] as const),
-      ["flattened", [meta.flatHash]],
-      ["errors", [...Object.values(meta.hashes), "input"]]
-    ]
-    const page = 5000
-    for (const [kind, hashes] of kinds) {
-      const path = join(dir, kind)
-      yield* fs.remove(path, { recursive: true }).pipe(Effect.ignore)
-      const writer = yield* Writer.make({
-        dir,
-        step: kind,
-        maxRows: options.rollRows,
-        maxBytes: options.rollBytes,
-        parquet: options.parquet,
-        csv: options.csv,
-        fsync: options.fsync
-      }).pipe(Effect.mapError(io(path)))
-      for (let from = 0; from < Math.max(1, summary.total ?? 0); from += page) {
-        const records = yield* Store.records(summary.runId, kind, hashes, from, from + page).pipe(
-          Effect.mapError(storeError(summary.runId))
-        )
-        if (records.length > 0) yield* writer.write(records.map((r) => r.record)).pipe(Effect.mapError(io(path)))
-      }
-      yield* writer.seal.pipe(Effect.mapError(io(path)))
-    }
-    const now = yield* Clock.currentTimeMillis
-    yield* Writer.writeJsonAtomic(
-      join(dir, "metrics.json"),
-      Metrics.document(summary, { status: summary.status, startedAt: meta.startedAt, now, base: Totals.empty })
-    ).pipe(Effect.mapError(io(dir)))
-    const description = Chain.toGraphJson(
-      chain,
-      options.engines === undefined ? undefined : { engines: options.engines }
-    )
-    yield* Writer.writeJsonAtomic(join(dir, "graph.json"), {
-      ...description,
-      hashes: meta.hashes,
-      run: {
-        runId: summary.runId,
-        startedAt: new Date(meta.startedAt).toISOString(),
-        endedAt: new Date(now).toISOString(),
-        input: typeof options.input === "string" ? options.input : "(records given in code)",
-        output: dir,
-        options: Records.recordedOptions(options),
-        engines: meta.engines,
-        invalidated: [],
-        status: summary.status,
-        durable: {
-          store: meta.store,
-          workflow: meta.workflow,
-          attempt: meta.attempt,
-          chunkSize: meta.chunkSize,
-          chunksInFlight: meta.chunksInFlight
-        }
-      }
-    }).pipe(Effect.mapError(io(dir)))
-  }))

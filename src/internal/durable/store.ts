@@ -17,6 +17,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { DurableError } from "../../DurableError.js"
 
 /** A run's row in `sluice_runs`. */
 export interface RunRow {
@@ -316,3 +317,12 @@ export const deleteExecutions = (
       }
       return deleted
     }))
+
+/** A store failure as a `DurableError`. */
+export const storeError = (runId: string | undefined) => (cause: SqlError): DurableError =>
+  new DurableError({
+    reason: "Store",
+    ...(runId === undefined ? {} : { runId }),
+    description: `the store failed: ${cause.message}`,
+    cause
+  })
