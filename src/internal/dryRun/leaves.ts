@@ -419,7 +419,11 @@ const byKind: Record<Kind, Leaf<string>> = {
   language: (random) => pick(random, LANGUAGES),
   color: (random) => pick(random, COLORS),
   person,
-  title: (random) => `${capitalise(pick(random, ADJECTIVES))} ${pick(random, ADJECTIVES)} ${pick(random, NOUNS)}`,
+  title: (random) => {
+    const first = Math.floor(random() * ADJECTIVES.length)
+    const second = (first + 1 + Math.floor(random() * (ADJECTIVES.length - 1))) % ADJECTIVES.length
+    return `${capitalise(ADJECTIVES[first]!)} ${ADJECTIVES[second]} ${pick(random, NOUNS)}`
+  },
   question: (random) => `${pick(random, QUESTION_STARTS)} the ${pick(random, NOUNS)} ${pick(random, VERBS)} work?`,
   text: sentence,
   category: (random) => pick(random, CATEGORIES),
