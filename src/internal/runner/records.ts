@@ -3,13 +3,13 @@
  * flattened row, error records, code-given inputs as dataset items, and the options `graph.json` records.
  */
 import * as Either from "effect/Either"
-import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
 import type * as Chain from "../../Chain.js"
 import type * as Dataset from "../../Dataset.js"
 import * as Node from "../../Node.js"
 import type { ErrorRecord, Options } from "../../Runner.js"
 import { RunnerError } from "../../RunnerError.js"
+import * as Inputs from "../inputs.js"
 import * as Retry from "../retry.js"
 
 /** A step's output as written: `{ _id, ...fields }`, or `{ _id, _value }` for values that are not plain objects. */
@@ -99,11 +99,7 @@ export const recordsOf = (
   key: string | undefined,
   limit: number | undefined
 ): Stream.Stream<Dataset.Item, RunnerError> => {
-  const source: Stream.Stream<unknown, unknown> = Predicate.hasProperty(input, Stream.StreamTypeId)
-    ? input as Stream.Stream<unknown>
-    : Symbol.asyncIterator in (input as object)
-    ? Stream.fromAsyncIterable(input as AsyncIterable<unknown>, (e) => e)
-    : Stream.fromIterable(input as Iterable<unknown>)
+  const source = Inputs.toStream(input)
   let index = 0
   const items = Stream.map(
     Stream.mapError(
