@@ -24,6 +24,7 @@ import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Event from "./Event.js"
+import { describe } from "./internal/describe.js"
 import * as Retry from "./internal/retry.js"
 import * as StepEvents from "./internal/stepEvents.js"
 import { NodeError } from "./NodeError.js"
@@ -304,7 +305,7 @@ export const fromAsyncGenerator = <I>(
                 new NodeError({
                   node: name,
                   reason: "Exception",
-                  description: StepEvents.describeUnknown(cause),
+                  description: describe(cause),
                   cause
                 })
             )

@@ -6,6 +6,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { describe } from "./internal/describe.js"
 
 /**
  * @since 0.1.0
@@ -159,11 +160,3 @@ export class PipelineError<out E = unknown> extends Schema.TaggedError<PipelineE
  * @category guards
  */
 export const isPipelineError = (u: unknown): u is PipelineError => Predicate.hasProperty(u, TypeId)
-
-const describe = (cause: unknown): string => {
-  if (Predicate.hasProperty(cause, "message") && typeof cause.message === "string" && cause.message.length > 0) {
-    return cause.message
-  }
-  if (Predicate.hasProperty(cause, "_tag") && typeof cause._tag === "string") return cause._tag
-  return String(cause)
-}

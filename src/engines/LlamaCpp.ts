@@ -37,6 +37,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as NodeLlamaCpp from "node-llama-cpp"
 import type { Llama, LlamaGrammar } from "node-llama-cpp"
+import { describe } from "../internal/describe.js"
 import { collect } from "../internal/engineHttp.js"
 import * as Engine from "../internal/languageModel.js"
 import * as Internal from "../internal/llamaCpp.js"
@@ -361,7 +362,7 @@ const load = (options: Options) =>
       new LlamaCppError({
         reason,
         modelPath: options.modelPath,
-        description: `${description}: ${Internal.describe(cause)}`,
+        description: `${description}: ${describe(cause)}`,
         cause
       })
     const llama = yield* backend(options.gpu ?? "auto", options.modelPath)
@@ -418,7 +419,7 @@ const grammars = (llama: Llama, engine: string) => {
         new AiError.MalformedInput({
           module: engine,
           method,
-          description: `the schema of ${format.objectName} cannot be a grammar: ${Internal.describe(cause)}`,
+          description: `the schema of ${format.objectName} cannot be a grammar: ${describe(cause)}`,
           cause
         })
     })
@@ -431,7 +432,7 @@ const importModule = (modelPath: string): Effect.Effect<Module, LlamaCppError> =
       new LlamaCppError({
         reason: "NotInstalled",
         modelPath,
-        description: `cannot load node-llama-cpp (install it: npm install node-llama-cpp): ${Internal.describe(cause)}`,
+        description: `cannot load node-llama-cpp (install it: npm install node-llama-cpp): ${describe(cause)}`,
         cause
       })
   })
@@ -456,7 +457,7 @@ const backend = (gpu: NonNullable<Options["gpu"]>, modelPath: string): Effect.Ef
         new LlamaCppError({
           reason: "BackendFailed",
           modelPath,
-          description: `node-llama-cpp's binaries did not load: ${Internal.describe(cause)}`,
+          description: `node-llama-cpp's binaries did not load: ${describe(cause)}`,
           cause
         })
     }))

@@ -42,6 +42,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
+import { describe } from "../internal/describe.js"
 import * as Http from "../internal/engineHttp.js"
 import * as SamplingModule from "../Sampling.js"
 import * as Sse from "../Sse.js"
@@ -250,7 +251,7 @@ const withReason = (engine: string) => (error: AiError.AiError): AiError.AiError
     })
   }
   if (error._tag === "HttpRequestError" && error.reason === "Transport") {
-    const description = `${error.request.method} ${error.request.url}: ${Http.describe(error.cause ?? error)}`
+    const description = `${error.request.method} ${error.request.url}: ${describe(error.cause ?? error)}`
     return EngineError.toAiError(
       new EngineError.EngineError({ engine, reason: "Transport", description, cause: error.cause }),
       { method: error.method, request: error.request }

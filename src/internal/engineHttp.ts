@@ -27,6 +27,7 @@ import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
 import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
+import { describe } from "./describe.js"
 import * as Engine from "./languageModel.js"
 
 // =============================================================================
@@ -282,19 +283,6 @@ export const truncated = (context: CallContext): AiError.AiError =>
 /** The error for a chunk that is not valid JSON. */
 export const malformed = (context: CallContext, raw: string, description: string): AiError.AiError =>
   fail(context, new EngineError.EngineError({ engine: context.engine, reason: "MalformedStream", description, raw }))
-
-/** The messages of an error and its causes, joined. */
-export const describe = (error: unknown): string => {
-  const messages: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    if (typeof current === "object" && "message" in current && typeof current.message === "string") {
-      if (current.message.length > 0 && !messages.includes(current.message)) messages.push(current.message)
-    }
-    current = typeof current === "object" && "cause" in current ? current.cause : undefined
-  }
-  return messages.length === 0 ? "unknown error" : messages.join(": ")
-}
 
 /** Folds the stream parts of a reply into the content `generateText` returns. */
 export const collect = <E, R>(

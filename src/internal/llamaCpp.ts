@@ -31,6 +31,7 @@ import type {
   LlamaGrammar
 } from "node-llama-cpp"
 import type * as Sampling from "../Sampling.js"
+import { describe } from "./describe.js"
 import { encodePrompt } from "./engineHttp.js"
 
 type Json = any
@@ -301,10 +302,6 @@ const FINISH: Record<string, Response.FinishReason> = {
   maxTokens: "length",
   abort: "other"
 }
-
-/** The message of a `node-llama-cpp` failure. */
-export const describe = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
 
 /**
  * Runs one generation on a slot held for the stream's scope. The callbacks of `node-llama-cpp` push parts into a

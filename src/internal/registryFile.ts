@@ -8,7 +8,8 @@ import * as Either from "effect/Either"
 import * as Yaml from "yaml"
 import { EngineRegistryError, type Issue } from "../EngineRegistryError.js"
 import * as PartialJson from "../PartialJson.js"
-import { describe, empty, invalid, type Locator, type Path } from "./registry/issues.js"
+import { describe } from "./describe.js"
+import { empty, invalid, type Locator, type Path } from "./registry/issues.js"
 
 export type Format = "yaml" | "json"
 

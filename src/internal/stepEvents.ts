@@ -5,11 +5,11 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as EngineError from "../EngineError.js"
 import * as Event from "../Event.js"
+import { describe } from "./describe.js"
 
 /** The tag of an error for events: its `_tag` when it has one. */
 export const errorTag = (error: unknown): string =>
@@ -23,11 +23,7 @@ export const errorTag = (error: unknown): string =>
 export const errorMessage = (error: unknown): string =>
   Predicate.hasProperty(error, "message") && typeof error.message === "string" && error.message.length > 0
     ? error.message
-    : describeUnknown(error)
-
-/** A value as text: an `Error`'s message, anything else inspected. */
-export const describeUnknown = (u: unknown): string =>
-  u instanceof Error ? u.message : Inspectable.toStringUnknown(u, 0)
+    : describe(error)
 
 /** The `StepError` event of a step that failed with `cause` (a defect is not retryable). */
 export const stepError = (origin: Event.Origin, cause: Cause.Cause<unknown>): Event.Event => {

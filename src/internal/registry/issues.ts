@@ -2,7 +2,6 @@
  * Problems found in an engine definition: field paths, their positions in the source, and the
  * `EngineRegistryError` (`InvalidConfig`) that reports them sorted by position.
  */
-import * as Predicate from "effect/Predicate"
 import { EngineRegistryError, type Issue } from "../../EngineRegistryError.js"
 
 /** A field path, e.g. `["engines", 1, "model"]`. */
@@ -65,6 +64,3 @@ export const formatPath = (path: Path): string => {
   }
   return out
 }
-
-export const describe = (u: unknown): string =>
-  Predicate.hasProperty(u, "message") && typeof u.message === "string" ? u.message : String(u)

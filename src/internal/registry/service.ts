@@ -13,8 +13,8 @@ import * as RcMap from "effect/RcMap"
 import type * as Scope from "effect/Scope"
 import type { Backend, Definition, EngineStatus, Service, Spec } from "../../EngineRegistry.js"
 import { EngineRegistryError } from "../../EngineRegistryError.js"
+import { describe } from "../describe.js"
 import { builtins, resolveApiKey } from "./backends.js"
-import { describe } from "./issues.js"
 
 /** An instance of an engine: `starting` until its Layer is built, then `ready`; `refCount` users hold it. */
 interface Instance {
