@@ -306,12 +306,6 @@ export const object = <I, IE, O, OE>(
   const validate = Schema.validate(options.input, { errors: "all" })
   const guided = options.guided ?? "auto"
   const partial = options.partial ?? "raw"
-  type Out = Stream.Stream<
-    Node.Emission<O>,
-    AiError.AiError | StructuredOutputError,
-    LanguageModel.LanguageModel
-  >
-
   return withRetry(
     options,
     Node.make(name, (input: I, context) =>
@@ -332,64 +326,90 @@ export const object = <I, IE, O, OE>(
         })
 
         const format: StructuredOutput.Format = { objectName, schema: options.output }
-        const attempt = (state: Structured.Attempt, previous: Event.Usage | undefined): Out =>
-          Stream.suspend(() => {
-            const decoder = StructuredOutput.makeDecoder(options.output, {
-              partial: partial === "none" ? false : partial,
-              objectName
-            })
-            const mapEvent = makeEventMapper()
-            let usage: Event.Usage | undefined
-            let finishReason: string | undefined
-            const prompt = Structured.promptOf(state, format)
-            const parts = guided === "prompt"
-              ? LanguageModel.streamText({ prompt })
-              : StructuredOutput.withFormat(LanguageModel.streamText({ prompt }), format)
-            const partialFields = (at: Event.Origin): Event.Event => {
-              const { complete, value } = decoder.partial()
-              return { _tag: "PartialFields", ...at, value, complete }
-            }
-            const events = Stream.mapChunks(parts, (chunk) => {
-              const at = origin()
-              const out: Array<Node.Emission<O>> = []
-              for (const part of chunk) {
-                if (part.type === "text-delta") {
-                  if (decoder.feed(part.delta)) out.push(partialFields(at))
-                } else if (part.type === "finish") {
-                  usage = Event.toUsage(part.usage)
-                  finishReason = part.reason
-                } else {
-                  const event = mapEvent(part, at)
-                  if (event !== undefined) out.push(event)
-                }
-              }
-              return Chunk.unsafeFromArray(out)
-            })
-            const end: Out = Stream.unwrap(Effect.sync((): Out => {
-              const result = decoder.finish({ attempt: state.call, finishReason })
-              const total = Event.addUsage(previous, usage)
-              const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
-              if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
-              const error = result.left
-              const following = Structured.next(model, state, format, guided, error)
-              if (following === undefined) return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
-              const retry: Event.Event = {
-                _tag: "Retry",
-                ...origin(),
-                attempt: state.call,
-                error: error._tag,
-                message: error.message,
-                delayMs: 0
-              }
-              return Stream.concat(Stream.fromIterable([...last, retry]), attempt(following.attempt, total))
-            }))
-            return Stream.concat(events, end)
-          })
-
-        return attempt(Structured.first(model, makePrompt(options, valid), guided, options.repair ?? 0), undefined)
+        const first = Structured.first(model, makePrompt(options, valid), guided, options.repair ?? 0)
+        return objectAttempts({ model, schema: options.output, format, guided, partial, origin }, first, undefined)
       })))
   )
 }
+
+/** What every attempt of a structured {@link object} call shares. */
+interface ObjectCall<O, OE> {
+  readonly model: LanguageModel.Service
+  readonly schema: Schema.Schema<O, OE>
+  readonly format: StructuredOutput.Format
+  readonly guided: NonNullable<ObjectOptions<unknown, unknown, O, unknown>["guided"]>
+  readonly partial: NonNullable<ObjectOptions<unknown, unknown, O, unknown>["partial"]>
+  readonly origin: () => Event.Origin
+}
+
+type ObjectStream<O> = Stream.Stream<
+  Node.Emission<O>,
+  AiError.AiError | StructuredOutputError,
+  LanguageModel.LanguageModel
+>
+
+/**
+ * One attempt of a structured call: the response streamed as events and partial fields, then the decoded output,
+ * or a `Retry` event and the next attempt (instructed fallback or repair), or the decoding error.
+ */
+const objectAttempts = <O, OE>(
+  call: ObjectCall<O, OE>,
+  state: Structured.Attempt,
+  previous: Event.Usage | undefined
+): ObjectStream<O> =>
+  Stream.suspend(() => {
+    const { format, origin } = call
+    const decoder = StructuredOutput.makeDecoder(call.schema, {
+      partial: call.partial === "none" ? false : call.partial,
+      objectName: format.objectName
+    })
+    const mapEvent = makeEventMapper()
+    let usage: Event.Usage | undefined
+    let finishReason: string | undefined
+    const prompt = Structured.promptOf(state, format)
+    const parts = call.guided === "prompt"
+      ? LanguageModel.streamText({ prompt })
+      : StructuredOutput.withFormat(LanguageModel.streamText({ prompt }), format)
+    const partialFields = (at: Event.Origin): Event.Event => {
+      const { complete, value } = decoder.partial()
+      return { _tag: "PartialFields", ...at, value, complete }
+    }
+    const events = Stream.mapChunks(parts, (chunk) => {
+      const at = origin()
+      const out: Array<Node.Emission<O>> = []
+      for (const part of chunk) {
+        if (part.type === "text-delta") {
+          if (decoder.feed(part.delta)) out.push(partialFields(at))
+        } else if (part.type === "finish") {
+          usage = Event.toUsage(part.usage)
+          finishReason = part.reason
+        } else {
+          const event = mapEvent(part, at)
+          if (event !== undefined) out.push(event)
+        }
+      }
+      return Chunk.unsafeFromArray(out)
+    })
+    const end: ObjectStream<O> = Stream.unwrap(Effect.sync((): ObjectStream<O> => {
+      const result = decoder.finish({ attempt: state.call, finishReason })
+      const total = Event.addUsage(previous, usage)
+      const last: Array<Node.Emission<O>> = decoder.changed ? [partialFields(origin())] : []
+      if (Either.isRight(result)) return Stream.fromIterable([...last, Node.output(result.right, total)])
+      const error = result.left
+      const following = Structured.next(call.model, state, format, call.guided, error)
+      if (following === undefined) return Stream.concat(Stream.fromIterable(last), Stream.fail(error))
+      const retry: Event.Event = {
+        _tag: "Retry",
+        ...origin(),
+        attempt: state.call,
+        error: error._tag,
+        message: error.message,
+        delayMs: 0
+      }
+      return Stream.concat(Stream.fromIterable([...last, retry]), objectAttempts(call, following.attempt, total))
+    }))
+    return Stream.concat(events, end)
+  })
 
 /**
  * Makes a mapper from the streamed parts of a model's response to events, like {@link toEvent}, that also follows
