@@ -14,7 +14,7 @@
  */
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
-import * as Schema from "effect/Schema"
+import { TemplateError } from "./TemplateError.js"
 
 /**
  * @since 0.1.0
@@ -65,48 +65,6 @@ export interface Template {
   readonly [TypeId]: TypeId
   readonly text: string
   readonly parts: ReadonlyArray<string | Reference>
-}
-
-/**
- * A template that cannot be parsed: `description` says what is wrong and `offset` where (0-based, in characters).
- *
- * @example
- * ```ts
- * import { TemplateError } from "sluice/Template"
- *
- * const error = new TemplateError({ text: "Hi {{name", offset: 3, description: "unclosed {{" })
- * error.message // "template at 3: unclosed {{ in \"Hi {{name\""
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class TemplateError extends Schema.TaggedError<TemplateError>("sluice/TemplateError")("TemplateError", {
-  text: Schema.String,
-  offset: Schema.Number,
-  description: Schema.String
-}) {
-  /**
-   * @since 0.1.0
-   */
-  readonly reason = "Malformed" as const
-
-  /**
-   * A malformed template stays malformed.
-   *
-   * @since 0.1.0
-   */
-  get isRetryable(): boolean {
-    return false
-  }
-
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    const text = this.text.length > 80 ? `${this.text.slice(0, 80)}…` : this.text
-    return `template at ${this.offset}: ${this.description} in ${JSON.stringify(text)}`
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import * as Template from "../src/Template.js"
+import * as TemplateError from "../src/TemplateError.js"
 
 describe("Template", () => {
   it.effect("renders fields, dotted paths and array indexes", () =>
@@ -58,7 +59,8 @@ describe("Template", () => {
         const parsed = Template.parse(text)
         assert.isTrue(Either.isLeft(parsed), text)
         if (Either.isLeft(parsed)) {
-          assert.strictEqual(parsed.left._tag, "TemplateError")
+          assert.isTrue(TemplateError.isTemplateError(parsed.left))
+          assert.strictEqual(parsed.left.reason, "Malformed")
           assert.strictEqual(parsed.left.offset, offset)
           assert.strictEqual(parsed.left.description, description)
           assert.isFalse(parsed.left.isRetryable)
