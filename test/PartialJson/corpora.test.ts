@@ -143,19 +143,18 @@ describe("PartialJson corpora", () => {
     343: "kitchen sink `\"long\": \"very long ` → same input-trimming quirk as row 338"
   })
 
-  it.effect("langchainjs must-throw rows: all 106 fail in strict mode with a typed error and an offset", () =>
-    Effect.sync(() => {
-      const rows = readRows("langchainjs-strict-partial-json.jsonl").filter((row) => row.outcome === "throws")
-      assert.strictEqual(rows.length, 106)
-      for (const row of rows) {
-        const result = PartialJson.parseStrict(row.input)
-        assert.isTrue(Either.isLeft(result), row.input)
-        if (Either.isLeft(result)) {
-          assert.strictEqual(result.left._tag, "PartialJsonError")
-          assert.isTrue(result.left.offset >= 0 && result.left.offset <= row.input.length, row.input)
-        }
+  it("langchainjs must-throw rows: all 106 fail in strict mode with a typed error and an offset", () => {
+    const rows = readRows("langchainjs-strict-partial-json.jsonl").filter((row) => row.outcome === "throws")
+    assert.strictEqual(rows.length, 106)
+    for (const row of rows) {
+      const result = PartialJson.parseStrict(row.input)
+      assert.isTrue(Either.isLeft(result), row.input)
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left._tag, "PartialJsonError")
+        assert.isTrue(result.left.offset >= 0 && result.left.offset <= row.input.length, row.input)
       }
-    }))
+    }
+  })
 
   corpus("langchainjs-streamed-json.jsonl", (row) =>
     Effect.gen(function*() {
