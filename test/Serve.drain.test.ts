@@ -66,7 +66,7 @@ describe("Serve shutdown", () => {
       assert.deepStrictEqual(finalized, ["gated"])
     }))
 
-  it.live("a run still going after shutdownTimeout is stopped", () =>
+  it.live("a run still going after shutdownTimeout is stopped, and its stream ends with an error event", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()
       const never = yield* Deferred.make<void>()
@@ -76,7 +76,8 @@ describe("Serve shutdown", () => {
       yield* Deferred.await(started)
       const reading = yield* Effect.fork(Effect.promise(() => inFlight.text().catch(() => "")))
       yield* Scope.close(scope, Exit.void)
-      yield* Fiber.join(reading)
+      const text = yield* Fiber.join(reading)
+      assert.match(text, /event: error\ndata: .*"_tag":"Interrupted".*the server is shutting down/)
       yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => finalized.includes("gated"), times: 100 }))
       assert.deepStrictEqual(finalized, ["gated"])
       assert.isFalse(yield* Deferred.isDone(never))

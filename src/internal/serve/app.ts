@@ -96,9 +96,25 @@ const admit = <R>(served: Served<R>) =>
     return { request, ticket }
   })
 
-/** Holds the ticket (and the route's gate) until a streamed body ends; stops it on forced shutdown. */
-const hold = <E, R>(ticket: Http.Ticket, body: Stream.Stream<Uint8Array, E, R>, leave: Effect.Effect<void>) =>
-  body.pipe(Stream.interruptWhen(ticket.stop), Stream.ensuring(Effect.zipRight(leave, ticket.release)))
+/**
+ * Holds the ticket (and the route's gate) until a streamed body ends; on forced shutdown it stops the body and ends
+ * with the `stopped` block, so that the client can tell the stream was cut short.
+ */
+const hold = <E, R>(
+  ticket: Http.Ticket,
+  body: Stream.Stream<Uint8Array, E, R>,
+  leave: Effect.Effect<void>,
+  stopped: Uint8Array
+) =>
+  body.pipe(
+    Stream.interruptWhen(ticket.stop),
+    Stream.concat(
+      Stream.unwrap(Effect.map(Deferred.isDone(ticket.stop), (done) => done ? Stream.make(stopped) : Stream.empty))
+    ),
+    Stream.ensuring(Effect.zipRight(leave, ticket.release))
+  )
+
+const shuttingDown = "the server is shutting down: the run was stopped"
 
 const handle = <E, R>(effect: Effect.Effect<Response, E, R>): Effect.Effect<Response, never, R> =>
   Effect.catchAll(effect, (error) => Effect.succeed(failureResponse(error)))
@@ -119,7 +135,10 @@ const runRoute = <R>(served: Served<R>) =>
       yield* gate.enter()
       const runId = yield* Node.makeRunId
       const context = yield* Effect.context<R>()
-      const events = Stream.provideContext(hold(ticket, Runs.stream(route, input, runId), gate.leave()), context)
+      const events = Stream.provideContext(
+        hold(ticket, Runs.stream(route, input, runId), gate.leave(), Runs.stopped(runId, shuttingDown)),
+        context
+      )
       return Sse.response(events).pipe(HttpServerResponse.setHeader("x-sluice-run-id", runId))
     }).pipe(Effect.onError(() => ticket.release))
   }))
@@ -146,7 +165,9 @@ const chatRoute = <R>(served: Served<R>) =>
         const includeUsage = chat.stream_options?.include_usage === true
         const body = Chat.chunks(parts, meta, includeUsage, (cause) => Http.errorBody(chatFailure(cause)).error)
         const context = yield* Effect.context<R>()
-        return Sse.response(Stream.provideContext(hold(ticket, body, gate.leave()), context))
+        return Sse.response(
+          Stream.provideContext(hold(ticket, body, gate.leave(), Chat.stopped(shuttingDown)), context)
+        )
       }
       return yield* Chat.completion(parts, meta).pipe(
         Effect.map((completion) => HttpServerResponse.unsafeJson(completion)),

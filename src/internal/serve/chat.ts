@@ -389,6 +389,10 @@ export const completion = <E, R>(
     })
   )
 
+/** The OpenAI-shaped `error` block of an answer stopped by the server's shutdown. */
+export const stopped = (message: string): Uint8Array =>
+  Sse.frame(Sse.safeJson({ error: { message, type: "server_error", code: "shutting_down", param: null } }))
+
 /** The answer as `chat.completion.chunk` SSE blocks, ending with `[DONE]`; a failure becomes an `error` block. */
 export const chunks = <E, R>(
   parts: Stream.Stream<Part, E, R>,

@@ -40,6 +40,10 @@ export const encodeCause = (cause: Cause.Cause<unknown>): Record<string, unknown
   return { _tag: "Defect", message: Node.errorMessage(defect), retryable: false }
 }
 
+/** The `error` block of a run stopped by the server's shutdown (retryable: another server may run it). */
+export const stopped = (runId: string, message: string): Uint8Array =>
+  Sse.frame(Sse.safeJson({ runId, error: { _tag: "Interrupted", message, retryable: true } }), "error")
+
 /** The SSE body of one run. The run is forked in the stream's scope: a client that goes away interrupts it. */
 export const stream = <R>(route: RouteImpl<R>, input: unknown, runId: string): Stream.Stream<Uint8Array, never, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
