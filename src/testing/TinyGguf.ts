@@ -87,53 +87,9 @@ export const make = (options?: Options | undefined): Uint8Array => {
   const random = prng(options?.seed ?? 0)
   const noise = (scale: number) => (random() * 2 - 1) * scale
 
-  const tokens: Array<string> = ["<unk>", "<s>", "</s>"]
-  const types: Array<number> = [TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_CONTROL]
-  for (let b = 0; b < 256; b++) {
-    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`)
-    types.push(TOKEN_BYTE)
-  }
-  tokens.push("▁")
-  types.push(TOKEN_NORMAL)
-  for (let c = 0x21; c < 0x7f; c++) {
-    tokens.push(String.fromCharCode(c))
-    types.push(TOKEN_NORMAL)
-  }
-  tokens.push("<|im_start|>", "<|im_end|>", "\n||call:")
-  types.push(TOKEN_CONTROL, TOKEN_CONTROL, TOKEN_NORMAL)
+  const { preference, scores, tokens, types } = vocabulary()
   const vocab = tokens.length
-  const scores = tokens.map((_, i) => types[i] === TOKEN_NORMAL ? -i / vocab : 0)
-  const preference = tokens.map((token, i) => PREFERENCE[token] ?? (types[i] === TOKEN_NORMAL ? 1 : -8))
-
-  const tensors: Array<Tensor> = []
-  const matrix = (name: string, cols: number, rows: number, scale: number) =>
-    tensors.push({ name, dims: [cols, rows], data: Float32Array.from({ length: cols * rows }, () => noise(scale)) })
-  const ones = (name: string) => tensors.push({ name, dims: [embd], data: new Float32Array(embd).fill(1) })
-
-  const embeddings = new Float32Array(embd * vocab)
-  const output = new Float32Array(embd * vocab)
-  for (let t = 0; t < vocab; t++) {
-    embeddings[t * embd] = 1
-    output[t * embd] = preference[t]!
-    for (let d = 1; d < embd; d++) {
-      embeddings[t * embd + d] = noise(0.05)
-      output[t * embd + d] = noise(0.05)
-    }
-  }
-  tensors.push({ name: "token_embd.weight", dims: [embd, vocab], data: embeddings })
-  for (let i = 0; i < layers; i++) {
-    ones(`blk.${i}.attn_norm.weight`)
-    matrix(`blk.${i}.attn_q.weight`, embd, embd, 0.2)
-    matrix(`blk.${i}.attn_k.weight`, embd, embd, 0.2)
-    matrix(`blk.${i}.attn_v.weight`, embd, embd, 0.2)
-    matrix(`blk.${i}.attn_output.weight`, embd, embd, 0.01)
-    ones(`blk.${i}.ffn_norm.weight`)
-    matrix(`blk.${i}.ffn_gate.weight`, embd, ff, 0.2)
-    matrix(`blk.${i}.ffn_up.weight`, embd, ff, 0.2)
-    matrix(`blk.${i}.ffn_down.weight`, ff, embd, 0.01)
-  }
-  ones("output_norm.weight")
-  tensors.push({ name: "output.weight", dims: [embd, vocab], data: output })
+  const tensors = weights({ layers, embd, ff, vocab, preference, noise })
 
   const metadata: Array<readonly [string, Value]> = [
     ["general.architecture", str("llama")],
@@ -366,4 +322,69 @@ const encode = (metadata: ReadonlyArray<readonly [string, Value]>, tensors: Read
     w.align()
   }
   return w.result()
+}
+
+/** The tokens (bytes, printable ASCII, the chat markers), their types, scores and output preference. */
+const vocabulary = () => {
+  const tokens: Array<string> = ["<unk>", "<s>", "</s>"]
+  const types: Array<number> = [TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_CONTROL]
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`)
+    types.push(TOKEN_BYTE)
+  }
+  tokens.push("▁")
+  types.push(TOKEN_NORMAL)
+  for (let c = 0x21; c < 0x7f; c++) {
+    tokens.push(String.fromCharCode(c))
+    types.push(TOKEN_NORMAL)
+  }
+  tokens.push("<|im_start|>", "<|im_end|>", "\n||call:")
+  types.push(TOKEN_CONTROL, TOKEN_CONTROL, TOKEN_NORMAL)
+  const vocab = tokens.length
+  const scores = tokens.map((_, i) => types[i] === TOKEN_NORMAL ? -i / vocab : 0)
+  const preference = tokens.map((token, i) => PREFERENCE[token] ?? (types[i] === TOKEN_NORMAL ? 1 : -8))
+  return { tokens, types, scores, preference }
+}
+
+/** The weights, drawn from `noise` in a fixed order (the model depends on it). */
+const weights = (
+  { embd, ff, layers, noise, preference, vocab }: {
+    readonly layers: number
+    readonly embd: number
+    readonly ff: number
+    readonly vocab: number
+    readonly preference: ReadonlyArray<number>
+    readonly noise: (scale: number) => number
+  }
+): Array<Tensor> => {
+  const tensors: Array<Tensor> = []
+  const matrix = (name: string, cols: number, rows: number, scale: number) =>
+    tensors.push({ name, dims: [cols, rows], data: Float32Array.from({ length: cols * rows }, () => noise(scale)) })
+  const ones = (name: string) => tensors.push({ name, dims: [embd], data: new Float32Array(embd).fill(1) })
+
+  const embeddings = new Float32Array(embd * vocab)
+  const output = new Float32Array(embd * vocab)
+  for (let t = 0; t < vocab; t++) {
+    embeddings[t * embd] = 1
+    output[t * embd] = preference[t]!
+    for (let d = 1; d < embd; d++) {
+      embeddings[t * embd + d] = noise(0.05)
+      output[t * embd + d] = noise(0.05)
+    }
+  }
+  tensors.push({ name: "token_embd.weight", dims: [embd, vocab], data: embeddings })
+  for (let i = 0; i < layers; i++) {
+    ones(`blk.${i}.attn_norm.weight`)
+    matrix(`blk.${i}.attn_q.weight`, embd, embd, 0.2)
+    matrix(`blk.${i}.attn_k.weight`, embd, embd, 0.2)
+    matrix(`blk.${i}.attn_v.weight`, embd, embd, 0.2)
+    matrix(`blk.${i}.attn_output.weight`, embd, embd, 0.01)
+    ones(`blk.${i}.ffn_norm.weight`)
+    matrix(`blk.${i}.ffn_gate.weight`, embd, ff, 0.2)
+    matrix(`blk.${i}.ffn_up.weight`, embd, ff, 0.2)
+    matrix(`blk.${i}.ffn_down.weight`, ff, embd, 0.01)
+  }
+  ones("output_norm.weight")
+  tensors.push({ name: "output.weight", dims: [embd, vocab], data: output })
+  return tensors
 }
