@@ -36,7 +36,6 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
 import * as WorkflowEngineModule from "@effect/workflow/WorkflowEngine"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -53,12 +52,11 @@ import * as Chain from "./Chain.js"
 import type { ChainError } from "./ChainError.js"
 import * as Dataset from "./Dataset.js"
 import { DurableError } from "./DurableError.js"
-import * as Export from "./internal/durable/export.js"
 import * as Progress from "./internal/durable/progress.js"
 import * as Store from "./internal/durable/store.js"
 import { storeError } from "./internal/durable/store.js"
+import * as Submit from "./internal/durable/submit.js"
 import * as Workflows from "./internal/durable/workflows.js"
-import * as Retry from "./internal/retry.js"
 import * as Records from "./internal/runner/records.js"
 import type * as Runner from "./Runner.js"
 import { fromChainError, RunnerError } from "./RunnerError.js"
@@ -409,60 +407,25 @@ export const run = (
     if (backend.local) yield* Workflows.register(chain, workflows)
 
     // ---- the run's row, and its input staged once
-    const chunkSize = Math.max(1, Math.floor(options.chunkSize ?? 1000))
-    const chunksInFlight = Math.max(1, Math.floor(options.chunksInFlight ?? 4))
-    const concurrency = Math.max(1, Math.floor(options.concurrency ?? 16))
-    const existing = yield* Store.getRun(runId).pipe(Effect.mapError(orStore))
-    const sameVersion = existing !== undefined && existing.workflow === workflows.name
-    const attempt = existing === undefined
-      ? 1
-      : sameVersion && existing.status !== "killed" && existing.status !== "failed"
-      ? existing.attempt
-      : existing.attempt + 1
-    const info = {
-      input: typeof options.input === "string" ? options.input : "(records given in code)",
-      output: options.output,
-      chunkSize,
-      chunksInFlight,
-      concurrency,
+    const sizes = Submit.sizesOf(options)
+    const { attempt, existing, total } = yield* Submit.register({
+      runId,
+      chain,
+      workflow: workflows.name,
+      options,
+      sizes,
       hashes,
       flatHash,
-      options: {
-        format: options.format,
-        columns: options.columns,
-        key: options.key,
-        limit: options.limit,
-        strict: options.strict ?? false,
-        engines: options.engines,
-        engineConcurrency: options.engineConcurrency,
-        retry: options.retry ?? Retry.defaultTimes,
-        engineRetry: options.engineRetry
-      }
-    }
-    let total = existing?.total ?? 0
-    const row = (staged: boolean): Store.RunRow => ({
-      runId,
-      chain: chain.name,
-      workflow: workflows.name,
-      attempt,
-      status: existing !== undefined && sameVersion && existing.status === "complete" ? "complete" : "running",
-      total,
-      staged,
-      submittedAt: existing?.submittedAt ?? startedAt,
-      updatedAt: startedAt,
-      info
+      startedAt,
+      stage: stage(runId, options)
     })
-    yield* Store.putRun(row(existing?.staged ?? false)).pipe(Effect.mapError(orStore))
-    if (existing?.staged !== true) {
-      total = yield* stage(runId, options)
-      yield* Store.putRun(row(true)).pipe(Effect.mapError(orStore))
-    }
 
     // ---- progress from the store
     const kindHashes: Record<string, string> = { ...hashes, flattened: flatHash }
     const stepOfHash = new Map(Object.entries(hashes).map(([step, hash]) => [hash, step]))
     const baseline = yield* Store.counts(runId, kindHashes).pipe(Effect.mapError(orStore))
     const resumed = baseline.flattened ?? 0
+    const engines = Object.fromEntries([...resolved].map(([step, e]) => [step, Chain.engineKey(e) ?? "context"]))
     const plan: Runner.Plan = {
       runId,
       chain: chain.name,
@@ -471,7 +434,7 @@ export const run = (
       resumed,
       invalidated: [],
       steps: ids,
-      engines: Object.fromEntries([...resolved].map(([step, e]) => [step, Chain.engineKey(e) ?? "context"]))
+      engines
     }
     if (options.onStart !== undefined) yield* options.onStart(plan)
     const emit = options.onEvent ?? (() => Effect.void)
@@ -488,79 +451,38 @@ export const run = (
       runId,
       attempt,
       total,
-      chunkSize,
-      chunksInFlight,
-      settings: {
-        concurrency: Math.max(1, Math.ceil(concurrency / chunksInFlight)),
-        engines: options.engines ?? null,
-        engineConcurrency: options.engineConcurrency ?? null,
-        retry: options.retry ?? Retry.defaultTimes,
-        engineRetry: options.engineRetry ?? null,
-        retryDelayMs: options.retryDelayMs ?? null,
-        hashes,
-        flatHash
-      }
+      chunkSize: sizes.chunkSize,
+      chunksInFlight: sizes.chunksInFlight,
+      settings: Submit.settingsOf(options, sizes, hashes, flatHash)
     }).pipe(Effect.exit)
     yield* Fiber.interrupt(follower)
     yield* follow
     const stats = exit._tag === "Success" ? exit.value : {}
-    const failure = exit._tag === "Failure" ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-    const status: Runner.Summary["status"] = exit._tag === "Success"
-      ? "success"
-      : failure?.killed === true
-      ? "interrupted"
-      : "failure"
+    const status = Submit.statusOf(exit)
 
     // ---- export, summary
-    const finished = yield* Store.finished(runId, flatHash).pipe(Effect.mapError(orStore))
-    const errorCounts = yield* Progress.errorsByStep(runId, stepOfHash)
-    const now = yield* Clock.currentTimeMillis
-    const summary = Export.summarize({
+    const { now, summary } = yield* Submit.conclude({
+      chain,
+      options,
       runId,
-      chain: chain.name,
-      output: options.output,
       status,
       ids,
       stats,
-      finished,
-      errorCounts,
+      hashes,
+      flatHash,
+      stepOfHash,
       total,
       resumed,
       startedAt,
       firstStartedAt: existing?.submittedAt ?? startedAt,
       attempt,
-      now
-    })
-    yield* Export.exportRun(chain, options, summary, {
-      hashes,
-      flatHash,
-      startedAt,
       workflow: workflows.name,
       store: backend.store,
-      attempt,
-      chunkSize,
-      chunksInFlight,
-      engines: plan.engines
+      sizes,
+      engines
     })
     yield* emit({ _tag: "RunEnd", ...origin(now), path: [chain.name], status, durationMs: now - startedAt })
-    if (exit._tag === "Failure") {
-      const cause = exit.cause
-      const error = failure
-      // a failed attempt's result is stored: the next submission starts a new attempt (reusing every stored row)
-      if (error !== undefined && !error.killed) {
-        yield* Store.setStatus(runId, "failed", now, true).pipe(Effect.ignore)
-      }
-      if (error === undefined) {
-        return yield* (Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.die(Cause.squash(cause)))
-      }
-      return yield* new DurableError({
-        reason: error.killed ? "Killed" : "ChunkFailed",
-        runId,
-        description: error.killed
-          ? "the run was killed (submit it again to resume)"
-          : `chunk ${error.chunk}: ${error.message}`
-      })
-    }
+    if (exit._tag === "Failure") return yield* Submit.failed(runId, exit.cause, now)
     return summary
   })).pipe(Effect.withSpan("Durable.run", { attributes: { chain: chain.name, output: options.output } }))
 
