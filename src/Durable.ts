@@ -57,6 +57,7 @@ import * as Store from "./internal/durable/store.js"
 import { storeError } from "./internal/durable/store.js"
 import * as Submit from "./internal/durable/submit.js"
 import * as Workflows from "./internal/durable/workflows.js"
+import * as Inputs from "./internal/runner/inputs.js"
 import * as Records from "./internal/runner/records.js"
 import type * as Runner from "./Runner.js"
 import { fromChainError, RunnerError } from "./RunnerError.js"
@@ -616,17 +617,9 @@ const stage = (
   options: Options
 ): Effect.Effect<number, RunnerError | DurableError, FileSystem.FileSystem | SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const datasetOptions: Dataset.Options = {
-      format: options.format,
-      columns: options.columns,
-      key: options.key,
-      limit: options.limit,
-      strict: options.strict,
-      split: options.split
-    }
     const items: Stream.Stream<Dataset.Item, RunnerError, FileSystem.FileSystem> = typeof options.input === "string"
       ? Stream.mapError(
-        Dataset.stream(options.input, datasetOptions),
+        Dataset.stream(options.input, Inputs.datasetOptions(options)),
         (cause) => new RunnerError({ reason: "Input", path: cause.path, description: cause.message, cause })
       )
       : Records.recordsOf(options.input, options.key, options.limit)

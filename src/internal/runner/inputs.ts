@@ -33,18 +33,11 @@ export const source = (options: Options): Effect.Effect<
     if (typeof options.input !== "string") {
       return { total: undefined, items: Records.recordsOf(options.input, options.key, options.limit) }
     }
-    const datasetOptions: Dataset.Options = {
-      format: options.format,
-      columns: options.columns,
-      key: options.key,
-      limit: options.limit,
-      strict: options.strict,
-      split: options.split
-    }
+    const reading = datasetOptions(options)
     const total = options.count !== false
-      ? yield* Dataset.count(options.input, datasetOptions).pipe(Effect.mapError(inputError))
+      ? yield* Dataset.count(options.input, reading).pipe(Effect.mapError(inputError))
       : undefined
-    return { total, items: Stream.mapError(Dataset.stream(options.input, datasetOptions), inputError) }
+    return { total, items: Stream.mapError(Dataset.stream(options.input, reading), inputError) }
   })
 
 /** What {@link admit} reads and updates. */
@@ -106,3 +99,13 @@ export const admit = <R>(
       return Chunk.unsafeFromArray(out)
     })
   })
+
+/** The dataset reader's options among a run's options (Runner's or Durable's). */
+export const datasetOptions = (options: Dataset.Options): Dataset.Options => ({
+  format: options.format,
+  columns: options.columns,
+  key: options.key,
+  limit: options.limit,
+  strict: options.strict,
+  split: options.split
+})
