@@ -392,20 +392,8 @@ export const run = (
   options: Options
 ): Effect.Effect<Runner.Summary, RunnerError | DurableError, FileSystem.FileSystem | Services> =>
   Effect.scoped(Effect.gen(function*() {
-    yield* Chain.check(chain).pipe(Effect.mapError(invalidChain))
-    const backend = yield* Backend
-    const startedAt = yield* Clock.currentTimeMillis
-    const resolved = yield* Chain.resolveEngines(chain, options.engines).pipe(
-      Effect.mapError((cause) => fromChainError(cause))
-    )
-    const ids = Chain.flatSteps(chain).map((step) => step.id)
-    const hashes = Chain.hashes(chain, (step) => Chain.engineKey(resolved.get(step.id)))
-    const flatHash = digest(JSON.stringify(hashes))
-    const workflows = Workflows.make(chain, versionOf(chain))
-    const runId = options.runId ?? `run-${digest(`${chain.name}\u0000${resolve(options.output)}`).slice(0, 16)}`
+    const { backend, flatHash, hashes, ids, resolved, runId, startedAt, workflows } = yield* prepare(chain, options)
     const orStore = storeError(runId)
-    yield* Store.migrate.pipe(Effect.mapError(orStore))
-    if (backend.local) yield* Workflows.register(chain, workflows)
 
     // ---- the run's row, and its input staged once
     const sizes = Submit.sizesOf(options)
@@ -610,6 +598,25 @@ const versionOf = (chain: Chain.Chain): string =>
 const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
 
 const invalidChain = (cause: ChainError): RunnerError => fromChainError(cause)
+
+/** Checks the chain, resolves its engines and hashes, and makes sure the store and (locally) the workflows exist. */
+const prepare = (chain: Chain.Chain, options: Options) =>
+  Effect.gen(function*() {
+    yield* Chain.check(chain).pipe(Effect.mapError(invalidChain))
+    const backend = yield* Backend
+    const startedAt = yield* Clock.currentTimeMillis
+    const resolved = yield* Chain.resolveEngines(chain, options.engines).pipe(
+      Effect.mapError((cause) => fromChainError(cause))
+    )
+    const ids = Chain.flatSteps(chain).map((step) => step.id)
+    const hashes = Chain.hashes(chain, (step) => Chain.engineKey(resolved.get(step.id)))
+    const flatHash = digest(JSON.stringify(hashes))
+    const workflows = Workflows.make(chain, versionOf(chain))
+    const runId = options.runId ?? `run-${digest(`${chain.name}\u0000${resolve(options.output)}`).slice(0, 16)}`
+    yield* Store.migrate.pipe(Effect.mapError(storeError(runId)))
+    if (backend.local) yield* Workflows.register(chain, workflows)
+    return { backend, flatHash, hashes, ids, resolved, runId, startedAt, workflows }
+  })
 
 /** Stages the input rows (idempotent); malformed rows become error records. Returns the number of input items. */
 const stage = (
