@@ -77,7 +77,12 @@ describe("Durable on PostgreSQL", () => {
         const log = `${dir}/calls.log`
         const env = { SLUICE_COUNT_LOG: log }
         const port = 35000 + Math.floor(Math.random() * 20000)
-        const runner = (p: number) => sluice(["runner", "--store", url, "--chain", CHAIN, "--port", String(p)], env)
+        // LLM calls of 100 ms make the run last several seconds, long enough for both runners to hold shards (a
+        // run over an instant engine can finish on the first runner before the second has any)
+        const engines = `${dir}/engines.yml`
+        yield* fs.writeFileString(engines, "engines:\n  - name: slow\n    backend: dry-run\n    latency: 100 millis\n")
+        const runner = (p: number) =>
+          sluice(["runner", "--store", url, "--chain", CHAIN, "--port", String(p), "--engines", engines], env)
         const a = yield* runner(port)
         const b = yield* runner(port + 1)
         // both runners serve before the run is submitted, so that each gets shards (startup is slow under load)
