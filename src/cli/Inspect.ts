@@ -112,20 +112,7 @@ export const inspectionLines = (inspection: Runner.Inspection): ReadonlyArray<st
     ].filter((part) => part !== undefined)
     if (when.length > 0) lines.push(`  ${when.join(", ")}`)
   }
-  if (invocations.length > 1) {
-    for (const i of invocations) {
-      const figures = [
-        `${count(i.items?.done ?? 0)} done`,
-        i.items?.resumed ? `${count(i.items.resumed)} resumed` : undefined,
-        `${count(i.items?.failed ?? 0)} failed`
-      ].filter((part) => part !== undefined).join(", ")
-      lines.push(
-        `    ${i.startedAt ?? "?"} ${i.status === "failure" ? "failed" : i.status ?? "?"}: ${figures} in ${
-          Progress.formatDuration(i.durationMs ?? 0)
-        }${i.cause === undefined ? "" : ` (${oneLine(i.cause)})`}`
-      )
-    }
-  }
+  if (invocations.length > 1) lines.push(...invocations.map(invocationLine))
   const items = metrics?.items
   lines.push(
     `  items: ${
@@ -139,6 +126,31 @@ export const inspectionLines = (inspection: Runner.Inspection): ReadonlyArray<st
       ].filter((part) => part !== undefined).join(", ")
     }`
   )
+  lines.push("", ...stepTable(inspection, metrics).map((line) => `  ${line}`))
+  if (inspection.errors.total > 0) lines.push("", ...errorLines(inspection))
+  return lines
+}
+
+// =============================================================================
+// internal
+// =============================================================================
+
+/** One invocation of a run resumed several times: when, how it ended, its figures. */
+const invocationLine = (i: typeof Invocation.Type): string => {
+  const count = Progress.formatCount
+  const figures = [
+    `${count(i.items?.done ?? 0)} done`,
+    i.items?.resumed ? `${count(i.items.resumed)} resumed` : undefined,
+    `${count(i.items?.failed ?? 0)} failed`
+  ].filter((part) => part !== undefined).join(", ")
+  return `    ${i.startedAt ?? "?"} ${i.status === "failure" ? "failed" : i.status ?? "?"}: ${figures} in ${
+    Progress.formatDuration(i.durationMs ?? 0)
+  }${i.cause === undefined ? "" : ` (${oneLine(i.cause)})`}`
+}
+
+/** The per-step table: records and files written, errors, retries, latency percentiles, tokens. */
+const stepTable = (inspection: Runner.Inspection, metrics: typeof Metrics.Type | undefined): ReadonlyArray<string> => {
+  const count = Progress.formatCount
   const ids = [...new Set([...Object.keys(inspection.steps), ...Object.keys(metrics?.steps ?? {})])]
   const rows = ids.map((id) => {
     const files = inspection.steps[id]
@@ -155,33 +167,25 @@ export const inspectionLines = (inspection: Runner.Inspection): ReadonlyArray<st
       s?.tokens === undefined ? "-" : count(s.tokens.total)
     ]
   })
-  lines.push(
-    "",
-    ...Output.table([["step", "records", "files", "errors", "retries", "p50", "p95", "p99", "tokens"], ...rows]).map((
-      line
-    ) => `  ${line}`)
-  )
-  if (inspection.errors.total > 0) {
-    const tally = (byKey: Readonly<Record<string, number>>) =>
-      Object.entries(byKey).sort((a, b) => b[1] - a[1]).map(([key, n]) => `${key} ${count(n)}`).join(", ")
-    lines.push(
-      "",
-      `  errors by step: ${tally(inspection.errors.byStep)}`,
-      `  errors by kind: ${tally(inspection.errors.byError)}`,
-      `  last errors:`,
-      ...inspection.errors.last.map((e) =>
-        `    #${e.index}${e._id === undefined || e._id === String(e.index) ? "" : ` (${e._id})`} ${e.step}: ${
-          e.file === undefined ? "" : `${e.file}:${e.line ?? "?"}: `
-        }${oneLine(e.message)}`
-      )
-    )
-  }
-  return lines
+  return Output.table([["step", "records", "files", "errors", "retries", "p50", "p95", "p99", "tokens"], ...rows])
 }
 
-// =============================================================================
-// internal
-// =============================================================================
+/** The error tallies by step and by kind, and the last errors. */
+const errorLines = (inspection: Runner.Inspection): ReadonlyArray<string> => {
+  const count = Progress.formatCount
+  const tally = (byKey: Readonly<Record<string, number>>) =>
+    Object.entries(byKey).sort((a, b) => b[1] - a[1]).map(([key, n]) => `${key} ${count(n)}`).join(", ")
+  return [
+    `  errors by step: ${tally(inspection.errors.byStep)}`,
+    `  errors by kind: ${tally(inspection.errors.byError)}`,
+    `  last errors:`,
+    ...inspection.errors.last.map((e) =>
+      `    #${e.index}${e._id === undefined || e._id === String(e.index) ? "" : ` (${e._id})`} ${e.step}: ${
+        e.file === undefined ? "" : `${e.file}:${e.line ?? "?"}: `
+      }${oneLine(e.message)}`
+    )
+  ]
+}
 
 const Latency = Schema.Struct({ p50: Schema.Number, p95: Schema.Number, p99: Schema.Number })
 

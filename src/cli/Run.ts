@@ -182,6 +182,16 @@ export const command = Command.make(
     })
 ).pipe(Command.withDescription("Run a chain over a dataset into a run folder (resumes when run again)"))
 
+/** The line a run starts with: its id, chain and output, the items and what resuming skips or re-runs. */
+const planHeader = (plan: Runner.Plan): string => {
+  const about = [
+    plan.total === undefined ? undefined : `${Progress.formatCount(plan.total)} items`,
+    plan.resumed > 0 ? `${Progress.formatCount(plan.resumed)} already done` : undefined,
+    plan.invalidated.length > 0 ? `re-running ${plan.invalidated.join(", ")} (changed)` : undefined
+  ].filter((part) => part !== undefined)
+  return `run ${plan.runId}: ${plan.chain} → ${plan.output}${about.length === 0 ? "" : ` (${about.join(", ")})`}`
+}
+
 /**
  * Runs a chain with `Runner.run`, reporting progress in the given mode (see the module description), and returns
  * the run's summary. On interruption the display shows the last state and a line tells how to resume.
@@ -248,15 +258,7 @@ export const runWithProgress = Effect.fnUntraced(function*(
   const onStart = (plan: Runner.Plan) =>
     Effect.suspend(() => {
       state = Progress.withTotal(state, plan.total === undefined ? undefined : Math.max(0, plan.total - plan.resumed))
-      const about = [
-        plan.total === undefined ? undefined : `${Progress.formatCount(plan.total)} items`,
-        plan.resumed > 0 ? `${Progress.formatCount(plan.resumed)} already done` : undefined,
-        plan.invalidated.length > 0 ? `re-running ${plan.invalidated.join(", ")} (changed)` : undefined
-      ].filter((part) => part !== undefined)
-      const header = `run ${plan.runId}: ${plan.chain} → ${plan.output}${
-        about.length === 0 ? "" : ` (${about.join(", ")})`
-      }`
-      return mode === "tty" || mode === "plain" ? Output.errLines([header]) : Effect.void
+      return mode === "tty" || mode === "plain" ? Output.errLines([planHeader(plan)]) : Effect.void
     })
   const ticker = mode === "tty" || mode === "plain"
     ? yield* Effect.forkScoped(
