@@ -47,7 +47,7 @@ export interface ItemState {
   readonly done: Readonly<Record<string, unknown>> | undefined
   readonly computed: Array<string>
   current: unknown
-  status: "running" | "complete" | "filtered" | "failed" | "cancelled"
+  status: "running" | "complete" | "filtered" | "failed"
   filteredBy: string | undefined
   failure: Chain.Failure | undefined
 }
@@ -64,12 +64,6 @@ export const makeItem = (input: Chain.Input): ItemState => ({
   filteredBy: undefined,
   failure: undefined
 })
-
-/** An item abandoned by a stop: not emitted. */
-export const cancel = (item: ItemState): ItemState => {
-  item.status = "cancelled"
-  return item
-}
 
 export const toResult = (item: ItemState, plan: Plan): Chain.Result => {
   if (item.status === "running") item.status = "complete"

@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Chain from "../../Chain.js"
@@ -50,12 +49,7 @@ export const execute = <E, R>(
           (chunk) => runBatch(segment.step, chunk, ctx)
         )
     }
-    return stop === undefined
-      ? Stream.map(items, (item) => toResult(item, plan))
-      : Stream.filterMap(
-        items,
-        (item) => item.status === "cancelled" ? Option.none() : Option.some(toResult(item, plan))
-      )
+    return Stream.map(items, (item) => toResult(item, plan))
   }))
 
 const makeContext = Effect.fnUntraced(function*(self: Chain.Chain, options: Chain.ExecuteOptions | undefined) {
