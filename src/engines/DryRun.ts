@@ -20,6 +20,7 @@ import type * as Tool from "@effect/ai/Tool"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -91,36 +92,47 @@ export const make = (options?: Options | undefined): Effect.Effect<LanguageModel
     const tokenSize = options?.tokenSize ?? 4
     let calls = 0
 
+    /** The failure of call number `call` when it is one of the simulated ones. */
+    const failure = (method: string, call: number, key: number): AiError.AiError | undefined =>
+      failureRate > 0 && prng(hash(String(call), key))() < failureRate
+        ? new AiError.UnknownError({
+          module: "DryRun",
+          method,
+          description: `simulated failure (failureRate ${failureRate}, call ${call + 1})`
+        })
+        : undefined
+    const words = options?.words ?? 24
+
     const reply = (method: string, request: LanguageModel.ProviderOptions) =>
       Effect.suspend(() => {
         const call = calls++
         const text = promptText(request.prompt)
         const key = hash(text, seed)
         const delay = latency === undefined ? Effect.void : Effect.sleep(latency)
-        if (failureRate > 0 && prng(hash(String(call), key))() < failureRate) {
-          return Effect.zipRight(
-            delay,
-            Effect.fail(
-              new AiError.UnknownError({
-                module: "DryRun",
-                method,
-                description: `simulated failure (failureRate ${failureRate}, call ${call + 1})`
-              })
-            )
-          )
-        }
+        const failed = failure(method, call, key)
+        if (failed !== undefined) return Effect.zipRight(delay, Effect.fail(failed))
         return Effect.zipWith(
           delay,
           StructuredOutput.requested(request),
-          (_, format) => compose(request, format, text, key, options?.words ?? 24, tokenSize)
+          (_, format) => compose(request, format, text, key, words, tokenSize)
         )
       })
+
+    // the lower-level contract (a call without tools): answered at once without latency
+    const direct = (call: Engine.Call): Effect.Effect<Engine.Reply, AiError.AiError> => {
+      const n = calls++
+      const text = promptText(call.prompt)
+      const key = hash(text, seed)
+      const failed = failure("generateText", n, key)
+      const answer = failed !== undefined ? Exit.fail(failed) : Exit.succeed(plain(call, text, key, words))
+      return latency === undefined ? answer : Effect.zipRight(Effect.sleep(latency), answer)
+    }
 
     return Engine.make({
       generateText: (request) => Effect.map(reply("generateText", request), replyContent),
       streamText: (request) =>
         Stream.unwrap(Effect.map(reply("streamText", request), (reply) => streamReply(reply, tokenDelay)))
-    })
+    }, direct)
   })
 
 /**
@@ -257,6 +269,24 @@ const compose = (
   }
   const reply = sentence(lastUserText(request.prompt), key, words)
   return { text: chunkText(reply, tokenSize), finishReason: "stop", usage: { ...usage, outputTokens: tokens(reply) } }
+}
+
+/** {@link compose}'s reply to a call without tools, as one text. */
+const plain = (call: Engine.Call, text: string, key: number, words: number): Engine.Reply => {
+  const inputTokens = Math.ceil(text.length / 4)
+  let reply: string
+  if (Option.isSome(call.format)) {
+    const schema = call.format.value.schema as Schema.Schema<unknown, unknown>
+    reply = JSON.stringify(Schema.encodeSync(schema)(generate(schema, key)))
+  } else {
+    reply = sentence(lastUserText(call.prompt), key, words)
+  }
+  const outputTokens = tokens(reply)
+  return {
+    text: reply,
+    finishReason: "stop",
+    usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
+  }
 }
 
 const sentence = (prompt: string, key: number, count: number): string => {

@@ -6,6 +6,11 @@
  * call, more than the engine itself. An engine built with {@link make} keeps its provider functions on the service, and
  * {@link generateText} calls them directly with a decoder built once, for calls without tools (the structured calls of
  * Chain and `Llm.object`). Any other `LanguageModel` service is called as usual.
+ *
+ * Below that, an engine may give {@link make} a `reply` function: the lower-level contract of a call without tools,
+ * which takes the format and sampling in the request (no fiber ref, no id generator in the context) and answers a
+ * {@link Reply}. An engine that can answer at once (the dry-run engine without latency) returns a complete effect,
+ * and a structured call over it stays synchronous (see `eager.ts`).
  */
 import * as AiError from "@effect/ai/AiError"
 import * as IdGenerator from "@effect/ai/IdGenerator"
@@ -19,6 +24,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
+import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 import { confirmed } from "./confirmed.js"
 
@@ -26,18 +32,35 @@ const DirectTypeId: unique symbol = Symbol.for("sluice/internal/languageModel/di
 
 type Params = Parameters<typeof LanguageModel.make>[0]
 
-interface Direct {
-  readonly [DirectTypeId]: { readonly params: Params; readonly ids: IdGenerator.Service }
+/** One call without tools: the conversation, the structured output requested (`none`: text) and the sampling. */
+export interface Call {
+  readonly prompt: Prompt.Prompt
+  readonly format: Option.Option<StructuredOutput.Format>
+  readonly sampling: Sampling.Sampling | undefined
 }
 
-/** `LanguageModel.make`, keeping the provider functions for {@link generateText}'s direct path. */
-export const make = (params: Params): Effect.Effect<LanguageModel.Service> =>
+interface Direct {
+  readonly [DirectTypeId]: {
+    readonly params: Params
+    readonly ids: IdGenerator.Service
+    readonly reply: ((call: Call) => Effect.Effect<Reply, AiError.AiError>) | undefined
+  }
+}
+
+/**
+ * `LanguageModel.make`, keeping the provider functions for {@link generateText}'s direct path, and the engine's
+ * `reply` (see the module description) when it has one: it must answer as its `generateText` would.
+ */
+export const make = (
+  params: Params,
+  reply?: ((call: Call) => Effect.Effect<Reply, AiError.AiError>) | undefined
+): Effect.Effect<LanguageModel.Service> =>
   Effect.zipWith(
     LanguageModel.make(params),
     Effect.serviceOption(IdGenerator.IdGenerator),
     (service, ids) =>
       Object.assign(service, {
-        [DirectTypeId]: { params, ids: Option.getOrElse(ids, () => IdGenerator.defaultIdGenerator) }
+        [DirectTypeId]: { params, ids: Option.getOrElse(ids, () => IdGenerator.defaultIdGenerator), reply }
       })
   )
 
@@ -75,35 +98,50 @@ export interface Reply {
 
 /**
  * `model.generateText({ prompt })` without tools, as a {@link Reply}, with the structured output `format` requested
- * (`none`: no format): directly on an engine built with {@link make} (same parts, same errors; the format goes in
- * the request's `responseFormat`, which sluice's engines read first, see `StructuredOutput.requested`), through the
- * service otherwise (the format in `StructuredOutput.currentFormat`).
+ * (`none`: no format) and run with the call's sampling: through the engine's `reply` when it has one, directly on an
+ * engine built with {@link make} otherwise (same parts, same errors; the format goes in the request's
+ * `responseFormat`, which sluice's engines read first, see `StructuredOutput.requested`), through the service for any
+ * other `LanguageModel` (the format in `StructuredOutput.currentFormat`).
  */
-export const generateText = (
-  model: LanguageModel.Service,
-  prompt: Prompt.Prompt,
-  format: Option.Option<StructuredOutput.Format>
-): Effect.Effect<Reply, AiError.AiError> => {
+export const generateText = (model: LanguageModel.Service, call: Call): Effect.Effect<Reply, AiError.AiError> => {
   const direct = (model as Partial<Direct>)[DirectTypeId]
-  if (direct === undefined) {
-    return Effect.locally(Effect.map(model.generateText({ prompt }), replyOf), StructuredOutput.currentFormat, format)
+  const format = call.format
+  if (direct?.reply !== undefined) {
+    if (Option.isSome(format)) confirmed.add(format.value)
+    return direct.reply(call)
   }
-  if (Option.isSome(format)) confirmed.add(format.value)
-  const call = direct.params.generateText({
-    prompt,
-    tools: [],
-    toolChoice: "none",
-    responseFormat: Option.isSome(format) ? jsonFormat(format.value) : { type: "text" },
-    span
-  }).pipe(
-    Effect.provideService(IdGenerator.IdGenerator, direct.ids),
-    Effect.flatMap((parts) => {
-      const plain = plainReply(parts)
-      return plain === undefined ? decodeReply(parts) : Effect.succeed(plain)
-    })
-  )
-  // without a format, one set around the call (`StructuredOutput.withFormat`) is cleared, as on the service path
-  return Option.isSome(format) ? call : Effect.locally(call, StructuredOutput.currentFormat, format)
+  return Effect.withFiberRuntime((fiber) => {
+    let effect: Effect.Effect<Reply, AiError.AiError>
+    if (direct === undefined) {
+      effect = Effect.locally(
+        Effect.map(model.generateText({ prompt: call.prompt }), replyOf),
+        StructuredOutput.currentFormat,
+        format
+      )
+    } else {
+      if (Option.isSome(format)) confirmed.add(format.value)
+      effect = direct.params.generateText({
+        prompt: call.prompt,
+        tools: [],
+        toolChoice: "none",
+        responseFormat: Option.isSome(format) ? jsonFormat(format.value) : { type: "text" },
+        span
+      }).pipe(
+        Effect.provideService(IdGenerator.IdGenerator, direct.ids),
+        Effect.flatMap((parts) => {
+          const plain = plainReply(parts)
+          return plain === undefined ? decodeReply(parts) : Effect.succeed(plain)
+        })
+      )
+      // without a format, one set around the call (`StructuredOutput.withFormat`) is cleared, as on the service path
+      if (Option.isNone(format)) effect = Effect.locally(effect, StructuredOutput.currentFormat, format)
+    }
+    // the call's sampling replaces the one around it; setting what is already set is skipped (a fiber ref change
+    // copies the fiber's refs)
+    return fiber.getFiberRef(Sampling.currentSampling) === call.sampling
+      ? effect
+      : Sampling.withSampling(effect, call.sampling)
+  })
 }
 
 const jsonFormats = new WeakMap<StructuredOutput.Format, LanguageModel.ProviderOptions["responseFormat"]>()

@@ -13,14 +13,16 @@
 import type * as AiError from "@effect/ai/AiError"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import * as Event from "../Event.js"
-import * as Sampling from "../Sampling.js"
+import type * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 import { formatIssue, type StructuredOutputError } from "../StructuredOutputError.js"
+import * as Eager from "./eager.js"
 import * as Engine from "./languageModel.js"
 
 /** Where the schema goes: see the module documentation. */
@@ -125,6 +127,7 @@ export interface GenerateOptions<A, I> {
 
 /**
  * A structured call with `generateText` (nothing streams): the decoded value and the token usage of all attempts.
+ * Over an engine that answers at once, the whole call is a complete effect (see `eager.ts`).
  */
 export const generate = <A, I>(
   model: LanguageModel.Service,
@@ -132,36 +135,33 @@ export const generate = <A, I>(
 ): Effect.Effect<
   { readonly value: A; readonly usage: Event.Usage | undefined },
   AiError.AiError | StructuredOutputError
-> =>
-  Effect.withFiberRuntime((fiber) => {
-    let usage: Event.Usage | undefined
-    const requested = options.guided === "prompt" ? Option.none() : requestedOf(options.format)
-    // a step's sampling replaces the one around it; setting what is already set is skipped (a fiber ref change
-    // copies the fiber's refs)
-    const sampled = fiber.getFiberRef(Sampling.currentSampling) === options.sampling
-    const once = (attempt: Attempt): Effect.Effect<A, AiError.AiError | StructuredOutputError> => {
-      const call = Engine.generateText(model, promptOf(attempt, options.format), requested)
-      return Effect.flatMap(sampled ? call : Sampling.withSampling(call, options.sampling), (response) => {
-        usage = Event.addUsage(usage, Event.toUsage(response.usage))
-        const decoder = StructuredOutput.makeDecoder(options.schema, {
-          partial: false,
-          objectName: options.format.objectName
-        })
-        decoder.feed(response.text)
-        const result = decoder.finish({ attempt: attempt.call, finishReason: response.finishReason })
-        if (Either.isRight(result)) return Effect.succeed(result.right)
-        const following = next(model, attempt, options.format, options.guided, result.left)
-        if (following === undefined) return Effect.fail(result.left)
-        return following.fallback
-          ? once(following.attempt)
-          : Effect.zipRight(options.onRepair(attempt, result.left), once(following.attempt))
+> => {
+  let usage: Event.Usage | undefined
+  const requested = options.guided === "prompt" ? Option.none() : requestedOf(options.format)
+  const once = (attempt: Attempt): Effect.Effect<A, AiError.AiError | StructuredOutputError> => {
+    const call = Engine.generateText(model, {
+      prompt: promptOf(attempt, options.format),
+      format: requested,
+      sampling: options.sampling
+    })
+    return Eager.flatMap(call, (response) => {
+      usage = Event.addUsage(usage, Event.toUsage(response.usage))
+      const decoder = StructuredOutput.makeDecoder(options.schema, {
+        partial: false,
+        objectName: options.format.objectName
       })
-    }
-    return Effect.map(
-      once(first(model, options.prompt, options.guided, options.repairs)),
-      (value) => ({ value, usage })
-    )
-  })
+      decoder.feed(response.text)
+      const result = decoder.finish({ attempt: attempt.call, finishReason: response.finishReason })
+      if (Either.isRight(result)) return Exit.succeed(result.right)
+      const following = next(model, attempt, options.format, options.guided, result.left)
+      if (following === undefined) return Exit.fail(result.left)
+      return following.fallback
+        ? once(following.attempt)
+        : Eager.flatMap(options.onRepair(attempt, result.left), () => once(following.attempt))
+    })
+  }
+  return Eager.map(once(first(model, options.prompt, options.guided, options.repairs)), (value) => ({ value, usage }))
+}
 
 const requests = new WeakMap<StructuredOutput.Format, Option.Option<StructuredOutput.Format>>()
 

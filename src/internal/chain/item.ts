@@ -11,6 +11,7 @@ import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
@@ -19,6 +20,7 @@ import { ChainError } from "../../ChainError.js"
 import * as EngineError from "../../EngineError.js"
 import type * as Event from "../../Event.js"
 import * as Node from "../../Node.js"
+import * as Eager from "../eager.js"
 import * as Retry from "../retry.js"
 import * as Structured from "../structured.js"
 import type { Plan, PlanNode, PlanStep } from "./plan.js"
@@ -92,7 +94,7 @@ type Stop = typeof Filtered | typeof Failed
 
 /** Runs an item through a line of steps (a segment between batch steps) and records how it ended. */
 export const runSegment = (line: ReadonlyArray<PlanNode>, item: ItemState, ctx: Context): Effect.Effect<ItemState> =>
-  item.status !== "running" ? Effect.succeed(item) : Effect.map(runLine(line, item.current, item, ctx), (out) => {
+  item.status !== "running" ? Exit.succeed(item) : Eager.map(runLine(line, item.current, item, ctx), (out) => {
     if (out === Filtered) {
       if (item.status === "running") item.status = "filtered"
     } else if (out === Failed) {
@@ -112,13 +114,13 @@ const runLine = (
 ): Effect.Effect<unknown | Stop> => {
   let i = 0
   const next = (current: unknown): Effect.Effect<unknown | Stop> => {
-    if (current === Filtered || current === Failed || i >= line.length) return Effect.succeed(current)
+    if (current === Filtered || current === Failed || i >= line.length) return Exit.succeed(current)
     const node = line[i++]!
-    if (node._tag === "Step") return Effect.flatMap(runStep(node, current, item, ctx), next)
+    if (node._tag === "Step") return Eager.flatMap(runStep(node, current, item, ctx), next)
     return Effect.flatMap(
       Effect.forEach(node.branches, (b) => runLine(b.line, current, item, ctx), { concurrency: "unbounded" }),
       (results) => {
-        if (item.status === "failed" || results.some((r) => r === Failed)) return Effect.succeed(Failed)
+        if (item.status === "failed" || results.some((r) => r === Failed)) return Exit.succeed(Failed)
         node.branches.forEach((b, j) => {
           const r = results[j]
           if (b.alias !== undefined && r !== Filtered) item.outputs[b.alias] = r
@@ -144,28 +146,32 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
   if (item.done !== undefined && Object.hasOwn(item.done, step.id)) {
     const value = item.done[step.id]
     item.outputs[step.id] = value
-    return Effect.succeed(value)
+    return Exit.succeed(value)
   }
   const start = origin(ctx, step.id)
   const tries = { count: 0 }
-  const policy = step._tag === "LlmStep" ? policyOf(step, ctx) : undefined
-  const once = Effect.suspend(() => attempt(node, input, item, ctx, tries))
-  const run = policy === undefined ? once : Retry.effect(once, policy, ({ attempt, delayMs, error }) =>
-    emit(ctx, {
-      _tag: "Retry",
-      ...origin(ctx, step.id),
-      attempt,
-      error: Node.errorTag(error),
-      message: Node.errorMessage(error),
-      delayMs
-    }))
-  return emit(ctx, { _tag: "StepStart", ...start, item: item.index }).pipe(
-    Effect.zipRight(run),
-    Effect.matchCauseEffect({
-      onSuccess: (result) => stepEnded(node, start, result, item, ctx),
-      onFailure: (cause) => stepFailed(node, cause, tries.count, item, ctx)
-    })
-  )
+  const handlers = {
+    onSuccess: (result: StepValue | Stop) => stepEnded(node, start, result, item, ctx),
+    onFailure: (cause: Cause.Cause<unknown>) => stepFailed(node, cause, tries.count, item, ctx)
+  }
+  // the first try runs as soon as the step starts: complete when it never waits (see eager.ts)
+  return Eager.flatMap(emit(ctx, { _tag: "StepStart", ...start, item: item.index }), () => {
+    const first = attempt(node, input, item, ctx, tries)
+    const policy = step._tag === "LlmStep" ? policyOf(step, ctx) : undefined
+    if (policy === undefined || Eager.isSuccess(first)) return Eager.matchCause(first, handlers)
+    let tried = false
+    const once = Effect.suspend(() => tried ? attempt(node, input, item, ctx, tries) : (tried = true, first))
+    const run = Retry.effect(once, policy, ({ attempt, delayMs, error }) =>
+      emit(ctx, {
+        _tag: "Retry",
+        ...origin(ctx, step.id),
+        attempt,
+        error: Node.errorTag(error),
+        message: Node.errorMessage(error),
+        delayMs
+      }))
+    return Effect.matchCauseEffect(run, handlers)
+  })
 }
 
 /** One try of a step: decode its input, then run the pure function or call the engine. */
@@ -179,12 +185,12 @@ const attempt = (
   tries.count++
   const step = node.step
   const decoded = node.decode === undefined ? Either.right(input) : node.decode(input)
-  if (Either.isLeft(decoded)) return Effect.fail(invalidInput(ctx, step.id, item.index, decoded.left))
+  if (Either.isLeft(decoded)) return Exit.fail(invalidInput(ctx, step.id, item.index, decoded.left))
   if (step._tag === "LlmStep") return callLlm(node, decoded.right, item, ctx)
   const value = applyOne(node, step, decoded.right, item, ctx)
   return Either.isLeft(value)
-    ? Effect.fail(value.left)
-    : Effect.succeed(value.right === Filtered ? Filtered : { value: value.right, usage: undefined })
+    ? Exit.fail(value.left)
+    : Exit.succeed(value.right === Filtered ? Filtered : { value: value.right, usage: undefined })
 }
 
 /** The retry policy of an LLM step, or `undefined` when it does not retry (see {@link retriesOf}). */
@@ -209,11 +215,11 @@ const stepEnded = (
   ctx: Context
 ): Effect.Effect<unknown | Stop> => {
   const step = node.step
-  if (result === Failed) return Effect.succeed(Failed)
+  if (result === Failed) return Exit.succeed(Failed)
   const end = origin(ctx, step.id)
   if (result === Filtered) {
     item.filteredBy = step.id
-    return Effect.as(
+    return Eager.as(
       emit(ctx, { _tag: "StepEnd", ...end, durationMs: end.timestamp - start.timestamp, item: item.index }),
       Filtered
     )
@@ -226,7 +232,7 @@ const stepEnded = (
     output: result.value,
     ...(result.usage === undefined ? {} : { usage: result.usage })
   }
-  return Effect.as(emit(ctx, { _tag: "StepEnd", ...end, ...fields }), result.value)
+  return Eager.as(emit(ctx, { _tag: "StepEnd", ...end, ...fields }), result.value)
 }
 
 const stepFailed = (
@@ -245,7 +251,7 @@ const stepFailed = (
   const retryable = Option.isSome(failure) ? Retry.isRetryable(error) : false
   item.status = "failed"
   item.failure = { step: step.id, error: tag, message, retryable, tries, cause: error }
-  return Effect.as(
+  return Eager.as(
     emit(ctx, { _tag: "StepError", ...origin(ctx, step.id), error: tag, message, retryable, item: item.index }),
     Failed
   )
@@ -324,24 +330,42 @@ const callLlm = (
   ctx: Context
 ): Effect.Effect<StepValue, unknown> => {
   const engine = ctx.engines.get(node.step.id)
-  const plan = node.llm!
-  const step = node.step as Chain.LlmStep
   if (engine === undefined) {
-    return Effect.fail(
+    return Exit.fail(
       new ChainError({
         chain: ctx.chain,
-        step: step.id,
+        step: node.step.id,
         reason: "NoEngine",
         description: "the step's engine was not resolved"
       })
     )
   }
+  const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
+  const call = limit === undefined
+    ? generate(node, input, item, ctx, engine)
+    : limit.withPermits(1)(Effect.suspend(() => generate(node, input, item, ctx, engine)))
+  return Eager.flatMap(call, ({ usage, value }) => {
+    const encoded = encodeOutput(node, value, item, ctx)
+    return Either.isLeft(encoded) ? Exit.fail(encoded.left) : Exit.succeed({ value: encoded.right, usage })
+  })
+}
+
+/** The structured engine call of an LLM step (its prompt rendered for the item). */
+const generate = (
+  node: PlanStep,
+  input: unknown,
+  item: ItemState,
+  ctx: Context,
+  engine: Chain.ResolvedEngine
+) => {
+  const plan = node.llm!
+  const step = node.step as Chain.LlmStep
   const vars = { input, item }
   const user = plan.prompt(vars)
   const prompt = plan.system === undefined
     ? Prompt.make(user)
     : Prompt.make([{ role: "system", content: plan.system(vars) }, { role: "user", content: user }])
-  const call = Structured.generate(engine.service, {
+  return Structured.generate(engine.service, {
     schema: step.output,
     format: plan.format,
     prompt,
@@ -357,11 +381,6 @@ const callLlm = (
         message: error.message,
         delayMs: 0
       })
-  })
-  const limit = engine.name === undefined ? undefined : ctx.limits.get(engine.name)
-  return Effect.flatMap(limit === undefined ? call : limit.withPermits(1)(call), ({ usage, value }) => {
-    const encoded = encodeOutput(node, value, item, ctx)
-    return Either.isLeft(encoded) ? Effect.fail(encoded.left) : Effect.succeed({ value: encoded.right, usage })
   })
 }
 
