@@ -24,7 +24,7 @@
  */
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Prompt from "@effect/ai/Prompt"
+import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as Tool from "@effect/ai/Tool"
 import type * as Toolkit from "@effect/ai/Toolkit"
@@ -39,6 +39,7 @@ import type { AgentError } from "./AgentError.js"
 import * as Event from "./Event.js"
 import { toEmissions } from "./internal/agent/events.js"
 import { unknownToolParts } from "./internal/agent/message.js"
+import { textPrompt } from "./internal/prompt.js"
 import * as Retry from "./internal/retry.js"
 import * as Structured from "./internal/structured.js"
 import * as Node from "./Node.js"
@@ -143,9 +144,8 @@ export interface ObjectOptions<I, IE, O, OE> extends PromptOptions<I> {
  */
 export const makePrompt = <I>(options: PromptOptions<I>, input: I): Prompt.Prompt => {
   const user = options.prompt(input)
-  if (options.system === undefined) return Prompt.make(user)
-  const system = typeof options.system === "string" ? options.system : options.system(input)
-  return Prompt.make([{ role: "system", content: system }, { role: "user", content: user }])
+  if (options.system === undefined) return textPrompt(user)
+  return textPrompt(user, typeof options.system === "string" ? options.system : options.system(input))
 }
 
 /**

@@ -1,8 +1,26 @@
-import type * as Prompt from "@effect/ai/Prompt"
+import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+
+/**
+ * The prompt of a user text, after a system text when one is given: what `Prompt.make` builds from the same
+ * messages, without its object spreads and its Schema decode of the messages (a cost per LLM call).
+ */
+export const textPrompt = (user: string, system?: string | undefined): Prompt.Prompt => {
+  const message: Prompt.UserMessage = {
+    content: [{ text: user, [Prompt.PartTypeId]: Prompt.PartTypeId, type: "text", options: {} }],
+    [Prompt.MessageTypeId]: Prompt.MessageTypeId,
+    role: "user",
+    options: {}
+  }
+  if (system === undefined) return Prompt.fromMessages([message])
+  return Prompt.fromMessages([
+    { content: system, [Prompt.MessageTypeId]: Prompt.MessageTypeId, role: "system", options: {} },
+    message
+  ])
+}
 
 /** The text of a prompt, message by message, as `role: text` lines. */
 export const promptText = (prompt: Prompt.Prompt): string => {

@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Option, Schema, TestClock } from "effect"
 import * as DryRun from "../../src/engines/DryRun.js"
 import * as Engine from "../../src/internal/languageModel.js"
+import { textPrompt } from "../../src/internal/prompt.js"
 import * as Structured from "../../src/internal/structured.js"
 
 const Category = Schema.Struct({ category: Schema.Literal("home", "office"), confidence: Schema.Number })
@@ -72,4 +73,15 @@ describe("DryRun: the lower-level reply", () => {
       assert.deepStrictEqual(direct, service)
       assert.isAbove(direct.filter(Boolean).length, 10)
     }))
+})
+
+describe("textPrompt", () => {
+  it("builds what Prompt.make builds from the same messages", () => {
+    assert.deepStrictEqual(textPrompt("Classify a lamp"), Prompt.make("Classify a lamp"))
+    assert.deepStrictEqual(
+      textPrompt("Classify a lamp", "Be brief."),
+      Prompt.make([{ role: "system", content: "Be brief." }, { role: "user", content: "Classify a lamp" }])
+    )
+    assert.isTrue(Prompt.isPrompt(textPrompt("x")))
+  })
 })

@@ -6,7 +6,6 @@
  * `item.failure` says why). Failures are recorded on the item, never in the error channel: an item failing does not
  * fail the run.
  */
-import * as Prompt from "@effect/ai/Prompt"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -21,6 +20,7 @@ import * as EngineError from "../../EngineError.js"
 import type * as Event from "../../Event.js"
 import * as Node from "../../Node.js"
 import * as Eager from "../eager.js"
+import { textPrompt } from "../prompt.js"
 import * as Retry from "../retry.js"
 import * as Structured from "../structured.js"
 import type { Plan, PlanNode, PlanStep } from "./plan.js"
@@ -362,9 +362,7 @@ const generate = (
   const step = node.step as Chain.LlmStep
   const vars = { input, item }
   const user = plan.prompt(vars)
-  const prompt = plan.system === undefined
-    ? Prompt.make(user)
-    : Prompt.make([{ role: "system", content: plan.system(vars) }, { role: "user", content: user }])
+  const prompt = textPrompt(user, plan.system === undefined ? undefined : plan.system(vars))
   return Structured.generate(engine.service, {
     schema: step.output,
     format: plan.format,
