@@ -9,7 +9,6 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 
@@ -31,18 +30,6 @@ export const as = <A, E, R, B>(self: Effect.Effect<A, E, R>, value: B): Effect.E
   isComplete(self)
     ? (Exit.isSuccess(self) ? Exit.succeed(value) : Exit.failCause(self.cause))
     : Effect.as(self, value)
-
-/** `Effect.matchCauseEffect`, run at once on a complete effect. */
-export const matchCause = <A, E, R, B, E2, R2, C, E3, R3>(
-  self: Effect.Effect<A, E, R>,
-  handlers: {
-    readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<B, E2, R2>
-    readonly onSuccess: (a: A) => Effect.Effect<C, E3, R3>
-  }
-): Effect.Effect<B | C, E2 | E3, R | R2 | R3> =>
-  isComplete(self)
-    ? (Exit.isSuccess(self) ? handlers.onSuccess(self.value) : handlers.onFailure(self.cause))
-    : Effect.matchCauseEffect(self, handlers)
 
 /** Whether an effect is already complete: an `Exit`. */
 export const isComplete = <A, E, R>(self: Effect.Effect<A, E, R>): self is Exit.Exit<A, E> => Exit.isExit(self)

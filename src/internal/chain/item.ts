@@ -94,7 +94,7 @@ type Stop = typeof Filtered | typeof Failed
 
 /** Runs an item through a line of steps (a segment between batch steps) and records how it ended. */
 export const runSegment = (line: ReadonlyArray<PlanNode>, item: ItemState, ctx: Context): Effect.Effect<ItemState> =>
-  item.status !== "running" ? Exit.succeed(item) : Eager.map(runLine(line, item.current, item, ctx), (out) => {
+  item.status !== "running" ? Exit.succeed(item) : Eager.map(runLine(line, 0, item.current, item, ctx), (out) => {
     if (out === Filtered) {
       if (item.status === "running") item.status = "filtered"
     } else if (out === Failed) {
@@ -105,32 +105,44 @@ export const runSegment = (line: ReadonlyArray<PlanNode>, item: ItemState, ctx: 
     return item
   })
 
-/** Called when the item reaches the line (the line's position is local to this call). */
+/** Runs the steps of a line from position `from` (each step's value is the next one's input). */
 const runLine = (
   line: ReadonlyArray<PlanNode>,
+  from: number,
   input: unknown,
   item: ItemState,
   ctx: Context
 ): Effect.Effect<unknown | Stop> => {
-  let i = 0
-  const next = (current: unknown): Effect.Effect<unknown | Stop> => {
-    if (current === Filtered || current === Failed || i >= line.length) return Exit.succeed(current)
-    const node = line[i++]!
-    if (node._tag === "Step") return Eager.flatMap(runStep(node, current, item, ctx), next)
-    return Effect.flatMap(
-      Effect.forEach(node.branches, (b) => runLine(b.line, current, item, ctx), { concurrency: "unbounded" }),
-      (results) => {
-        if (item.status === "failed" || results.some((r) => r === Failed)) return Exit.succeed(Failed)
-        node.branches.forEach((b, j) => {
-          const r = results[j]
-          if (b.alias !== undefined && r !== Filtered) item.outputs[b.alias] = r
-        })
-        return next(current)
-      }
-    )
+  let current = input
+  for (let i = from; i < line.length && current !== Filtered && current !== Failed; i++) {
+    const node = line[i]!
+    const result = node._tag === "Step"
+      ? runStep(node, current, item, ctx)
+      : runBranches(node.branches, current, item, ctx)
+    if (!Eager.isSuccess(result)) return Eager.flatMap(result, (value) => runLine(line, i + 1, value, item, ctx))
+    current = result.value
   }
-  return next(input)
+  return Exit.succeed(current)
 }
+
+/** Runs the branches of a line concurrently; the line goes on with the same value unless one failed. */
+const runBranches = (
+  branches: ReadonlyArray<{ readonly alias: string | undefined; readonly line: ReadonlyArray<PlanNode> }>,
+  current: unknown,
+  item: ItemState,
+  ctx: Context
+): Effect.Effect<unknown | Stop> =>
+  Effect.map(
+    Effect.forEach(branches, (b) => runLine(b.line, 0, current, item, ctx), { concurrency: "unbounded" }),
+    (results) => {
+      if (item.status === "failed" || results.some((r) => r === Failed)) return Failed
+      branches.forEach((b, j) => {
+        const r = results[j]
+        if (b.alias !== undefined && r !== Filtered) item.outputs[b.alias] = r
+      })
+      return current
+    }
+  )
 
 export const origin = (ctx: Context, step: string): Event.Origin => ({
   runId: ctx.runId,
@@ -149,28 +161,46 @@ const runStep = (node: PlanStep, input: unknown, item: ItemState, ctx: Context):
     return Exit.succeed(value)
   }
   const start = origin(ctx, step.id)
+  const started = emit(ctx, { _tag: "StepStart", ...start, item: item.index })
+  return Eager.isSuccess(started)
+    ? tryStep(node, input, item, ctx, start)
+    : Effect.flatMap(started, () => tryStep(node, input, item, ctx, start))
+}
+
+/**
+ * A started step's tries. The first runs at once, so a step that never waits is a complete effect (see eager.ts);
+ * the retries of an LLM step follow its policy.
+ */
+const tryStep = (
+  node: PlanStep,
+  input: unknown,
+  item: ItemState,
+  ctx: Context,
+  start: Event.Origin
+): Effect.Effect<unknown | Stop> => {
+  const step = node.step
   const tries = { count: 0 }
-  const handlers = {
-    onSuccess: (result: StepValue | Stop) => stepEnded(node, start, result, item, ctx),
-    onFailure: (cause: Cause.Cause<unknown>) => stepFailed(node, cause, tries.count, item, ctx)
+  const first = attempt(node, input, item, ctx, tries)
+  const policy = step._tag === "LlmStep" ? policyOf(step, ctx) : undefined
+  if (Eager.isComplete(first) && (policy === undefined || Exit.isSuccess(first))) {
+    return Exit.isSuccess(first)
+      ? stepEnded(node, start, first.value, item, ctx)
+      : stepFailed(node, first.cause, tries.count, item, ctx)
   }
-  // the first try runs as soon as the step starts: complete when it never waits (see eager.ts)
-  return Eager.flatMap(emit(ctx, { _tag: "StepStart", ...start, item: item.index }), () => {
-    const first = attempt(node, input, item, ctx, tries)
-    const policy = step._tag === "LlmStep" ? policyOf(step, ctx) : undefined
-    if (policy === undefined || Eager.isSuccess(first)) return Eager.matchCause(first, handlers)
-    let tried = false
-    const once = Effect.suspend(() => tried ? attempt(node, input, item, ctx, tries) : (tried = true, first))
-    const run = Retry.effect(once, policy, ({ attempt, delayMs, error }) =>
-      emit(ctx, {
-        _tag: "Retry",
-        ...origin(ctx, step.id),
-        attempt,
-        error: Node.errorTag(error),
-        message: Node.errorMessage(error),
-        delayMs
-      }))
-    return Effect.matchCauseEffect(run, handlers)
+  let tried = false
+  const once = Effect.suspend(() => tried ? attempt(node, input, item, ctx, tries) : (tried = true, first))
+  const run = policy === undefined ? first : Retry.effect(once, policy, ({ attempt, delayMs, error }) =>
+    emit(ctx, {
+      _tag: "Retry",
+      ...origin(ctx, step.id),
+      attempt,
+      error: Node.errorTag(error),
+      message: Node.errorMessage(error),
+      delayMs
+    }))
+  return Effect.matchCauseEffect(run, {
+    onSuccess: (result) => stepEnded(node, start, result, item, ctx),
+    onFailure: (cause) => stepFailed(node, cause, tries.count, item, ctx)
   })
 }
 
