@@ -246,23 +246,20 @@ const stepEnded = (
 ): Effect.Effect<unknown | Stop> => {
   const step = node.step
   if (result === Failed) return Exit.succeed(Failed)
-  const end = origin(ctx, step.id)
+  const { path, runId } = start
+  const timestamp = ctx.clock.unsafeCurrentTimeMillis()
+  const durationMs = timestamp - start.timestamp
   if (result === Filtered) {
     item.filteredBy = step.id
-    return Eager.as(
-      emit(ctx, { _tag: "StepEnd", ...end, durationMs: end.timestamp - start.timestamp, item: item.index }),
-      Filtered
-    )
+    return Eager.as(emit(ctx, { _tag: "StepEnd", runId, path, timestamp, durationMs, item: item.index }), Filtered)
   }
-  item.outputs[step.id] = result.value
+  const output = result.value
+  item.outputs[step.id] = output
   item.computed.push(step.id)
-  const fields = {
-    durationMs: end.timestamp - start.timestamp,
-    item: item.index,
-    output: result.value,
-    ...(result.usage === undefined ? {} : { usage: result.usage })
-  }
-  return Eager.as(emit(ctx, { _tag: "StepEnd", ...end, ...fields }), result.value)
+  const event: Event.Event = result.usage === undefined
+    ? { _tag: "StepEnd", runId, path, timestamp, durationMs, item: item.index, output }
+    : { _tag: "StepEnd", runId, path, timestamp, durationMs, item: item.index, output, usage: result.usage }
+  return Eager.as(emit(ctx, event), output)
 }
 
 const stepFailed = (

@@ -28,10 +28,27 @@ export const fromStepRecord = (record: Record<string, unknown>): unknown => {
   return value
 }
 
+/** The flattened column names by prefix and key, made once (a new string per row would be hashed per row). */
+const columns = new Map<string, Map<string, string>>()
+
+const column = (prefix: string, key: string): string => {
+  let byKey = columns.get(prefix)
+  if (byKey === undefined) {
+    byKey = new Map()
+    columns.set(prefix, byKey)
+  }
+  let name = byKey.get(key)
+  if (name === undefined) {
+    name = `${prefix}.${key}`
+    if (byKey.size < 4096) byKey.set(key, name)
+  }
+  return name
+}
+
 export const flatten = (out: Record<string, unknown>, prefix: string, value: unknown): void => {
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     for (const key in value as Record<string, unknown>) {
-      out[`${prefix}.${key}`] = (value as Record<string, unknown>)[key]
+      out[column(prefix, key)] = (value as Record<string, unknown>)[key]
     }
   } else if (value !== undefined) {
     out[prefix] = value
