@@ -127,7 +127,8 @@ export interface GenerateOptions<A, I> {
 
 /**
  * A structured call with `generateText` (nothing streams): the decoded value and the token usage of all attempts.
- * Over an engine that answers at once, the whole call is a complete effect (see `eager.ts`).
+ * Over an engine that answers at once, the call is made when the effect is built and the effect is complete (see
+ * `eager.ts`): build it again to call again.
  */
 export const generate = <A, I>(
   model: LanguageModel.Service,
@@ -136,31 +137,36 @@ export const generate = <A, I>(
   { readonly value: A; readonly usage: Event.Usage | undefined },
   AiError.AiError | StructuredOutputError
 > => {
-  let usage: Event.Usage | undefined
   const requested = options.guided === "prompt" ? Option.none() : requestedOf(options.format)
-  const once = (attempt: Attempt): Effect.Effect<A, AiError.AiError | StructuredOutputError> => {
+  const once = (
+    attempt: Attempt,
+    before: Event.Usage | undefined
+  ): Effect.Effect<
+    { readonly value: A; readonly usage: Event.Usage | undefined },
+    AiError.AiError | StructuredOutputError
+  > => {
     const call = Engine.generateText(model, {
       prompt: promptOf(attempt, options.format),
       format: requested,
       sampling: options.sampling
     })
     return Eager.flatMap(call, (response) => {
-      usage = Event.addUsage(usage, Event.toUsage(response.usage))
+      const usage = Event.addUsage(before, Event.toUsage(response.usage))
       const decoder = StructuredOutput.makeDecoder(options.schema, {
         partial: false,
         objectName: options.format.objectName
       })
       decoder.feed(response.text)
       const result = decoder.finish({ attempt: attempt.call, finishReason: response.finishReason })
-      if (Either.isRight(result)) return Exit.succeed(result.right)
+      if (Either.isRight(result)) return Exit.succeed({ value: result.right, usage })
       const following = next(model, attempt, options.format, options.guided, result.left)
       if (following === undefined) return Exit.fail(result.left)
       return following.fallback
-        ? once(following.attempt)
-        : Eager.flatMap(options.onRepair(attempt, result.left), () => once(following.attempt))
+        ? once(following.attempt, usage)
+        : Eager.flatMap(options.onRepair(attempt, result.left), () => once(following.attempt, usage))
     })
   }
-  return Eager.map(once(first(model, options.prompt, options.guided, options.repairs)), (value) => ({ value, usage }))
+  return once(first(model, options.prompt, options.guided, options.repairs), undefined)
 }
 
 const requests = new WeakMap<StructuredOutput.Format, Option.Option<StructuredOutput.Format>>()
