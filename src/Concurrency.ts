@@ -6,7 +6,8 @@
  * 256 (see `bench/pipeline.bench.ts`). {@link mapEffect} instead runs a fixed set of long-lived worker fibers:
  *
  * - workers take elements straight from the current upstream chunk and put results in a ring buffer (ordered) or a
- *   ready list (unordered); the consumer takes every ready result as one chunk, woken once per macrotask;
+ *   ready list (unordered); the consumer takes every ready result as one chunk, woken once per macrotask, or at
+ *   once when a full window holds up the workers;
  * - at most `concurrency + bufferSize` elements are started and not yet emitted, so a slow consumer (or a `take`
  *   downstream) stops upstream work;
  * - an element whose effect is already complete (`Effect.succeed(x)`, `Effect.fail(e)` of a primitive) costs no

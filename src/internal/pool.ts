@@ -10,6 +10,10 @@
  *   upstream chunk (the worker that finds the input empty pulls the next chunk), run the function and put the result
  *   in a ring buffer indexed by sequence number (ordered) or a ready list (unordered). The consumer takes every
  *   ready result in one chunk. At most `concurrency + bufferSize` elements are started and not yet emitted.
+ * - The consumer is woken where a worker stops: at once when the worker has nothing it may start (the window is
+ *   full and enough results wait, or its input is empty), so that with a small `bufferSize` workers start again in
+ *   the same macrotask; on the next macrotask when the worker goes on with a suspended element, so that results
+ *   completing together (timers firing in one batch) reach the consumer in one chunk.
  *
  * Wake-ups are plain callbacks registered with `Effect.async` (no `Deferred` or `Queue` per element).
  *
@@ -209,7 +213,14 @@ class Sequential<A, B, E, E2, R2> {
 
 const Empty: unique symbol = Symbol.for("sluice/internal/pool/Empty")
 
-type Resume = () => void
+/**
+ * A worker that has nothing it may start (the window is full) wakes the consumer at once when this many results
+ * wait (or the whole window): their workers start again in the same macrotask, while the consumer still takes
+ * results in chunks rather than one by one. With fewer waiting, it is woken on the next macrotask.
+ */
+const handOff = 16
+
+type Resume = (effect: Effect.Effect<void>) => void
 
 class Pool<A, B> {
   /** The current upstream chunk and the position of its next element. */
@@ -230,11 +241,14 @@ class Pool<A, B> {
   ready: Array<B | Skip> = []
   readonly idle: Array<Resume> = []
   consumer: Resume | undefined = undefined
-  scheduled = false
+  flushScheduled = false
   kickScheduled = false
+  /** How many waiting results make a worker that has nothing it may start wake the consumer at once. */
+  readonly handOff: number
 
   constructor(readonly window: number, readonly ordered: boolean) {
     this.ring = ordered ? new Array(window).fill(Empty) : []
+    this.handOff = Math.min(handOff, window)
   }
 
   get pending(): number {
@@ -243,6 +257,11 @@ class Pool<A, B> {
 
   get canStart(): boolean {
     return this.started - this.consumed < this.window
+  }
+
+  /** Whether the consumer would take at least one result now. */
+  get drainable(): boolean {
+    return this.ordered ? this.ring[this.consumed % this.window] !== Empty : this.ready.length > 0
   }
 
   /**
@@ -254,10 +273,10 @@ class Pool<A, B> {
     if (this.failure !== undefined || this.idle.length === 0) return
     if (this.upstreamDone) {
       const idle = this.idle.splice(0, this.idle.length)
-      for (const resume of idle) resume()
+      for (const resume of idle) resume(Effect.void)
       return
     }
-    if (this.canStart && (this.pending > 0 || !this.pulling)) this.idle.pop()!()
+    if (this.canStart && (this.pending > 0 || !this.pulling)) this.idle.pop()!(Effect.void)
   }
 
   /**
@@ -276,38 +295,39 @@ class Pool<A, B> {
     this.kickScheduled = false
     if (this.failure !== undefined || this.upstreamDone && this.pending === 0) return this.kick()
     let wanted = Math.min(this.pending, this.window - (this.started - this.consumed))
-    while (wanted-- > 0 && this.idle.length > 0) this.idle.pop()!()
+    while (wanted-- > 0 && this.idle.length > 0) this.idle.pop()!(Effect.void)
+  }
+
+  /** Wakes the waiting consumer now (its fiber runs on the next microtask). */
+  wakeConsumer(): void {
+    const consumer = this.consumer
+    if (consumer !== undefined) {
+      this.consumer = undefined
+      consumer(Effect.void)
+    }
   }
 
   /**
-   * Wakes the consumer on the next macrotask, so that every result completed in the current one (e.g. by all the
-   * timers that fired together) reaches it in one chunk.
+   * Wakes the waiting consumer on the next macrotask, so that every result completed in the current one (e.g. by all
+   * the timers that fired together) reaches it in one chunk. Only while workers are busy on further elements: a
+   * worker that has nothing it may start wakes the consumer at once ({@link wakeConsumer}).
    */
-  wakeConsumer(): void {
-    if (this.consumer !== undefined && !this.scheduled) {
-      this.scheduled = true
+  wakeConsumerSoon(): void {
+    if (this.consumer !== undefined && !this.flushScheduled) {
+      this.flushScheduled = true
       defer(this.flush)
     }
   }
 
   readonly flush = (): void => {
-    this.scheduled = false
-    const consumer = this.consumer
-    if (consumer !== undefined) {
-      this.consumer = undefined
-      consumer()
-    }
+    this.flushScheduled = false
+    this.wakeConsumer()
   }
 
   deliver(seq: number, value: B | Skip): void {
     this.completed++
-    if (this.ordered) {
-      this.ring[seq % this.window] = value
-      if (seq === this.consumed) this.wakeConsumer()
-    } else {
-      this.ready.push(value)
-      this.wakeConsumer()
-    }
+    if (this.ordered) this.ring[seq % this.window] = value
+    else this.ready.push(value)
   }
 
   fail(cause: Cause.Cause<unknown>): void {
@@ -387,16 +407,6 @@ const defer: (f: () => void) => void = typeof globalThis.setImmediate === "funct
   ? (f) => globalThis.setImmediate(f)
   : (f) => globalThis.setTimeout(f, 0)
 
-const waitIn = (list: Array<Resume>): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    const callback = () => resume(Effect.void)
-    list.push(callback)
-    return Effect.sync(() => {
-      const i = list.indexOf(callback)
-      if (i >= 0) list.splice(i, 1)
-    })
-  })
-
 const pooled = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,
   step: Step<A, B, E2, R2>,
@@ -421,7 +431,9 @@ const pooled = <A, E, R, B, E2, R2>(
 
 /**
  * One worker: takes elements from the current upstream chunk (pulling the next one when it finds it empty) while
- * the window has room, runs them, and stores their results; it waits when there is nothing it may start.
+ * the window has room, runs them, and stores their results. Where it stops (an element suspends, the window is full,
+ * the input is empty) it hands what is ready to a waiting consumer: at once when it has nothing it may start, on the
+ * next macrotask when it goes on with a suspended element (see {@link Pool.wakeConsumerSoon}).
  */
 const worker = <A, B, E2, R, R2>(
   pool: Pool<A, B>,
@@ -431,11 +443,19 @@ const worker = <A, B, E2, R, R2>(
   let seq = 0
   let item: A
   const slot = makeSlot()
-  const waitWorker = waitIn(pool.idle)
+  let resume: Resume | undefined
+  const unregister = Effect.sync(() => {
+    const i = resume === undefined ? -1 : pool.idle.indexOf(resume)
+    if (i >= 0) pool.idle.splice(i, 1)
+  })
+  const waitWorker = Effect.async<void>((cb) => {
+    resume = cb
+    pool.idle.push(cb)
+    return unregister
+  })
   const settle = (exit: Exit.Exit<B | Skip, E2>): void => {
     if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
     else pool.fail(exit.cause)
-    if (pool.done) pool.wakeConsumer()
   }
   const loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
     while (pool.failure === undefined) {
@@ -444,16 +464,18 @@ const worker = <A, B, E2, R, R2>(
         item = pool.input[pool.pos++]!
         const effect = step.start(item, seq, slot)
         if (!Exit.isExit(effect)) {
-          if (pool.pending > 0) pool.kickSoon()
+          if (pool.pending > 0 && pool.canStart) pool.kickSoon()
+          if (pool.drainable) pool.wakeConsumerSoon()
           return Effect.matchCauseEffect(effect, handlers)
         }
-        if (Exit.isSuccess(effect)) {
-          pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
-          if (pool.done) pool.wakeConsumer()
-        } else {
-          settle(step.fail(effect.cause, item, seq, slot))
-        }
+        if (Exit.isSuccess(effect)) pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
+        else settle(step.fail(effect.cause, item, seq, slot))
         continue
+      }
+      if (pool.done || pool.drainable && (pool.pending === 0 || pool.completed - pool.consumed >= pool.handOff)) {
+        pool.wakeConsumer()
+      } else if (pool.drainable) {
+        pool.wakeConsumerSoon()
       }
       if (pool.pending === 0 && pool.upstreamDone) return Effect.void
       if (pool.pending === 0 && !pool.pulling && pool.canStart) {
@@ -471,7 +493,6 @@ const worker = <A, B, E2, R, R2>(
     },
     onSuccess: (value: unknown): Effect.Effect<void, never, R | R2> => {
       pool.deliver(seq, step.succeed(value, item, seq, slot))
-      if (pool.done) pool.wakeConsumer()
       return loop
     }
   }
@@ -483,11 +504,12 @@ const worker = <A, B, E2, R, R2>(
 
 /** The consumer's pull: every result that can be handed on, as one chunk, waiting for one when there is none. */
 const consumer = <A, B, E>(pool: Pool<A, B>): Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> => {
+  const unregister = Effect.sync(() => {
+    pool.consumer = undefined
+  })
   const waitConsumer: Effect.Effect<void> = Effect.async<void>((resume) => {
-    pool.consumer = () => resume(Effect.void)
-    return Effect.sync(() => {
-      pool.consumer = undefined
-    })
+    pool.consumer = resume
+    return unregister
   })
   const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> = Effect.suspend(() => {
     for (;;) {
