@@ -222,9 +222,11 @@ const suite: Suite = {
       )
     }
     if (recovery !== undefined) lines.push(recovery)
-    for (const child of children.splice(0)) child.kill("SIGTERM")
-    void Promise.all(cleanups.map((f) => f()))
     return ["", ...lines]
+  },
+  cleanup: async () => {
+    for (const child of children.splice(0)) child.kill("SIGTERM")
+    await Promise.all(cleanups.splice(0).map((f) => f()))
   }
 }
 

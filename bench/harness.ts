@@ -20,6 +20,8 @@ export interface Suite {
   readonly rounds?: number | undefined
   /** Extra lines (e.g. a computed target check) printed after the table, given the medians in ms by variant. */
   readonly summary?: ((medians: ReadonlyMap<string, number>) => ReadonlyArray<string>) | undefined
+  /** Releases what the suite set up outside the process (e.g. a database), whether its runs succeeded or not. */
+  readonly cleanup?: (() => Promise<void>) | undefined
 }
 
 export const median = (values: ReadonlyArray<number>): number => {
@@ -31,6 +33,14 @@ export const median = (values: ReadonlyArray<number>): number => {
 const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { maximumFractionDigits: digits })
 
 export const runSuite = async (suite: Suite): Promise<void> => {
+  try {
+    await measure(suite)
+  } finally {
+    await suite.cleanup?.()
+  }
+}
+
+const measure = async (suite: Suite): Promise<void> => {
   const rounds = suite.rounds ?? 3
   const times = new Map<string, Array<number>>(suite.variants.map((v) => [v.name, []]))
   for (const variant of suite.variants) await variant.run() // warm-up
