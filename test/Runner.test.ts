@@ -182,6 +182,7 @@ describe("Runner: artefacts", () => {
       assert.strictEqual(graph.run.status, "success")
       assert.deepStrictEqual(graph.run.engines, { describe: "context", tag: "context" })
       assert.strictEqual(graph.run.options.key, "sku")
+      assert.strictEqual(graph.run.options.csv, false)
 
       const describeRecords = yield* records(out, "describe")
       assert.deepStrictEqual(ids(describeRecords), ["S000", "S001", "S002"])

@@ -39,6 +39,9 @@ describe("sluice run: --split and --csv", () => {
         assert.deepStrictEqual(flattened.map((row) => row._id).sort(), ["sku-100", "sku-101"])
         assert.isTrue(yield* fs.exists(`${dir}/test/extract/000.csv`))
         assert.include(yield* fs.readFileString(`${dir}/test/extract/000.csv`), "\r\n")
+        const recorded = JSON.parse(yield* fs.readFileString(`${dir}/test/graph.json`)).run.options
+        assert.strictEqual(recorded.split, "test")
+        assert.strictEqual(recorded.csv, true)
 
         yield* run(chain, "-i", `${dir}/hf`, "-o", `${dir}/train`, "--quiet")
         assert.strictEqual((yield* fs.readFileString(`${dir}/train/flattened/000.jsonl`)).trim().split("\n").length, 4)

@@ -152,6 +152,7 @@ export const recordsOf = (
 /** The run options `graph.json` records, defaults filled in, the same for the in-process and the durable runner. */
 export const recordedOptions = (options: Options) => ({
   format: options.format,
+  split: options.split,
   columns: options.columns,
   key: options.key,
   limit: options.limit,
@@ -161,5 +162,6 @@ export const recordedOptions = (options: Options) => ({
   engineConcurrency: options.engineConcurrency,
   retry: options.retry ?? Retry.defaultTimes,
   rollRows: options.rollRows ?? 100_000,
-  parquet: options.parquet ?? false
+  parquet: options.parquet ?? false,
+  csv: options.csv ?? false
 })
