@@ -27,6 +27,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 
 /** The result that drops an element from the output (a filter, a skipped failure). */
 export const Skip: unique symbol = Symbol.for("sluice/internal/pool/Skip")
@@ -38,6 +39,11 @@ export interface Options {
   readonly bufferSize: number
   /** Once it completes: no more elements, the elements in flight dropped, the stream ends (see `pooled`). */
   readonly stop?: Effect.Effect<void> | undefined
+  /**
+   * The parent span of the elements' effects (the workers, or the sequential loop's effects, run under it), for a
+   * caller that does not give its span to the whole stream (which would provide it again for every chunk).
+   */
+  readonly span?: Tracer.AnySpan | undefined
 }
 
 /**
@@ -81,7 +87,7 @@ export const run = <A, E, R, B, E2, R2>(
   options: Options
 ): Stream.Stream<B, E | E2, R | R2> =>
   options.concurrency <= 1 && options.stop === undefined
-    ? sequential(self, step, Math.max(1, options.bufferSize))
+    ? sequential(self, step, Math.max(1, options.bufferSize), options.span)
     : pooled(self, step, options)
 
 // =============================================================================
@@ -96,9 +102,10 @@ interface Batch<E> {
 const sequential = <A, E, R, B, E2, R2>(
   self: Stream.Stream<A, E, R>,
   step: Step<A, B, E2, R2>,
-  batch: number
+  batch: number,
+  span: Tracer.AnySpan | undefined
 ): Stream.Stream<B, E | E2, R | R2> =>
-  Stream.pipeThroughChannel(self, Channel.suspend(() => new Sequential<A, B, E, E2, R2>(step, batch).read))
+  Stream.pipeThroughChannel(self, Channel.suspend(() => new Sequential<A, B, E, E2, R2>(step, batch, span).read))
 
 type Loop<A, B, E, E2, R2> = Channel.Channel<Chunk.Chunk<B>, Chunk.Chunk<A>, E | E2, E, unknown, unknown, R2>
 
@@ -107,7 +114,11 @@ class Sequential<A, B, E, E2, R2> {
   private index = 0
   private readonly slot = makeSlot()
 
-  constructor(readonly step: Step<A, B, E2, R2>, readonly batch: number) {}
+  constructor(
+    readonly step: Step<A, B, E2, R2>,
+    readonly batch: number,
+    readonly span: Tracer.AnySpan | undefined
+  ) {}
 
   readonly read: Loop<A, B, E, E2, R2> = Channel.readWithCause({
     onInput: (chunk: Chunk.Chunk<A>) => this.process(Chunk.toReadonlyArray(chunk), 0),
@@ -198,8 +209,9 @@ class Sequential<A, B, E, E2, R2> {
         if (failure !== undefined) return this.emit(out, Channel.failCause(failure))
         continue
       }
+      const resumed = this.resume(items, i, end, out, effect)
       return Channel.flatMap(
-        Channel.fromEffect(this.resume(items, i, end, out, effect)),
+        Channel.fromEffect(this.span === undefined ? resumed : Effect.withParentSpan(resumed, this.span)),
         (batch) => this.after(items, out, batch)
       )
     }
@@ -417,7 +429,12 @@ const pooled = <A, E, R, B, E2, R2>(
     const pool = new Pool<A, B>(options.concurrency + Math.max(0, options.bufferSize), options.ordered)
     const pullNext = Effect.matchCauseEffect(pull, { onFailure: pool.onPullFailed, onSuccess: pool.onPulled })
     const workers: Array<Fiber.RuntimeFiber<void>> = []
-    for (let i = 0; i < options.concurrency; i++) workers.push(yield* Effect.forkScoped(worker(pool, step, pullNext)))
+    for (let i = 0; i < options.concurrency; i++) {
+      const body = worker(pool, step, pullNext)
+      workers.push(
+        yield* Effect.forkScoped(options.span === undefined ? body : Effect.withParentSpan(body, options.span))
+      )
+    }
     // a graceful stop: the workers (and the elements they run) are interrupted, the results already stored stay
     if (options.stop !== undefined) {
       yield* options.stop.pipe(

@@ -132,6 +132,35 @@ describe("Pipeline metadata and events", () => {
       assert.deepStrictEqual([items.count, outputs.count, errors.count], [4, 3, 1])
     }))
 
+  it.effect("the steps' code runs under the run's Pipeline.execute span", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const record = (where: string) =>
+        Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+          Effect.sync(() => {
+            seen.push(`${where}:${Option.isSome(span) ? span.value.name : "none"}`)
+          }))
+      // one pipeline per kind of step, so that no step's span reaches another's code
+      const pipelines = [
+        Pipeline.start<number>().map("one", (n) => Effect.as(record("map c=1"), n)),
+        Pipeline.start<number>().map("four", (n) => Effect.as(record("map c=4"), n), { concurrency: 4 }),
+        Pipeline.start<number>().flatMap("expand", (n) => Stream.fromEffect(Effect.as(record("flatMap"), n))),
+        Pipeline.start<number>().add(
+          "stream",
+          ({ input }) => Stream.mapEffect(input, (n) => Effect.as(record("add"), n))
+        )
+      ]
+      for (const p of pipelines) assert.deepStrictEqual(yield* p.executeToArray([1]), [1])
+      yield* Pipeline.start<number>().executeToArray(Stream.fromEffect(Effect.as(record("input"), 1)))
+      assert.deepStrictEqual(seen, [
+        "map c=1:Pipeline.execute",
+        "map c=4:Pipeline.execute",
+        "flatMap:Pipeline.execute",
+        "add:Pipeline.execute",
+        "input:Pipeline.execute"
+      ])
+    }))
+
   it.effect("metadata is idle before the first run", () =>
     Effect.gen(function*() {
       const metadata = yield* Pipeline.start<number>({ name: "idle" }).metadata

@@ -91,7 +91,7 @@ const BatchProto = Object.assign(Object.create(CommonProto), {
       run: (items, run, recorder) =>
         Effect.map(
           Stream.runCollect(
-            Pool.run(Stream.fromIterable(items), itemStep(run, recorder, f, options, true), poolOptions(options))
+            Pool.run(Stream.fromIterable(items), itemStep(run, recorder, f, options, true), poolOptions(options, run))
           ),
           Chunk.toReadonlyArray
         )

@@ -9,10 +9,10 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
+import type * as Tracer from "effect/Tracer"
 import * as Concurrency from "../../Concurrency.js"
 import * as Event from "../../Event.js"
 import * as Node from "../../Node.js"
@@ -20,7 +20,7 @@ import type { ExecuteOptions, Inputs } from "../../Pipeline.js"
 import { PipelineError } from "../../PipelineError.js"
 import * as Input from "../inputs.js"
 import { type AnyStream, firstProblem, type PipelineImpl } from "./definition.js"
-import { remember, Run } from "./run.js"
+import { inSpan, remember, Run } from "./run.js"
 
 export type Emit = (event: Event.Event) => Effect.Effect<unknown>
 
@@ -29,8 +29,8 @@ export const statusOf = (exit: Exit.Exit<unknown, unknown>): "success" | "failur
   Exit.isSuccess(exit) ? "success" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failure"
 
 /**
- * The stream of one run: checks the definition, makes the run (id, context, span, clock), then chains every step's
- * `build` over the inputs. With `splitting`, outputs are `Right`s and the items failed in `SPLIT_ERRORS` steps `Left`s.
+ * The stream of one run: opens its `Pipeline.execute` span, checks the definition, makes the run (id, context,
+ * clock), then chains every step's `build` over the inputs. With `splitting`, outputs are `Right`s and the items failed in `SPLIT_ERRORS` steps `Left`s.
  */
 export const execute = (
   self: PipelineImpl,
@@ -40,14 +40,15 @@ export const execute = (
   splitting: boolean
 ): Stream.Stream<any, PipelineError, any> => {
   const { settings } = self
-  const stream = Stream.unwrapScoped(Effect.gen(function*() {
+  return Stream.unwrapScoped(Effect.gen(function*() {
+    const span = yield* Effect.makeSpanScoped("Pipeline.execute", { attributes: { pipeline: settings.name } })
     const problem = firstProblem(settings, self.defs)
     if (problem !== undefined) {
       return Stream.fail(new PipelineError({ pipeline: settings.name, reason: "InvalidDefinition", ...problem }))
     }
-    const run = yield* makeRun(self, options, emit, splitting)
+    const run = yield* Effect.withParentSpan(makeRun(self, options, emit, splitting, span), span)
     let output: AnyStream = Stream.mapError(
-      Input.toStream(inputs),
+      inSpan(run, Input.toStream(inputs)),
       (cause) =>
         new PipelineError({
           pipeline: settings.name,
@@ -67,14 +68,14 @@ export const execute = (
         run.status = statusOf(exit)
       }))
   }))
-  return Stream.withSpan(stream, "Pipeline.execute", { attributes: { pipeline: settings.name } })
 }
 
 const makeRun = Effect.fnUntraced(function*(
   self: PipelineImpl,
   options: ExecuteOptions<unknown> | undefined,
   emit: Emit | undefined,
-  splitting: boolean
+  splitting: boolean,
+  span: Tracer.Span
 ) {
   const { settings } = self
   const runId = options?.runId ?? (yield* Node.makeRunId)
@@ -90,7 +91,6 @@ const makeRun = Effect.fnUntraced(function*(
           cause: Cause.originalError(cause)
         })
     )
-  const span = yield* Effect.option(Effect.currentSpan)
   const clock = yield* Effect.clock
   const run = new Run(
     settings,
@@ -99,11 +99,12 @@ const makeRun = Effect.fnUntraced(function*(
     context,
     clock,
     emit,
-    Option.isSome(span) ? span.value.traceId : undefined,
-    Option.isSome(span) ? span.value.spanId : undefined,
+    span.traceId,
+    span.spanId,
     splitting,
     clock.unsafeCurrentTimeMillis(),
-    yield* Effect.scope
+    yield* Effect.scope,
+    span
   )
   self.runs.current = run
   remember(self.runs.byId, run)

@@ -23,7 +23,7 @@ import type { AnyStream, Call } from "./definition.js"
 import { applyStrategy, itemError, itemErrorEvent, itemStartEvent } from "./item.js"
 import type { StepRecorder } from "./recorder.js"
 import { retryPolicy } from "./retry.js"
-import { itemContext, type Run } from "./run.js"
+import { inSpan, itemContext, type Run } from "./run.js"
 
 type Expand = (item: unknown, index: number) => AnyStream
 
@@ -76,10 +76,13 @@ const ordered = (
       Stream.flatMap((queue) => Stream.flattenTake(Stream.fromQueue(queue)))
     )))
 
-/** The result of a `flatMap` function as a stream: a stream as it is, an array in chunks, an iterable lazily. */
-const toStream = (result: unknown): Stream.Stream<unknown, unknown, unknown> =>
+/**
+ * The result of a `flatMap` function as a stream: a stream as it is (under the run's span), an array in chunks, an
+ * iterable lazily.
+ */
+const toStream = (run: Run, result: unknown): Stream.Stream<unknown, unknown, unknown> =>
   Predicate.hasProperty(result, Stream.StreamTypeId)
-    ? result as Stream.Stream<unknown, unknown, unknown>
+    ? inSpan(run, result as Stream.Stream<unknown, unknown, unknown>)
     : Array.isArray(result)
     ? Stream.fromIterable(result)
     : Input.fromLazyIterable(result as Iterable<unknown>)
@@ -130,7 +133,7 @@ const retried = (
   let passed = 0
   const once = (): AnyStream => {
     const result = Either.try(() => call(item, ctx))
-    const source = Either.isRight(result) ? toStream(result.right) : Stream.die(result.left)
+    const source = Either.isRight(result) ? toStream(run, result.right) : Stream.die(result.left)
     const already = passed
     const fresh = already > 0 ? Stream.drop(source, already) : source
     return Stream.mapChunks(fresh, (chunk) => {

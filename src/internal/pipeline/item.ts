@@ -33,12 +33,13 @@ export const exitSkip: Exit.Exit<Pool.Skip> = Exit.succeed(Pool.Skip)
  * `concurrency`). With one, items are handled as they are pulled and `bufferSize` only caps how many outputs of
  * already-complete effects go out in one chunk (at least 64, so trivial steps stay fast).
  */
-export const poolOptions = (options: ItemOptions<any> | undefined): Pool.Options => {
+export const poolOptions = (options: ItemOptions<any> | undefined, run: Run): Pool.Options => {
   const concurrency = options?.concurrency ?? 1
   return {
     concurrency,
     ordered: options?.ordered ?? true,
-    bufferSize: concurrency > 1 ? options?.bufferSize ?? 0 : Math.max(options?.bufferSize ?? 0, sequentialChunk)
+    bufferSize: concurrency > 1 ? options?.bufferSize ?? 0 : Math.max(options?.bufferSize ?? 0, sequentialChunk),
+    span: run.span
   }
 }
 

@@ -12,6 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import * as EngineError from "../../EngineError.js"
 import * as Event from "../../Event.js"
 import type { ItemContext, Metadata, State, StepContext, StepKind } from "../../Pipeline.js"
@@ -41,7 +42,9 @@ export class Run {
     readonly spanId: string | undefined,
     splitting: boolean,
     readonly startedAt: number,
-    readonly scope: Scope.Scope
+    readonly scope: Scope.Scope,
+    /** The run's `Pipeline.execute` span, given to the code of the steps (see {@link inSpan}). */
+    readonly span: Tracer.AnySpan | undefined = undefined
   ) {
     this.split = splitting ? [] : undefined
     this.recorders = defs.map((def) => new StepRecorder(settings, def, clock))
@@ -193,6 +196,14 @@ export const remember = (runs: Map<string, Run>, run: Run): void => {
     if (old.endedAt !== undefined) runs.delete(id)
   }
 }
+
+/**
+ * Runs a stream of the steps' code (an input, an `add` step's stream, the stream of a `flatMap` item, the other
+ * side of a `merge` or `join`) under the run's span. The span is given to the code that needs it, rather than to the
+ * run's whole stream: a span given to a stream is provided again to every effect the stream runs, once per chunk.
+ */
+export const inSpan = <A, E, R>(run: Run, stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  run.span === undefined ? stream : Stream.provideService(stream, Tracer.ParentSpan, run.span) as Stream.Stream<A, E, R>
 
 export const stepContext = (run: Run, recorder: StepRecorder): StepContext<any, any> => ({
   step: recorder.id,

@@ -17,7 +17,7 @@ import * as Pool from "../pool.js"
 import type { Call, StepDef } from "./definition.js"
 import { exitSkip, itemStep, type MakeCall, nodeCall, poolOptions } from "./item.js"
 import { retryPolicy, retryStream } from "./retry.js"
-import { countIn, countOut, stepContext, toStepError, withStepEvents } from "./run.js"
+import { countIn, countOut, inSpan, stepContext, toStepError, withStepEvents } from "./run.js"
 
 type Build = StepDef["build"]
 
@@ -30,8 +30,11 @@ export const add = (
   const policy = retryPolicy(options?.retry)
   const output = Stream.suspend(() => {
     const source = () =>
-      Input.toStream(
-        f({ input: countIn(input, recorder) as Stream.Stream<unknown, PipelineError>, ...stepContext(run, recorder) })
+      inSpan(
+        run,
+        Input.toStream(
+          f({ input: countIn(input, recorder) as Stream.Stream<unknown, PipelineError>, ...stepContext(run, recorder) })
+        )
       )
     const retried = policy === undefined ? Stream.suspend(source) : retryStream(source, policy, run, recorder)
     const wrapped = countOut(Stream.mapError(retried, (e) => toStepError(run, recorder, e)), recorder)
@@ -44,7 +47,7 @@ export const add = (
 export const map = (f: unknown, options: ItemOptions<any> | undefined): Build => {
   const call: MakeCall = Node.isNode(f) ? nodeCall(f as Node.Node<unknown, unknown, unknown, unknown>) : () => f as Call
   return (input, run, recorder) =>
-    Pool.run(input, itemStep(run, recorder, call(run, recorder), options, true), poolOptions(options))
+    Pool.run(input, itemStep(run, recorder, call(run, recorder), options, true), poolOptions(options, run))
 }
 
 export const filter = (predicate: Call, options: ItemOptions<any> | undefined): Build => {
@@ -53,7 +56,8 @@ export const filter = (predicate: Call, options: ItemOptions<any> | undefined): 
     if (typeof result === "boolean") return result ? Exit.succeed(item) : exitSkip
     return Effect.map(result, (keep) => keep ? item : Pool.Skip)
   }
-  return (input, run, recorder) => Pool.run(input, itemStep(run, recorder, call, options, false), poolOptions(options))
+  return (input, run, recorder) =>
+    Pool.run(input, itemStep(run, recorder, call, options, false), poolOptions(options, run))
 }
 
 export const batch = (size: number, within: Duration.DurationInput | undefined): Build => (input, _run, recorder) => {
@@ -112,7 +116,7 @@ export const merge = (other: unknown): Build => (input, run, recorder) =>
     const source = typeof other === "function"
       ? (other as (ctx: StepContext<unknown, unknown>) => Inputs<unknown, unknown, unknown>)(stepContext(run, recorder))
       : other as Inputs<unknown, unknown, unknown>
-    const right = Stream.mapError(Input.toStream(source), (e) => toStepError(run, recorder, e))
+    const right = Stream.mapError(inSpan(run, Input.toStream(source)), (e) => toStepError(run, recorder, e))
     return countOut(Stream.merge(countIn(input, recorder), right), recorder)
   })
 
@@ -135,7 +139,7 @@ export const join = (other: Inputs<unknown, unknown, unknown>, options: JoinOpti
     const table = new JoinTable(options)
     const right: Stream.Stream<Side, PipelineError, unknown> = Stream.concat(
       Stream.map(
-        Stream.mapError(Input.toStream(other), (e) => toStepError(run, recorder, e)),
+        Stream.mapError(inSpan(run, Input.toStream(other)), (e) => toStepError(run, recorder, e)),
         (item): Side => ({ side: 1, item })
       ),
       Stream.succeed<Side>({ side: 2 })
@@ -209,8 +213,10 @@ export const addBatch = (
 ): Build =>
 (input, run, recorder) => {
   const ctx = stepContext(run, recorder)
-  const apply = (items: ReadonlyArray<unknown>) =>
-    Effect.mapError(Effect.suspend(() => f(items, ctx)), (e) => toStepError(run, recorder, e))
+  const apply = (items: ReadonlyArray<unknown>) => {
+    const applied = Effect.mapError(Effect.suspend(() => f(items, ctx)), (e) => toStepError(run, recorder, e))
+    return run.span === undefined ? applied : Effect.withParentSpan(applied, run.span)
+  }
   const counted = countIn(input, recorder)
   const out = size === undefined
     ? Stream.flattenIterables(Stream.fromEffect(
