@@ -29,6 +29,7 @@ import * as Sampling from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 import { describe } from "./describe.js"
 import * as Engine from "./languageModel.js"
+import * as StreamParts from "./streamParts.js"
 
 // =============================================================================
 // request encoding
@@ -522,8 +523,9 @@ export const makeService = (
         )
       })
     )
-  return Engine.make({
-    generateText: (call) => collect(stream(call, "generateText")),
-    streamText: (call) => stream(call, "streamText")
-  })
+  const params = {
+    generateText: (call: LanguageModel.ProviderOptions) => collect(stream(call, "generateText")),
+    streamText: (call: LanguageModel.ProviderOptions) => stream(call, "streamText")
+  }
+  return Effect.flatMap(Engine.make(params), (service) => StreamParts.withPlainParts(service, params))
 }
