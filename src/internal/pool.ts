@@ -10,6 +10,8 @@
  *   upstream chunk (the worker that finds the input empty pulls the next chunk), run the function and put the result
  *   in a ring buffer indexed by sequence number (ordered) or a ready list (unordered). The consumer takes every
  *   ready result in one chunk. At most `concurrency + bufferSize` elements are started and not yet emitted.
+ * - A consumer that finds no result starts elements itself: those already complete are stored at once and a worker
+ *   is woken only to run one that suspends, so synchronous elements cost no fiber hand-off at all.
  * - The consumer is woken where a worker stops: at once when the worker has nothing it may start (the window is
  *   full and enough results wait, or its input is empty), so that with a small `bufferSize` workers start again in
  *   the same macrotask; on the next macrotask when the worker goes on with a suspended element, so that results
@@ -234,6 +236,15 @@ const handOff = 16
 
 type Resume = (effect: Effect.Effect<void>) => void
 
+/** A parked worker, as the pool and the consumer see it. */
+interface Parked<A> {
+  readonly slot: Slot
+  /** Resumes the worker: it looks for work itself. */
+  wake(): void
+  /** Resumes the worker with an element the consumer started, whose effect it runs. */
+  assign(effect: Effect.Effect<unknown, unknown, any>, item: A, seq: number): void
+}
+
 class Pool<A, B> {
   /** The current upstream chunk and the position of its next element. */
   input: ReadonlyArray<A> = []
@@ -251,8 +262,10 @@ class Pool<A, B> {
   readonly ring: Array<B | Skip | typeof Empty>
   /** Unordered mode: results in completion order. */
   ready: Array<B | Skip> = []
-  readonly idle: Array<Resume> = []
+  readonly idle: Array<Parked<A>> = []
   consumer: Resume | undefined = undefined
+  /** Whether the latest element started suspended (then a drain wakes a worker to start the next ones). */
+  async = false
   flushScheduled = false
   kickScheduled = false
   /** How many waiting results make a worker that has nothing it may start wake the consumer at once. */
@@ -285,10 +298,10 @@ class Pool<A, B> {
     if (this.failure !== undefined || this.idle.length === 0) return
     if (this.upstreamDone) {
       const idle = this.idle.splice(0, this.idle.length)
-      for (const resume of idle) resume(Effect.void)
+      for (const worker of idle) worker.wake()
       return
     }
-    if (this.canStart && (this.pending > 0 || !this.pulling)) this.idle.pop()!(Effect.void)
+    if (this.canStart && (this.pending > 0 || !this.pulling)) this.idle.pop()!.wake()
   }
 
   /**
@@ -307,7 +320,7 @@ class Pool<A, B> {
     this.kickScheduled = false
     if (this.failure !== undefined || this.upstreamDone && this.pending === 0) return this.kick()
     let wanted = Math.min(this.pending, this.window - (this.started - this.consumed))
-    while (wanted-- > 0 && this.idle.length > 0) this.idle.pop()!(Effect.void)
+    while (wanted-- > 0 && this.idle.length > 0) this.idle.pop()!.wake()
   }
 
   /** Wakes the waiting consumer now (its fiber runs on the next microtask). */
@@ -348,10 +361,16 @@ class Pool<A, B> {
   }
 
   readonly onPulled = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
+    this.onConsumerPulled(chunk)
+    this.kick()
+    return Effect.void
+  }
+
+  /** The consumer starts the elements of a chunk it pulled itself: no worker is woken for them. */
+  readonly onConsumerPulled = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
     this.pulling = false
     this.input = Chunk.toReadonlyArray(chunk)
     this.pos = 0
-    this.kick()
     return Effect.void
   }
 
@@ -410,7 +429,7 @@ class Pool<A, B> {
     }
     if (taken === 0) return undefined
     this.consumed += taken
-    this.kick()
+    if (this.async || this.upstreamDone) this.kick()
     return out
   }
 }
@@ -428,9 +447,13 @@ const pooled = <A, E, R, B, E2, R2>(
     const pull = yield* Stream.toPull(self)
     const pool = new Pool<A, B>(options.concurrency + Math.max(0, options.bufferSize), options.ordered)
     const pullNext = Effect.matchCauseEffect(pull, { onFailure: pool.onPullFailed, onSuccess: pool.onPulled })
+    const consumerPull = Effect.matchCauseEffect(pull, {
+      onFailure: pool.onPullFailed,
+      onSuccess: pool.onConsumerPulled
+    })
     const workers: Array<Fiber.RuntimeFiber<void>> = []
     for (let i = 0; i < options.concurrency; i++) {
-      const body = worker(pool, step, pullNext)
+      const body = new Worker(pool, step, pullNext).run
       workers.push(
         yield* Effect.forkScoped(options.span === undefined ? body : Effect.withParentSpan(body, options.span))
       )
@@ -443,50 +466,88 @@ const pooled = <A, E, R, B, E2, R2>(
         Effect.forkScoped
       )
     }
-    return Stream.repeatEffectChunkOption(consumer<A, B, E | E2>(pool))
+    return Stream.repeatEffectChunkOption(consumer<A, B, E | E2, R, R2>(pool, step, consumerPull))
   }))
 
 /**
  * One worker: takes elements from the current upstream chunk (pulling the next one when it finds it empty) while
  * the window has room, runs them, and stores their results. Where it stops (an element suspends, the window is full,
  * the input is empty) it hands what is ready to a waiting consumer: at once when it has nothing it may start, on the
- * next macrotask when it goes on with a suspended element (see {@link Pool.wakeConsumerSoon}).
+ * next macrotask when it goes on with a suspended element (see {@link Pool.wakeConsumerSoon}). Parked, it may be
+ * given an element the consumer started (see {@link consumer}).
  */
-const worker = <A, B, E2, R, R2>(
-  pool: Pool<A, B>,
-  step: Step<A, B, E2, R2>,
-  pullNext: Effect.Effect<void, never, R>
-): Effect.Effect<void, never, R | R2> => {
-  let seq = 0
-  let item: A
-  const slot = makeSlot()
-  let resume: Resume | undefined
-  const unregister = Effect.sync(() => {
-    const i = resume === undefined ? -1 : pool.idle.indexOf(resume)
-    if (i >= 0) pool.idle.splice(i, 1)
-  })
-  const waitWorker = Effect.async<void>((cb) => {
-    resume = cb
-    pool.idle.push(cb)
-    return unregister
-  })
-  const settle = (exit: Exit.Exit<B | Skip, E2>): void => {
-    if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
-    else pool.fail(exit.cause)
+class Worker<A, B, E2, R, R2> implements Parked<A> {
+  seq = 0
+  item: A | undefined = undefined
+  readonly slot = makeSlot()
+  private resume: Resume | undefined = undefined
+  private assigned: Effect.Effect<unknown, unknown, R2> | undefined = undefined
+
+  constructor(
+    readonly pool: Pool<A, B>,
+    readonly step: Step<A, B, E2, R2>,
+    readonly pullNext: Effect.Effect<void, never, R>
+  ) {}
+
+  wake(): void {
+    const resume = this.resume
+    if (resume !== undefined) {
+      this.resume = undefined
+      resume(Effect.void)
+    }
   }
-  const loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
+
+  assign(effect: Effect.Effect<unknown, unknown, R2>, item: A, seq: number): void {
+    this.assigned = effect
+    this.item = item
+    this.seq = seq
+    this.wake()
+  }
+
+  private settle(exit: Exit.Exit<B | Skip, E2>): void {
+    if (Exit.isSuccess(exit)) this.pool.deliver(this.seq, exit.value)
+    else this.pool.fail(exit.cause)
+  }
+
+  private readonly unregister = Effect.sync(() => {
+    this.resume = undefined
+    const i = this.pool.idle.indexOf(this)
+    if (i >= 0) this.pool.idle.splice(i, 1)
+  })
+
+  private readonly park: Effect.Effect<void> = Effect.async<void>((resume) => {
+    this.resume = resume
+    this.pool.idle.push(this)
+    return this.unregister
+  })
+
+  private readonly handlers = {
+    onFailure: (cause: Cause.Cause<unknown>): Effect.Effect<void, never, R | R2> => {
+      this.settle(this.step.fail(cause, this.item!, this.seq, this.slot))
+      return this.loop
+    },
+    onSuccess: (value: unknown): Effect.Effect<void, never, R | R2> => {
+      this.pool.deliver(this.seq, this.step.succeed(value, this.item!, this.seq, this.slot))
+      return this.loop
+    }
+  }
+
+  private readonly loop: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
+    const { pool, slot, step } = this
     while (pool.failure === undefined) {
       if (pool.pending > 0 && pool.canStart) {
-        seq = pool.started++
-        item = pool.input[pool.pos++]!
+        const seq = this.seq = pool.started++
+        const item = this.item = pool.input[pool.pos++]!
         const effect = step.start(item, seq, slot)
         if (!Exit.isExit(effect)) {
+          pool.async = true
           if (pool.pending > 0 && pool.canStart) pool.kickSoon()
           if (pool.drainable) pool.wakeConsumerSoon()
-          return Effect.matchCauseEffect(effect, handlers)
+          return Effect.matchCauseEffect(effect, this.handlers)
         }
+        pool.async = false
         if (Exit.isSuccess(effect)) pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
-        else settle(step.fail(effect.cause, item, seq, slot))
+        else this.settle(step.fail(effect.cause, item, seq, slot))
         continue
       }
       if (pool.done || pool.drainable && (pool.pending === 0 || pool.completed - pool.consumed >= pool.handOff)) {
@@ -497,30 +558,42 @@ const worker = <A, B, E2, R, R2>(
       if (pool.pending === 0 && pool.upstreamDone) return Effect.void
       if (pool.pending === 0 && !pool.pulling && pool.canStart) {
         pool.pulling = true
-        return Effect.zipRight(pullNext, loop)
+        return Effect.zipRight(this.pullNext, this.loop)
       }
-      return Effect.zipRight(waitWorker, loop)
+      return Effect.zipRight(this.park, this.resumed)
     }
     return Effect.void
   })
-  const handlers = {
-    onFailure: (cause: Cause.Cause<unknown>): Effect.Effect<void, never, R | R2> => {
-      settle(step.fail(cause, item, seq, slot))
-      return loop
-    },
-    onSuccess: (value: unknown): Effect.Effect<void, never, R | R2> => {
-      pool.deliver(seq, step.succeed(value, item, seq, slot))
-      return loop
-    }
-  }
-  return Effect.onExit(loop, (exit) =>
-    Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-      ? Effect.sync(() => pool.fail(exit.cause))
-      : Effect.void)
+
+  /** After a wake-up: the element the consumer assigned, if any, then the loop. */
+  private readonly resumed: Effect.Effect<void, never, R | R2> = Effect.suspend(() => {
+    const effect = this.assigned
+    if (effect === undefined) return this.loop
+    this.assigned = undefined
+    return Effect.matchCauseEffect(effect, this.handlers)
+  })
+
+  readonly run: Effect.Effect<void, never, R | R2> = Effect.onExit(
+    this.loop,
+    (exit) =>
+      Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+        ? Effect.sync(() => this.pool.fail(exit.cause))
+        : Effect.void
+  )
 }
 
-/** The consumer's pull: every result that can be handed on, as one chunk, waiting for one when there is none. */
-const consumer = <A, B, E>(pool: Pool<A, B>): Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> => {
+/**
+ * The consumer's pull: every result that can be handed on, as one chunk. When there is none, it starts elements
+ * itself (each with the scratch slot of an idle worker): those already complete are stored at once, and a worker is
+ * woken only for one that suspends, to run it. So elements that complete synchronously run in the consumer's fiber
+ * in chunks of up to the window, as with one worker, and no worker is woken for them. It pulls upstream itself when
+ * nothing is in flight (else a worker does, so that results completing meanwhile are not held up), then waits.
+ */
+const consumer = <A, B, E, R, R2>(
+  pool: Pool<A, B>,
+  step: Step<A, B, unknown, R2>,
+  pullNext: Effect.Effect<void, never, R>
+): Effect.Effect<Chunk.Chunk<B>, Option.Option<E>, R> => {
   const unregister = Effect.sync(() => {
     pool.consumer = undefined
   })
@@ -528,7 +601,27 @@ const consumer = <A, B, E>(pool: Pool<A, B>): Effect.Effect<Chunk.Chunk<B>, Opti
     pool.consumer = resume
     return unregister
   })
-  const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> = Effect.suspend(() => {
+  const dispatch = (): void => {
+    while (pool.failure === undefined && pool.pending > 0 && pool.canStart && pool.idle.length > 0) {
+      const worker = pool.idle[pool.idle.length - 1]!
+      const seq = pool.started++
+      const item = pool.input[pool.pos++]!
+      const effect = step.start(item, seq, worker.slot)
+      if (!Exit.isExit(effect)) {
+        pool.async = true
+        pool.idle.pop()
+        worker.assign(effect, item, seq)
+        continue
+      }
+      pool.async = false
+      const exit = Exit.isSuccess(effect)
+        ? Exit.succeed(step.succeed(effect.value, item, seq, worker.slot))
+        : step.fail(effect.cause, item, seq, worker.slot)
+      if (Exit.isSuccess(exit)) pool.deliver(seq, exit.value)
+      else pool.fail(exit.cause)
+    }
+  }
+  const next: Effect.Effect<Chunk.Chunk<B>, Option.Option<E>, R> = Effect.suspend(() => {
     for (;;) {
       if (pool.failure !== undefined) return Effect.failCause(Cause.map(pool.failure as Cause.Cause<E>, Option.some))
       const out = pool.drain()
@@ -537,6 +630,17 @@ const consumer = <A, B, E>(pool: Pool<A, B>): Effect.Effect<Chunk.Chunk<B>, Opti
         continue
       }
       if (pool.done) return Effect.fail(Option.none())
+      if (pool.pending > 0 && pool.canStart && pool.idle.length > 0) {
+        dispatch()
+        if (pool.failure !== undefined || pool.drainable) continue
+      }
+      if (pool.pending === 0 && !pool.pulling && !pool.upstreamDone && pool.canStart) {
+        if (pool.started === pool.completed) {
+          pool.pulling = true
+          return Effect.zipRight(pullNext, next)
+        }
+        pool.kick()
+      }
       return Effect.zipRight(waitConsumer, next)
     }
   })
