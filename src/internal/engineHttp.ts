@@ -195,14 +195,31 @@ const statusError = (
 
 /**
  * The parts of a streaming response: its body through a decoder, one step per network chunk. A failure while
- * reading the body (a dropped connection) is a `Transport` error, no chunk within `idleTimeout` a `Timeout`.
+ * reading the body (a dropped connection) is a `Transport` error, no chunk within `idleTimeout` a `Timeout`. With
+ * `plain`, the parts leave decoded as `LanguageModel.streamText` decodes them (see `streamParts.ts`), in the same step.
  */
-export const decodeBody = (
+export const decodeBody: {
+  (
+    response: HttpClientResponse.HttpClientResponse,
+    context: CallContext,
+    idleTimeout: Duration.Duration | undefined,
+    decoder: ChunkDecoder,
+    plain?: false
+  ): Stream.Stream<Response.StreamPartEncoded, AiError.AiError>
+  (
+    response: HttpClientResponse.HttpClientResponse,
+    context: CallContext,
+    idleTimeout: Duration.Duration | undefined,
+    decoder: ChunkDecoder,
+    plain: true
+  ): Stream.Stream<Response.StreamPart<{}>, AiError.AiError>
+} = (
   response: HttpClientResponse.HttpClientResponse,
   context: CallContext,
   idleTimeout: Duration.Duration | undefined,
-  decoder: ChunkDecoder
-): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> => {
+  decoder: ChunkDecoder,
+  plain?: boolean
+): Stream.Stream<any, AiError.AiError> => {
   const transport = (error: unknown): AiError.AiError =>
     AiErrors.isAiError(error) ? error : fail(
       context,
@@ -227,7 +244,9 @@ export const decodeBody = (
       ),
     idleTimeout
   )
-  return Stream.pipeThroughChannel(bytes, decodeWith(decoder, transport))
+  return plain === true
+    ? Stream.pipeThroughChannel(bytes, decodePlainWith(decoder, transport))
+    : Stream.pipeThroughChannel(bytes, decodeWith(decoder, transport))
 }
 
 const isRecord = (u: unknown): u is Record<string, any> => typeof u === "object" && u !== null
@@ -352,8 +371,8 @@ export interface ChunkDecoder {
   end(out: Array<Response.StreamPartEncoded>): void
 }
 
-type DecodeChannel = Channel.Channel<
-  Chunk.Chunk<Response.StreamPartEncoded>,
+type DecodeChannel<A> = Channel.Channel<
+  Chunk.Chunk<A>,
   Chunk.Chunk<Uint8Array>,
   AiError.AiError,
   unknown,
@@ -361,15 +380,25 @@ type DecodeChannel = Channel.Channel<
   unknown
 >
 
-const emit = (out: Array<Response.StreamPartEncoded>, next: DecodeChannel): DecodeChannel =>
+type Emit<A> = (out: Array<Response.StreamPartEncoded>, next: DecodeChannel<A>) => DecodeChannel<A>
+
+const emit: Emit<Response.StreamPartEncoded> = (out, next) =>
   out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
 
-/**
- * The channel that runs a decoder over a response body: one step per network chunk, its parts as one `Chunk`;
- * upstream failures are mapped with `mapError` in the same step.
- */
-export const decodeWith = (decoder: ChunkDecoder, mapError: (error: unknown) => AiError.AiError): DecodeChannel => {
-  const loop: DecodeChannel = Channel.readWithCause({
+const emitPlain: Emit<Response.StreamPart<{}>> = (out, next) => {
+  if (out.length === 0) return next
+  const parts = StreamParts.decodeChunkParts(Chunk.unsafeFromArray(out))
+  return Chunk.isChunk(parts)
+    ? Channel.zipRight(Channel.write(parts), next)
+    : Channel.flatMap(Channel.fromEffect(parts), (decoded) => Channel.zipRight(Channel.write(decoded), next))
+}
+
+const decodeChannel = <A>(
+  decoder: ChunkDecoder,
+  mapError: (error: unknown) => AiError.AiError,
+  emit: Emit<A>
+): DecodeChannel<A> => {
+  const loop: DecodeChannel<A> = Channel.readWithCause({
     onInput: (input: Chunk.Chunk<Uint8Array>) => {
       const out: Array<Response.StreamPartEncoded> = []
       const pieces = Chunk.toReadonlyArray(input)
@@ -385,6 +414,21 @@ export const decodeWith = (decoder: ChunkDecoder, mapError: (error: unknown) => 
   })
   return loop
 }
+
+/**
+ * The channel that runs a decoder over a response body: one step per network chunk, its parts as one `Chunk`;
+ * upstream failures are mapped with `mapError` in the same step.
+ */
+export const decodeWith = (
+  decoder: ChunkDecoder,
+  mapError: (error: unknown) => AiError.AiError
+): DecodeChannel<Response.StreamPartEncoded> => decodeChannel(decoder, mapError, emit)
+
+/** {@link decodeWith}, each chunk of parts decoded as `LanguageModel.streamText` decodes it (`StreamParts.decodeChunk`). */
+export const decodePlainWith = (
+  decoder: ChunkDecoder,
+  mapError: (error: unknown) => AiError.AiError
+): DecodeChannel<Response.StreamPart<{}>> => decodeChannel(decoder, mapError, emitPlain)
 
 /** Returned by {@link tryParse} for text that is not JSON. */
 export const Malformed: unique symbol = Symbol.for("sluice/internal/engineHttp/Malformed")
@@ -505,27 +549,36 @@ export const makeService = (
 ): Effect.Effect<LanguageModel.Service> => {
   const timeout = duration(options.timeout)
   const idleTimeout = duration(options.idleTimeout)
+  const open = <A>(
+    call: LanguageModel.ProviderOptions,
+    method: string,
+    body: (response: HttpClientResponse.HttpClientResponse, context: CallContext, decoder: ChunkDecoder) => A
+  ): Effect.Effect<A, AiError.AiError> =>
+    Effect.flatMap(Effect.zip(StructuredOutput.requested(call), Sampling.current), ([format, sampling]) => {
+      const encoded = options.encode(call, format, sampling)
+      if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
+      const request = HttpClientRequest.post(options.url).pipe(
+        HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
+        options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
+        HttpClientRequest.bodyUnsafeJson(encoded.right)
+      )
+      const context: CallContext = { engine: options.engine, method, request }
+      const toolNames = new Set(call.tools.map((tool) => tool.name))
+      return Effect.map(
+        execute(client, context, timeout),
+        (response) => body(response, context, options.decoder(context, toolNames))
+      )
+    })
   const stream = (call: LanguageModel.ProviderOptions, method: string) =>
     Stream.unwrap(
-      Effect.flatMap(Effect.zip(StructuredOutput.requested(call), Sampling.current), ([format, sampling]) => {
-        const encoded = options.encode(call, format, sampling)
-        if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
-        const request = HttpClientRequest.post(options.url).pipe(
-          HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
-          options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
-          HttpClientRequest.bodyUnsafeJson(encoded.right)
-        )
-        const context: CallContext = { engine: options.engine, method, request }
-        const toolNames = new Set(call.tools.map((tool) => tool.name))
-        return Effect.map(
-          execute(client, context, timeout),
-          (response) => decodeBody(response, context, idleTimeout, options.decoder(context, toolNames))
-        )
-      })
+      open(call, method, (response, context, decoder) => decodeBody(response, context, idleTimeout, decoder))
     )
   const params = {
     generateText: (call: LanguageModel.ProviderOptions) => collect(stream(call, "generateText")),
     streamText: (call: LanguageModel.ProviderOptions) => stream(call, "streamText")
   }
-  return Effect.flatMap(Engine.make(params), (service) => StreamParts.withPlainParts(service, params))
+  // streamText without a toolkit: the same call, its parts decoded in the body's channel
+  const plain = (call: LanguageModel.ProviderOptions) =>
+    open(call, "streamText", (response, context, decoder) => decodeBody(response, context, idleTimeout, decoder, true))
+  return Effect.flatMap(Engine.make(params), (service) => StreamParts.withPlainParts(service, params, plain))
 }

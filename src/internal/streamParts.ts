@@ -18,7 +18,7 @@ import * as Prompt from "@effect/ai/Prompt"
 import * as Response from "@effect/ai/Response"
 import * as Telemetry from "@effect/ai/Telemetry"
 import * as Toolkit from "@effect/ai/Toolkit"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -72,46 +72,70 @@ export const plainParts = (chunk: Chunk.Chunk<Response.StreamPartEncoded>): Chun
   return Chunk.unsafeFromArray(out)
 }
 
-type DecodeChannel = Channel.Channel<
+const toAiError = <E>(error: E): E | AiError.AiError =>
+  ParseResult.isParseError(error)
+    ? AiError.MalformedOutput.fromParseError({ module: "LanguageModel", method: "streamText", error })
+    : error
+
+const decodeBySchema = (chunk: Chunk.Chunk<Response.StreamPartEncoded>) =>
+  Effect.mapError(decodeChunk(chunk), toAiError) as Effect.Effect<Chunk.Chunk<Part>, AiError.AiError>
+
+/**
+ * A chunk of the engine's parts decoded as `LanguageModel.streamText` decodes it: {@link plainParts}, or else the
+ * schema's decode, an effect failing with the `MalformedOutput` `streamText` fails with.
+ */
+export const decodeChunkParts = (
+  chunk: Chunk.Chunk<Response.StreamPartEncoded>
+): Chunk.Chunk<Part> | Effect.Effect<Chunk.Chunk<Part>, AiError.AiError> => plainParts(chunk) ?? decodeBySchema(chunk)
+
+type DecodeChannel<E> = Channel.Channel<
   Chunk.Chunk<Part>,
   Chunk.Chunk<Response.StreamPartEncoded>,
-  ParseResult.ParseError,
-  unknown,
+  E | AiError.AiError,
+  E,
   unknown,
   unknown
 >
 
 /**
- * Decodes each chunk of the engine's parts: {@link plainParts} in the channel's own step, the schema's decode (an
- * effect) for any other chunk.
+ * Decodes each chunk of an engine's parts with {@link decodeChunkParts}: plain chunks in the channel's own step, the
+ * others through the schema; a `ParseError` from upstream also becomes `MalformedOutput`, as in `streamText`.
  */
-export const decodeParts: DecodeChannel = Channel.readWithCause({
-  onInput: (chunk: Chunk.Chunk<Response.StreamPartEncoded>) => {
-    const plain = plainParts(chunk)
-    return plain === undefined
-      ? Channel.flatMap(
-        Channel.fromEffect(decodeChunk(chunk)),
-        (parts) => Channel.zipRight(Channel.write(parts), decodeParts)
-      )
-      : Channel.zipRight(Channel.write(plain), decodeParts)
-  },
-  onFailure: (cause: Cause.Cause<unknown>) => Channel.failCause(cause),
-  onDone: () => Channel.void
-}) as DecodeChannel
-
-const toAiError = (error: unknown) =>
-  ParseResult.isParseError(error)
-    ? AiError.MalformedOutput.fromParseError({ module: "LanguageModel", method: "streamText", error })
-    : error
+const decodeParts = <E>(): DecodeChannel<E> => {
+  const loop: DecodeChannel<E> = Channel.readWithCause({
+    onInput: (chunk: Chunk.Chunk<Response.StreamPartEncoded>) => {
+      const parts = decodeChunkParts(chunk)
+      return Chunk.isChunk(parts)
+        ? Channel.zipRight(Channel.write(parts), loop)
+        : Channel.flatMap(Channel.fromEffect(parts), (decoded) => Channel.zipRight(Channel.write(decoded), loop))
+    },
+    onFailure: (cause: Cause.Cause<E>) => Channel.failCause(Cause.map(cause, toAiError)),
+    onDone: () => Channel.void
+  })
+  return loop
+}
 
 /**
- * The service, its `streamText` replaced by one that decodes the engine's parts with {@link decodeParts} (calls with
- * a toolkit, or with a span transformer in context, keep the service's own). `params` are those the service was
+ * The engine's parts stream decoded as `LanguageModel.streamText` decodes it (see {@link decodeChunkParts}).
+ */
+export const decodeStream = <E, R>(
+  parts: Stream.Stream<Response.StreamPartEncoded, E, R>
+): Stream.Stream<Part, E | AiError.AiError, R> => Stream.pipeThroughChannel(parts, decodeParts<E>())
+
+/**
+ * The service, its `streamText` replaced by one that decodes the engine's parts with {@link decodeChunkParts} (calls
+ * with a toolkit, or with a span transformer in context, keep the service's own). `params` are those the service was
  * made with, and the effect must run where `LanguageModel.make` ran (it reads the same id generator and transformer).
+ *
+ * An engine may also give `plain`: the call's stream opened with its parts already decoded that way (the decode done
+ * in its own decoding step rather than in a channel of its own); it does not need an `IdGenerator`.
  */
 export const withPlainParts = (
   service: LanguageModel.Service,
-  params: Params
+  params: Params,
+  plain?: (
+    options: LanguageModel.ProviderOptions
+  ) => Effect.Effect<Stream.Stream<Part, AiError.AiError>, AiError.AiError>
 ): Effect.Effect<LanguageModel.Service> =>
   Effect.zipWith(
     Effect.serviceOption(Telemetry.CurrentSpanTransformer),
@@ -119,29 +143,32 @@ export const withPlainParts = (
     (transformer, ids) => {
       if (Option.isSome(transformer)) return service
       const idGenerator = Option.getOrElse(ids, () => IdGenerator.defaultIdGenerator)
-      const upstream = service.streamText as (
-        options: LanguageModel.GenerateTextOptions<any>
-      ) => Stream.Stream<any, any, any>
-      const plain = (options: LanguageModel.GenerateTextOptions<any>): Stream.Stream<Part, unknown> =>
-        Stream.unwrapScoped(Effect.map(
-          Effect.makeSpanScoped("LanguageModel.streamText", {
-            captureStackTrace: false,
-            attributes: { concurrency: options.concurrency, toolChoice: options.toolChoice }
-          }),
-          (span) =>
-            params.streamText({
-              prompt: Prompt.make(options.prompt),
-              tools: [],
-              toolChoice: "none",
-              responseFormat: { type: "text" },
-              span
-            }).pipe(Stream.provideService(IdGenerator.IdGenerator, idGenerator), Stream.pipeThroughChannel(decodeParts))
-        )).pipe(Stream.mapError(toAiError))
-      const streamText = (options: LanguageModel.GenerateTextOptions<any>) =>
-        options.toolkit !== undefined ? upstream(options) : Stream.unwrap(Effect.map(
+      const upstream = service.streamText as (options: Options) => Stream.Stream<Part, unknown>
+      const open = plain ?? ((options: LanguageModel.ProviderOptions) =>
+        Effect.succeed(
+          decodeStream(params.streamText(options)).pipe(Stream.provideService(IdGenerator.IdGenerator, idGenerator))
+        ))
+      const streamText = (options: Options): Stream.Stream<Part, unknown> =>
+        options.toolkit !== undefined ? upstream(options) : Stream.unwrapScoped(Effect.flatMap(
           Effect.serviceOption(Telemetry.CurrentSpanTransformer),
-          (transformer) => Option.isSome(transformer) ? upstream(options) : plain(options)
+          (transformer) =>
+            Option.isSome(transformer) ? Effect.succeed(upstream(options)) : Effect.flatMap(
+              Effect.makeSpanScoped("LanguageModel.streamText", {
+                captureStackTrace: false,
+                attributes: { concurrency: options.concurrency, toolChoice: options.toolChoice }
+              }),
+              (span) =>
+                open({
+                  prompt: Prompt.make(options.prompt),
+                  tools: [],
+                  toolChoice: "none",
+                  responseFormat: { type: "text" },
+                  span
+                })
+            )
         ))
       return Object.assign(service, { streamText: streamText as LanguageModel.Service["streamText"] })
     }
   )
+
+type Options = LanguageModel.GenerateTextOptions<any>

@@ -1,6 +1,7 @@
 import { AiError, LanguageModel, Response, Toolkit } from "@effect/ai"
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
+import type { ParseResult } from "effect"
 import { Chunk, Effect, Layer, Schema, Stream } from "effect"
 import * as OpenAiCompat from "../../src/engines/OpenAiCompat.js"
 import * as StreamParts from "../../src/internal/streamParts.js"
@@ -11,7 +12,7 @@ const schemaDecode = Schema.decode(Schema.ChunkFromSelf(Response.StreamPart(Tool
 
 const decoded = (chunk: ReadonlyArray<unknown>) =>
   Stream.fromChunk(Chunk.unsafeFromArray(chunk as Array<Encoded>)).pipe(
-    Stream.pipeThroughChannel(StreamParts.decodeParts),
+    StreamParts.decodeStream,
     Stream.runCollect,
     Effect.map(Chunk.toReadonlyArray),
     Effect.either
@@ -105,7 +106,7 @@ describe("streamParts", () => {
       }
     }))
 
-  it.effect("any other chunk goes through the schema: the same parts, or the same ParseError", () =>
+  it.effect("any other chunk goes through the schema: the same parts, or its ParseError as MalformedOutput", () =>
     Effect.gen(function*() {
       for (const chunk of unusual) {
         assert.isUndefined(StreamParts.plainParts(Chunk.unsafeFromArray(chunk as Array<Encoded>)))
@@ -114,8 +115,11 @@ describe("streamParts", () => {
         assert.strictEqual(actual._tag, expected._tag)
         if (actual._tag === "Right" && expected._tag === "Right") assertSameParts(actual.right, expected.right)
         if (actual._tag === "Left" && expected._tag === "Left") {
-          assert.strictEqual(actual.left._tag, "ParseError")
-          assert.strictEqual(actual.left.message, expected.left.message)
+          const error = actual.left as AiError.MalformedOutput
+          assert.strictEqual(error._tag, "MalformedOutput")
+          assert.strictEqual(error.module, "LanguageModel")
+          assert.strictEqual(error.method, "streamText")
+          assert.strictEqual((error.cause as ParseResult.ParseError).message, expected.left.message)
         }
       }
     }))
