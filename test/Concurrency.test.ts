@@ -118,6 +118,43 @@ describe("Concurrency.mapEffect", () => {
       assert.isAtMost(worstConsumed, 2 * (4 + 4))
     }))
 
+  it.effect("elements whose effect is already complete keep the same bound (the consumer starts them itself)", () =>
+    Effect.gen(function*() {
+      let started = 0
+      let handed = 0
+      let worst = 0
+      const stream = Stream.range(1, 200).pipe(
+        Concurrency.mapEffect((n) => {
+          started++
+          worst = Math.max(worst, started - handed)
+          return Effect.succeed(n)
+        }, { concurrency: 4, bufferSize: 4 }),
+        Stream.mapChunks((chunk) => {
+          handed += chunk.length
+          return chunk
+        })
+      )
+      const out = yield* collect(stream)
+      assert.deepStrictEqual(out, Array.from({ length: 200 }, (_, i) => i + 1))
+      assert.isAtMost(worst, 4 + 4)
+    }))
+
+  it.effect("results are handed on while a slow upstream is pulled", () =>
+    Effect.gen(function*() {
+      const source = Stream.fromEffect(Effect.as(Effect.sleep(1), 1)).pipe(
+        Stream.concat(Stream.make(2)),
+        Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep(1_000), 3)))
+      )
+      const fiber = yield* Effect.fork(
+        collect(source.pipe(
+          Concurrency.mapEffect((n) => Effect.as(Effect.sleep(10), n), { concurrency: 2 }),
+          Stream.take(2)
+        ))
+      )
+      yield* TestClock.adjust(20)
+      assert.deepStrictEqual(yield* Fiber.join(fiber), [1, 2])
+    }))
+
   it.effect("fails with the first failure and starts nothing after it", () =>
     Effect.gen(function*() {
       const seen: Array<number> = []
