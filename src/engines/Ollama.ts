@@ -32,6 +32,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Http from "../internal/engineHttp.js"
+import * as Structured from "../internal/structured.js"
 import * as Ndjson from "../Ndjson.js"
 import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
@@ -155,7 +156,7 @@ export const encodeRequest = (
   const tools = Http.functionTools(options.tools)
   if (tools.length > 0 && options.toolChoice !== "none") body.tools = tools
   if (Option.isSome(format)) {
-    const schema = StructuredOutput.jsonSchema(format.value.schema)
+    const schema = Structured.jsonSchemaOf(format.value.schema)
     const mode = config.structuredOutput ?? "format"
     if (mode === "format") body.format = schema
     else {

@@ -52,6 +52,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { ChatDecoder } from "../internal/chatCompletions.js"
 import * as Http from "../internal/engineHttp.js"
+import * as Structured from "../internal/structured.js"
 import * as SamplingModule from "../Sampling.js"
 import * as StructuredOutput from "../StructuredOutput.js"
 
@@ -379,7 +380,7 @@ export const encodeRequest = (
       : choice.mode ?? "auto"
   }
   if (Option.isSome(format)) {
-    const schema = StructuredOutput.jsonSchema(format.value.schema)
+    const schema = Structured.jsonSchemaOf(format.value.schema)
     switch (config.structuredOutput ?? "json_schema") {
       case "json_schema": {
         const strict = config.strict ?? true
@@ -387,7 +388,7 @@ export const encodeRequest = (
           type: "json_schema",
           json_schema: {
             name: schemaName(format.value.objectName),
-            schema: strict ? StructuredOutput.jsonSchema(format.value.schema, { strict }) : schema,
+            schema: strict ? Structured.jsonSchemaOf(format.value.schema, strict) : schema,
             strict
           }
         }

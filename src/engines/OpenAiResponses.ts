@@ -44,6 +44,7 @@ import * as Stream from "effect/Stream"
 import * as EngineError from "../EngineError.js"
 import { describe } from "../internal/describe.js"
 import * as Http from "../internal/engineHttp.js"
+import * as Structured from "../internal/structured.js"
 import * as SamplingModule from "../Sampling.js"
 import * as Sse from "../Sse.js"
 import * as StructuredOutput from "../StructuredOutput.js"
@@ -342,7 +343,7 @@ const perCall = (strict: boolean) =>
         format: {
           type: "json_schema",
           name: format.value.objectName.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64) || "output",
-          schema: StructuredOutput.jsonSchema(format.value.schema, { strict }),
+          schema: Structured.jsonSchemaOf(format.value.schema, strict),
           strict
         }
       }

@@ -220,17 +220,7 @@ export const decodeBody: {
   decoder: ChunkDecoder,
   plain?: boolean
 ): Stream.Stream<any, AiError.AiError> => {
-  const transport = (error: unknown): AiError.AiError =>
-    AiErrors.isAiError(error) ? error : fail(
-      context,
-      new EngineError.EngineError({
-        engine: context.engine,
-        reason: "Transport",
-        status: response.status,
-        description: `the connection failed while streaming the response: ${describe(error)}`,
-        cause: error
-      })
-    )
+  const transport = (error: unknown) => transportError(context, response, error)
   const bytes: Stream.Stream<Uint8Array, unknown> = idleTimeout === undefined ? response.stream : Stream.timeoutFail(
     response.stream,
     () =>
@@ -248,6 +238,23 @@ export const decodeBody: {
     ? Stream.pipeThroughChannel(bytes, decodePlainWith(decoder, transport))
     : Stream.pipeThroughChannel(bytes, decodeWith(decoder, transport))
 }
+
+/** The failure of a response whose body could not be read to the end (a dropped connection). */
+const transportError = (
+  context: CallContext,
+  response: HttpClientResponse.HttpClientResponse,
+  error: unknown
+): AiError.AiError =>
+  AiErrors.isAiError(error) ? error : fail(
+    context,
+    new EngineError.EngineError({
+      engine: context.engine,
+      reason: "Transport",
+      status: response.status,
+      description: `the connection failed while streaming the response: ${describe(error)}`,
+      cause: error
+    })
+  )
 
 const isRecord = (u: unknown): u is Record<string, any> => typeof u === "object" && u !== null
 
@@ -304,46 +311,52 @@ export const truncated = (context: CallContext): AiError.AiError =>
 export const malformed = (context: CallContext, raw: string, description: string): AiError.AiError =>
   fail(context, new EngineError.EngineError({ engine: context.engine, reason: "MalformedStream", description, raw }))
 
+/** Folds the stream parts of a reply, as they come, into the content `generateText` returns. */
+export class Collector {
+  readonly content: Array<Response.PartEncoded> = []
+  private readonly texts = new Map<string, { readonly kind: "text" | "reasoning"; text: string }>()
+
+  add(parts: Iterable<Response.StreamPartEncoded>): void {
+    for (const part of parts) {
+      switch (part.type) {
+        case "text-start":
+        case "reasoning-start": {
+          this.texts.set(part.id, { kind: part.type === "text-start" ? "text" : "reasoning", text: "" })
+          break
+        }
+        case "text-delta":
+        case "reasoning-delta": {
+          const open = this.texts.get(part.id)
+          if (open !== undefined) open.text += part.delta
+          break
+        }
+        case "text-end":
+        case "reasoning-end": {
+          const open = this.texts.get(part.id)
+          this.texts.delete(part.id)
+          if (open !== undefined && open.text.length > 0) this.content.push({ type: open.kind, text: open.text })
+          break
+        }
+        case "tool-params-start":
+        case "tool-params-delta":
+        case "tool-params-end":
+          break
+        default:
+          this.content.push(part as Response.PartEncoded)
+      }
+    }
+  }
+}
+
 /** Folds the stream parts of a reply into the content `generateText` returns. */
 export const collect = <E, R>(
   parts: Stream.Stream<Response.StreamPartEncoded, E, R>
 ): Effect.Effect<Array<Response.PartEncoded>, E, R> =>
   Effect.suspend(() => {
-    const content: Array<Response.PartEncoded> = []
-    const texts = new Map<string, { readonly kind: "text" | "reasoning"; text: string }>()
+    const collector = new Collector()
     return Effect.as(
-      Stream.runForEachChunk(parts, (chunk) =>
-        Effect.sync(() => {
-          for (const part of Chunk.toReadonlyArray(chunk)) {
-            switch (part.type) {
-              case "text-start":
-              case "reasoning-start": {
-                texts.set(part.id, { kind: part.type === "text-start" ? "text" : "reasoning", text: "" })
-                break
-              }
-              case "text-delta":
-              case "reasoning-delta": {
-                const open = texts.get(part.id)
-                if (open !== undefined) open.text += part.delta
-                break
-              }
-              case "text-end":
-              case "reasoning-end": {
-                const open = texts.get(part.id)
-                texts.delete(part.id)
-                if (open !== undefined && open.text.length > 0) content.push({ type: open.kind, text: open.text })
-                break
-              }
-              case "tool-params-start":
-              case "tool-params-delta":
-              case "tool-params-end":
-                break
-              default:
-                content.push(part as Response.PartEncoded)
-            }
-          }
-        })),
-      content
+      Stream.runForEachChunk(parts, (chunk) => Effect.sync(() => collector.add(chunk))),
+      collector.content
     )
   })
 
@@ -549,20 +562,31 @@ export const makeService = (
 ): Effect.Effect<LanguageModel.Service> => {
   const timeout = duration(options.timeout)
   const idleTimeout = duration(options.idleTimeout)
+  /** The request of a call and its context, or why the call cannot be sent. */
+  const prepare = (
+    call: LanguageModel.ProviderOptions,
+    method: string,
+    format: Option.Option<StructuredOutput.Format>,
+    sampling: Sampling.Sampling | undefined
+  ): Either.Either<CallContext, AiError.AiError> => {
+    const encoded = options.encode(call, format, sampling)
+    if (Either.isLeft(encoded)) return Either.left(malformedInput(options.engine, method, encoded.left))
+    const request = HttpClientRequest.post(options.url).pipe(
+      HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
+      options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
+      HttpClientRequest.bodyUnsafeJson(encoded.right)
+    )
+    return Either.right({ engine: options.engine, method, request })
+  }
   const open = <A>(
     call: LanguageModel.ProviderOptions,
     method: string,
     body: (response: HttpClientResponse.HttpClientResponse, context: CallContext, decoder: ChunkDecoder) => A
   ): Effect.Effect<A, AiError.AiError> =>
     Effect.flatMap(Effect.zip(StructuredOutput.requested(call), Sampling.current), ([format, sampling]) => {
-      const encoded = options.encode(call, format, sampling)
-      if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
-      const request = HttpClientRequest.post(options.url).pipe(
-        HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
-        options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
-        HttpClientRequest.bodyUnsafeJson(encoded.right)
-      )
-      const context: CallContext = { engine: options.engine, method, request }
+      const prepared = prepare(call, method, format, sampling)
+      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+      const context = prepared.right
       const toolNames = new Set(call.tools.map((tool) => tool.name))
       return Effect.map(
         execute(client, context, timeout),
@@ -573,6 +597,23 @@ export const makeService = (
     Stream.unwrap(
       open(call, method, (response, context, decoder) => decodeBody(response, context, idleTimeout, decoder))
     )
+  // the lower-level contract (see languageModel.ts): without an idle timeout the body is read whole and decoded in
+  // one step, no stream
+  const reply = (call: Engine.Call): Effect.Effect<Engine.Reply, AiError.AiError> => {
+    const prepared = prepare(
+      Engine.providerOptions(call.prompt, call.format),
+      "generateText",
+      call.format,
+      call.sampling
+    )
+    if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+    const context = prepared.right
+    const decoder = options.decoder(context, noTools)
+    return Effect.flatMap(execute(client, context, timeout), (response) =>
+      idleTimeout === undefined
+        ? readWhole(response, context, decoder)
+        : Effect.flatMap(collect(decodeBody(response, context, idleTimeout, decoder)), Engine.fromContent))
+  }
   const params = {
     generateText: (call: LanguageModel.ProviderOptions) => collect(stream(call, "generateText")),
     streamText: (call: LanguageModel.ProviderOptions) => stream(call, "streamText")
@@ -580,5 +621,26 @@ export const makeService = (
   // streamText without a toolkit: the same call, its parts decoded in the body's channel
   const plain = (call: LanguageModel.ProviderOptions) =>
     open(call, "streamText", (response, context, decoder) => decodeBody(response, context, idleTimeout, decoder, true))
-  return Effect.flatMap(Engine.make(params), (service) => StreamParts.withPlainParts(service, params, plain))
+  return Effect.flatMap(Engine.make(params, reply), (service) => StreamParts.withPlainParts(service, params, plain))
 }
+
+const noTools: ReadonlySet<string> = new Set()
+
+/** A reply's body read to the end, then decoded at once: the same parts and errors as {@link decodeBody}. */
+const readWhole = (
+  response: HttpClientResponse.HttpClientResponse,
+  context: CallContext,
+  decoder: ChunkDecoder
+): Effect.Effect<Engine.Reply, AiError.AiError> =>
+  Effect.flatMap(
+    Effect.mapError(response.arrayBuffer, (error) => transportError(context, response, error)),
+    (body) => {
+      const parts: Array<Response.StreamPartEncoded> = []
+      decoder.feed(new Uint8Array(body), parts)
+      if (decoder.error === undefined) decoder.end(parts)
+      if (decoder.error !== undefined) return Effect.fail(decoder.error)
+      const collector = new Collector()
+      collector.add(parts)
+      return Engine.fromContent(collector.content)
+    }
+  )

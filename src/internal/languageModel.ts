@@ -114,24 +114,15 @@ export const generateText = (model: LanguageModel.Service, call: Call): Effect.E
     let effect: Effect.Effect<Reply, AiError.AiError>
     if (direct === undefined) {
       effect = Effect.locally(
-        Effect.map(model.generateText({ prompt: call.prompt }), replyOf),
+        Effect.map(model.generateText({ prompt: call.prompt }), fromResponse),
         StructuredOutput.currentFormat,
         format
       )
     } else {
       if (Option.isSome(format)) confirmed.add(format.value)
-      effect = direct.params.generateText({
-        prompt: call.prompt,
-        tools: [],
-        toolChoice: "none",
-        responseFormat: Option.isSome(format) ? jsonFormat(format.value) : { type: "text" },
-        span
-      }).pipe(
+      effect = direct.params.generateText(providerOptions(call.prompt, format)).pipe(
         Effect.provideService(IdGenerator.IdGenerator, direct.ids),
-        Effect.flatMap((parts) => {
-          const plain = plainReply(parts)
-          return plain === undefined ? decodeReply(parts) : Effect.succeed(plain)
-        })
+        Effect.flatMap(fromContent)
       )
       // without a format, one set around the call (`StructuredOutput.withFormat`) is cleared, as on the service path
       if (Option.isNone(format)) effect = Effect.locally(effect, StructuredOutput.currentFormat, format)
@@ -155,7 +146,31 @@ const jsonFormat = (format: StructuredOutput.Format): LanguageModel.ProviderOpti
   return json
 }
 
-const replyOf = (response: LanguageModel.GenerateTextResponse<{}>): Reply => ({
+/**
+ * The provider options of a call without tools: what `LanguageModel.generateText` hands an engine for `prompt`,
+ * with the structured output `format` requested.
+ */
+export const providerOptions = (
+  prompt: Prompt.Prompt,
+  format: Option.Option<StructuredOutput.Format>
+): LanguageModel.ProviderOptions => ({
+  prompt,
+  tools: [],
+  toolChoice: "none",
+  responseFormat: Option.isSome(format) ? jsonFormat(format.value) : { type: "text" },
+  span
+})
+
+/**
+ * The reply of an engine's `generateText` content parts: read directly when they are plain (see {@link plainReply}),
+ * else decoded with `@effect/ai`'s schema as `LanguageModel.generateText` does (same errors).
+ */
+export const fromContent = (parts: ReadonlyArray<unknown>): Effect.Effect<Reply, AiError.AiError> => {
+  const plain = plainReply(parts)
+  return plain === undefined ? decodeReply(parts) : Effect.succeed(plain)
+}
+
+const fromResponse = (response: LanguageModel.GenerateTextResponse<{}>): Reply => ({
   text: response.text,
   finishReason: response.finishReason,
   usage: response.usage
@@ -164,7 +179,7 @@ const replyOf = (response: LanguageModel.GenerateTextResponse<{}>): Reply => ({
 /** The parts decoded with `@effect/ai`'s schema, as `LanguageModel.generateText` does. */
 const decodeReply = (parts: unknown): Effect.Effect<Reply, AiError.AiError> =>
   decodeParts(parts).pipe(
-    Effect.map((content) => replyOf(new LanguageModel.GenerateTextResponse<{}>(content))),
+    Effect.map((content) => fromResponse(new LanguageModel.GenerateTextResponse<{}>(content))),
     Effect.catchIf(
       ParseResult.isParseError,
       (error) => AiError.MalformedOutput.fromParseError({ module: "LanguageModel", method: "generateText", error })
@@ -174,8 +189,9 @@ const decodeReply = (parts: unknown): Effect.Effect<Reply, AiError.AiError> =>
 const isCount = (u: unknown): boolean => u === undefined || typeof u === "number"
 
 /**
- * The reply of parts that are only well-formed text and finish parts without metadata, read without the schema
- * decode (what the decode would give), or `undefined` for anything else (decoded then).
+ * The reply of parts that are only well-formed text and finish parts without metadata (and response metadata, which
+ * a reply does not carry), read without the schema decode (what the decode would give), or `undefined` for anything
+ * else (decoded then).
  */
 interface Finish {
   readonly reason: string
@@ -189,12 +205,19 @@ const plainReply = (parts: ReadonlyArray<unknown>): Reply | undefined => {
     if (part === null || typeof part !== "object" || part.metadata !== undefined) return undefined
     if (part.type === "text" && typeof part.text === "string") text += part.text
     else if (part.type === "finish" && finish === undefined && isPlainFinish(part)) finish = part as Finish
-    else return undefined
+    else if (part.type !== "response-metadata" || !isPlainMetadata(part)) return undefined
   }
   return finish === undefined
     ? { text, finishReason: "unknown", usage: {} }
     : { text, finishReason: finish.reason, usage: finish.usage }
 }
+
+const isOptionalString = (u: unknown): boolean => u === undefined || typeof u === "string"
+
+/** Response metadata the schema decode accepts: optional strings, the timestamp a date. */
+const isPlainMetadata = (part: Record<string, any>): boolean =>
+  isOptionalString(part.id) && isOptionalString(part.modelId) &&
+  (part.timestamp === undefined || (typeof part.timestamp === "string" && !Number.isNaN(Date.parse(part.timestamp))))
 
 const finishReasons = new Set(["stop", "length", "content-filter", "tool-calls", "error", "pause", "other", "unknown"])
 

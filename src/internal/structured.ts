@@ -16,6 +16,7 @@ import * as Prompt from "@effect/ai/Prompt"
 import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import * as Event from "../Event.js"
@@ -167,6 +168,22 @@ export const generate = <A, I>(
     })
   }
   return once(first(model, options.prompt, options.guided, options.repairs), undefined)
+}
+
+const jsonSchemas = new WeakMap<object, { plain?: JSONSchema.JsonSchema7Root; strict?: JSONSchema.JsonSchema7Root }>()
+
+/**
+ * `StructuredOutput.jsonSchema(schema, { strict })`, made once per schema: engines send it with every request (and
+ * never change it).
+ */
+export const jsonSchemaOf = (schema: Schema.Schema.Any, strict = false): JSONSchema.JsonSchema7Root => {
+  let cached = jsonSchemas.get(schema.ast)
+  if (cached === undefined) {
+    cached = {}
+    jsonSchemas.set(schema.ast, cached)
+  }
+  const key = strict ? "strict" : "plain"
+  return cached[key] ??= StructuredOutput.jsonSchema(schema, strict ? { strict } : undefined)
 }
 
 const requests = new WeakMap<StructuredOutput.Format, Option.Option<StructuredOutput.Format>>()
