@@ -1,8 +1,8 @@
 import { AiError, LanguageModel, Response, Toolkit } from "@effect/ai"
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import type { ParseResult } from "effect"
-import { Chunk, Effect, Layer, Schema, Stream } from "effect"
+import type { Context, Exit, Option, ParseResult } from "effect"
+import { Chunk, Effect, Layer, Schema, Stream, Tracer } from "effect"
 import * as OpenAiCompat from "../../src/engines/OpenAiCompat.js"
 import * as StreamParts from "../../src/internal/streamParts.js"
 
@@ -146,7 +146,64 @@ describe("streamParts", () => {
         }
       }
     }))
+
+  it.effect("the LanguageModel.streamText span ends with the stream, as LanguageModel.make's does, also when cut short", () =>
+    Effect.gen(function*() {
+      const parts = [chunks[0]!, chunks[1]!]
+      const spans = (service: LanguageModel.Service, take: number | undefined) =>
+        Effect.gen(function*() {
+          const ended: Array<string> = []
+          const tracer = Tracer.make({
+            span: (name, parent, context, links, startTime, kind, options) =>
+              new RecordingSpan(name, parent, context, links, startTime, kind, options, ended),
+            context: (f) => f()
+          })
+          const stream = service.streamText({ prompt: "Go" })
+          yield* (take === undefined ? stream : Stream.take(stream, take)).pipe(
+            Stream.runDrain,
+            Effect.withTracer(tracer)
+          )
+          return ended
+        })
+      for (const take of [undefined, 1]) {
+        const upstream = yield* LanguageModel.make(params(parts))
+        const plain = yield* StreamParts.withPlainParts(yield* LanguageModel.make(params(parts)), params(parts))
+        const expected = yield* spans(upstream, take)
+        assert.deepStrictEqual(yield* spans(plain, take), expected)
+        assert.include(expected, "LanguageModel.streamText")
+      }
+    }))
 })
+
+class RecordingSpan implements Tracer.Span {
+  readonly _tag = "Span"
+  readonly spanId = "s"
+  readonly traceId = "t"
+  readonly sampled = true
+  status: Tracer.SpanStatus
+  readonly attributes = new Map<string, unknown>()
+  constructor(
+    readonly name: string,
+    readonly parent: Option.Option<Tracer.AnySpan>,
+    readonly context: Context.Context<never>,
+    readonly links: ReadonlyArray<Tracer.SpanLink>,
+    startTime: bigint,
+    readonly kind: Tracer.SpanKind,
+    _options: unknown,
+    private readonly ended: Array<string>
+  ) {
+    this.status = { _tag: "Started", startTime }
+  }
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>) {
+    this.status = { _tag: "Ended", startTime: (this.status as any).startTime, endTime, exit }
+    this.ended.push(this.name)
+  }
+  attribute(key: string, value: unknown) {
+    this.attributes.set(key, value)
+  }
+  event() {}
+  addLinks() {}
+}
 
 // -----------------------------------------------------------------------------
 // OpenAiCompat: the plain path (no toolkit) against the schema path (an empty toolkit)
