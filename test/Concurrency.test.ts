@@ -270,6 +270,23 @@ describe("Concurrency.mapEffect", () => {
       assert.strictEqual(yield* Ref.get(interrupted), 5)
     }))
 
+  it.effect("stop ends the stream at once while upstream is slow", () =>
+    Effect.gen(function*() {
+      const stop = yield* Deferred.make<void>()
+      const source = Stream.fromEffect(Effect.as(Effect.sleep(1), 1)).pipe(
+        Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep(1_000), 2)))
+      )
+      const fiber = yield* source.pipe(
+        Concurrency.mapEffect((n) => Effect.succeed(n), { concurrency: 2, stop: Deferred.await(stop) }),
+        collect,
+        Effect.fork
+      )
+      yield* TestClock.adjust(10)
+      yield* Deferred.succeed(stop, undefined)
+      yield* TestClock.adjust(10)
+      assert.deepStrictEqual(yield* Fiber.join(fiber), [1])
+    }))
+
   it.effect("rejects a non-positive or fractional concurrency or bufferSize with a defect", () =>
     Effect.gen(function*() {
       for (const options of [{ concurrency: 0 }, { concurrency: 1.5 }, { bufferSize: 0 }]) {

@@ -369,6 +369,7 @@ class Pool<A, B> {
   /** The consumer starts the elements of a chunk it pulled itself: no worker is woken for them. */
   readonly onConsumerPulled = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
     this.pulling = false
+    if (this.stopped) return Effect.void
     this.input = Chunk.toReadonlyArray(chunk)
     this.pos = 0
     return Effect.void
@@ -466,7 +467,10 @@ const pooled = <A, E, R, B, E2, R2>(
         Effect.forkScoped
       )
     }
-    return Stream.repeatEffectChunkOption(consumer<A, B, E | E2, R, R2>(pool, step, consumerPull))
+    // with a stop, only workers pull upstream: a stop interrupts them, and so a slow pull
+    return Stream.repeatEffectChunkOption(
+      consumer<A, B, E | E2, R, R2>(pool, step, options.stop === undefined ? consumerPull : undefined)
+    )
   }))
 
 /**
@@ -586,13 +590,14 @@ class Worker<A, B, E2, R, R2> implements Parked<A> {
  * The consumer's pull: every result that can be handed on, as one chunk. When there is none, it starts elements
  * itself (each with the scratch slot of an idle worker): those already complete are stored at once, and a worker is
  * woken only for one that suspends, to run it. So elements that complete synchronously run in the consumer's fiber
- * in chunks of up to the window, as with one worker, and no worker is woken for them. It pulls upstream itself when
- * nothing is in flight (else a worker does, so that results completing meanwhile are not held up), then waits.
+ * in chunks of up to the window, as with one worker, and no worker is woken for them. Given `pullNext`, it pulls
+ * upstream itself when nothing is in flight (else a worker does, so that results completing meanwhile are not held
+ * up), then waits.
  */
 const consumer = <A, B, E, R, R2>(
   pool: Pool<A, B>,
   step: Step<A, B, unknown, R2>,
-  pullNext: Effect.Effect<void, never, R>
+  pullNext: Effect.Effect<void, never, R> | undefined
 ): Effect.Effect<Chunk.Chunk<B>, Option.Option<E>, R> => {
   const unregister = Effect.sync(() => {
     pool.consumer = undefined
@@ -635,7 +640,7 @@ const consumer = <A, B, E, R, R2>(
         if (pool.failure !== undefined || pool.drainable) continue
       }
       if (pool.pending === 0 && !pool.pulling && !pool.upstreamDone && pool.canStart) {
-        if (pool.started === pool.completed) {
+        if (pullNext !== undefined && pool.started === pool.completed) {
           pool.pulling = true
           return Effect.zipRight(pullNext, next)
         }
