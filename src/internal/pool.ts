@@ -264,8 +264,12 @@ class Pool<A, B> {
   ready: Array<B | Skip> = []
   readonly idle: Array<Parked<A>> = []
   consumer: Resume | undefined = undefined
-  /** Whether the latest element started suspended (then a drain wakes a worker to start the next ones). */
-  async = false
+  /**
+   * Elements started in a row whose effect was already complete. Unless a whole window of them has, a drain wakes a
+   * worker to start the next elements while the consumer passes the results on; after that the consumer starts
+   * them itself on its next pull (see {@link consumer}).
+   */
+  syncRun = 0
   flushScheduled = false
   kickScheduled = false
   /** How many waiting results make a worker that has nothing it may start wake the consumer at once. */
@@ -430,7 +434,7 @@ class Pool<A, B> {
     }
     if (taken === 0) return undefined
     this.consumed += taken
-    if (this.async || this.upstreamDone) this.kick()
+    if (this.syncRun < this.window || this.upstreamDone) this.kick()
     return out
   }
 }
@@ -544,12 +548,12 @@ class Worker<A, B, E2, R, R2> implements Parked<A> {
         const item = this.item = pool.input[pool.pos++]!
         const effect = step.start(item, seq, slot)
         if (!Exit.isExit(effect)) {
-          pool.async = true
+          pool.syncRun = 0
           if (pool.pending > 0 && pool.canStart) pool.kickSoon()
           if (pool.drainable) pool.wakeConsumerSoon()
           return Effect.matchCauseEffect(effect, this.handlers)
         }
-        pool.async = false
+        pool.syncRun++
         if (Exit.isSuccess(effect)) pool.deliver(seq, step.succeed(effect.value, item, seq, slot))
         else this.settle(step.fail(effect.cause, item, seq, slot))
         continue
@@ -613,12 +617,12 @@ const consumer = <A, B, E, R, R2>(
       const item = pool.input[pool.pos++]!
       const effect = step.start(item, seq, worker.slot)
       if (!Exit.isExit(effect)) {
-        pool.async = true
+        pool.syncRun = 0
         pool.idle.pop()
         worker.assign(effect, item, seq)
         continue
       }
-      pool.async = false
+      pool.syncRun++
       const exit = Exit.isSuccess(effect)
         ? Exit.succeed(step.succeed(effect.value, item, seq, worker.slot))
         : step.fail(effect.cause, item, seq, worker.slot)
