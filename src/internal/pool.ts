@@ -491,11 +491,15 @@ class Worker<A, B, E2, R, R2> implements Parked<A> {
   private resume: Resume | undefined = undefined
   private assigned: Effect.Effect<unknown, unknown, R2> | undefined = undefined
 
+  private readonly pullThenLoop: Effect.Effect<void, never, R | R2>
+
   constructor(
     readonly pool: Pool<A, B>,
     readonly step: Step<A, B, E2, R2>,
     readonly pullNext: Effect.Effect<void, never, R>
-  ) {}
+  ) {
+    this.pullThenLoop = Effect.zipRight(pullNext, this.loop)
+  }
 
   wake(): void {
     const resume = this.resume
@@ -566,9 +570,9 @@ class Worker<A, B, E2, R, R2> implements Parked<A> {
       if (pool.pending === 0 && pool.upstreamDone) return Effect.void
       if (pool.pending === 0 && !pool.pulling && pool.canStart) {
         pool.pulling = true
-        return Effect.zipRight(this.pullNext, this.loop)
+        return this.pullThenLoop
       }
-      return Effect.zipRight(this.park, this.resumed)
+      return this.parkThenResume
     }
     return Effect.void
   })
@@ -580,6 +584,8 @@ class Worker<A, B, E2, R, R2> implements Parked<A> {
     this.assigned = undefined
     return Effect.matchCauseEffect(effect, this.handlers)
   })
+
+  private readonly parkThenResume = Effect.zipRight(this.park, this.resumed)
 
   readonly run: Effect.Effect<void, never, R | R2> = Effect.onExit(
     this.loop,
@@ -646,12 +652,14 @@ const consumer = <A, B, E, R, R2>(
       if (pool.pending === 0 && !pool.pulling && !pool.upstreamDone && pool.canStart) {
         if (pullNext !== undefined && pool.started === pool.completed) {
           pool.pulling = true
-          return Effect.zipRight(pullNext, next)
+          return pullThenNext
         }
         pool.kick()
       }
-      return Effect.zipRight(waitConsumer, next)
+      return waitThenNext
     }
   })
+  const waitThenNext = Effect.zipRight(waitConsumer, next)
+  const pullThenNext = pullNext === undefined ? next : Effect.zipRight(pullNext, next)
   return next
 }
