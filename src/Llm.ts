@@ -42,6 +42,7 @@ import { unknownToolParts } from "./internal/agent/message.js"
 import { textPrompt } from "./internal/prompt.js"
 import * as Retry from "./internal/retry.js"
 import * as Structured from "./internal/structured.js"
+import { unwrap } from "./internal/unwrap.js"
 import * as Node from "./Node.js"
 import { NodeError } from "./NodeError.js"
 import * as PartialJson from "./PartialJson.js"
@@ -207,7 +208,7 @@ const textNode = <I>(
   withRetry(
     options,
     Node.make(options.name ?? "llm", (input, context) =>
-      Stream.unwrap(Effect.clockWith((clock) =>
+      unwrap(Effect.clockWith((clock) =>
         Effect.sync(() => {
           const texts: Array<string> = []
           const mapEvent = makeEventMapper()

@@ -27,6 +27,7 @@ import * as Event from "./Event.js"
 import { describe } from "./internal/describe.js"
 import * as Retry from "./internal/retry.js"
 import * as StepEvents from "./internal/stepEvents.js"
+import { unwrap } from "./internal/unwrap.js"
 import { NodeError } from "./NodeError.js"
 
 /**
@@ -378,7 +379,7 @@ export const stream: {
       if (self.observers.length === 0) return events
       return Stream.tap(events, (event) => Effect.forEach(self.observers, (observe) => observe(event)))
     }
-    return options?.runId === undefined ? Stream.unwrap(Effect.map(makeRunId, observed)) : observed(options.runId)
+    return options?.runId === undefined ? unwrap(Effect.map(makeRunId, observed)) : observed(options.runId)
   }
 )
 
@@ -404,7 +405,7 @@ export const streamIn = <I, O, E, R>(
 ): Stream.Stream<Event.Event, E, R> =>
   self.effect !== undefined ?
     effectEvents(self.effect, input, context) :
-    Stream.unwrap(Effect.clockWith((clock) =>
+    unwrap(Effect.clockWith((clock) =>
       Effect.sync(() => {
         const origin = () => ({ runId: context.runId, path: context.path, timestamp: clock.unsafeCurrentTimeMillis() })
         const start = clock.unsafeCurrentTimeMillis()

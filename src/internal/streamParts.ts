@@ -25,7 +25,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
 type Params = Parameters<typeof LanguageModel.make>[0]
@@ -150,7 +149,7 @@ export const withPlainParts = (
           decodeStream(params.streamText(options)).pipe(Stream.provideService(IdGenerator.IdGenerator, idGenerator))
         ))
       const streamText = (options: Options): Stream.Stream<Part, unknown> =>
-        options.toolkit !== undefined ? upstream(options) : unwrapScoped(Effect.flatMap(
+        options.toolkit !== undefined ? upstream(options) : Stream.unwrapScoped(Effect.flatMap(
           Effect.serviceOption(Telemetry.CurrentSpanTransformer),
           (transformer) =>
             Option.isSome(transformer) ? Effect.succeed(upstream(options)) : Effect.flatMap(
@@ -173,16 +172,3 @@ export const withPlainParts = (
   )
 
 type Options = LanguageModel.GenerateTextOptions<any>
-
-/**
- * `Stream.unwrapScoped` as one channel: the stream's chunks pass through without a step of their own
- * (`Stream.unwrapScoped` flattens a stream of one stream, a step per chunk); the scope closes when the stream ends.
- */
-const unwrapScoped = <A, E, E2, R>(
-  effect: Effect.Effect<Stream.Stream<A, E, R>, E2, Scope.Scope | R>
-): Stream.Stream<A, E | E2, Exclude<R, Scope.Scope>> =>
-  Stream.fromChannel(Channel.acquireUseRelease(
-    Scope.make(),
-    (scope) => Channel.unwrap(Effect.map(Scope.extend(effect, scope), Stream.toChannel)),
-    (scope, exit) => Scope.close(scope, exit)
-  )) as Stream.Stream<A, E | E2, Exclude<R, Scope.Scope>>
