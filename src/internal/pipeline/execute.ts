@@ -30,7 +30,8 @@ export const statusOf = (exit: Exit.Exit<unknown, unknown>): "success" | "failur
 
 /**
  * The stream of one run: opens its `Pipeline.execute` span, checks the definition, makes the run (id, context,
- * clock), then chains every step's `build` over the inputs. With `splitting`, outputs are `Right`s and the items failed in `SPLIT_ERRORS` steps `Left`s.
+ * clock), then chains every step's `build` over the inputs. With `splitting`, outputs are `Right`s and the items
+ * failed in `SPLIT_ERRORS` steps `Left`s.
  */
 export const execute = (
   self: PipelineImpl,
