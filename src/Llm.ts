@@ -208,12 +208,13 @@ const textNode = <I>(
   withRetry(
     options,
     Node.make(options.name ?? "llm", (input, context) =>
+      // the model's stream straight from the service (`LanguageModel.streamText` adds a `Stream.unwrap`, a step per chunk)
       unwrap(Effect.clockWith((clock) =>
-        Effect.sync(() => {
+        Effect.map(LanguageModel.LanguageModel, (model) => {
           const texts: Array<string> = []
           const mapEvent = makeEventMapper()
           let usage: Event.Usage | undefined
-          const parts = LanguageModel.streamText({ prompt: makePrompt(options, input) }).pipe(
+          const parts = model.streamText({ prompt: makePrompt(options, input) }).pipe(
             Stream.catchAll((error) => {
               const raw = unknownToolParts(error, noTools)
               return raw === undefined
