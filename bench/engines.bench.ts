@@ -1,7 +1,7 @@
 /**
  * Engine streaming throughput, end to end: a 100,000-token Chat Completions stream (realistic chunk objects, 1–4 KB
- * network chunks) through `OpenAiCompat` → `LanguageModel` (which schema-decodes every part) → an `Llm.text` node →
- * `Token` events counted by the consumer, against:
+ * network chunks) through `OpenAiCompat` → `LanguageModel` (parts decoded as its schema decodes them) → an `Llm.text`
+ * node → `Token` events counted by the consumer, against:
  *
  * - the floor: a hand-written streaming `TextDecoder` + `split("\n")` + `JSON.parse` over the same byte chunks;
  * - `eventsource-parser` 3.1.1 + `JSON.parse` over the same chunks.

@@ -457,8 +457,9 @@ export const tryParse = (text: string): unknown => {
 
 /**
  * Coalesces the text (or reasoning) deltas of one block that arrive in the same network chunk into one part: the
- * consumer sees the same text at the same time, and `LanguageModel`'s per-part schema decoding runs once per chunk
- * rather than once per token. With `coalesce: false`, every delta leaves as its own part.
+ * consumer sees the same text at the same time, and every per-part cost downstream (building the decoded part, a
+ * node's event) is paid once per chunk rather than once per token. With `coalesce: false`, every delta leaves as its
+ * own part.
  */
 export class Deltas {
   private id: string | undefined = undefined
