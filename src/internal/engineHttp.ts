@@ -554,8 +554,9 @@ export interface ServiceOptions {
 
 /**
  * A `LanguageModel` over one streaming POST per call: the body encoded with the requested structured output and the
- * per-call sampling (`Sampling.withSampling`), the
- * response decoded chunk by chunk; `generateText` folds the same stream.
+ * per-call sampling (`Sampling.withSampling`); `streamText` decodes the response chunk by chunk, `generateText` and
+ * the lower-level reply read it whole and decode it at once (the same parts and errors), or fold the stream when an
+ * idle timeout must watch the gaps between chunks.
  */
 export const makeService = (
   client: HttpClient.HttpClient,
@@ -598,8 +599,12 @@ export const makeService = (
     Stream.unwrap(
       open(call, method, (response, context, decoder) => decodeBody(response, context, idleTimeout, decoder))
     )
-  // the lower-level contract (see languageModel.ts): without an idle timeout the body is read whole and decoded in
-  // one step, no stream
+  /** A reply's content: without an idle timeout the body is read whole and decoded in one step, no stream. */
+  const content = (response: HttpClientResponse.HttpClientResponse, context: CallContext, decoder: ChunkDecoder) =>
+    idleTimeout === undefined
+      ? readWhole(response, context, decoder)
+      : collect(decodeBody(response, context, idleTimeout, decoder))
+  // the lower-level contract (see languageModel.ts)
   const reply = (call: Engine.Call): Effect.Effect<Engine.Reply, AiError.AiError> => {
     const prepared = prepare(
       Engine.providerOptions(call.prompt, call.format),
@@ -610,13 +615,13 @@ export const makeService = (
     if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
     const context = prepared.right
     const decoder = options.decoder(context, noTools)
-    return Effect.flatMap(execute(client, context, timeout), (response) =>
-      idleTimeout === undefined
-        ? readWhole(response, context, decoder)
-        : Effect.flatMap(collect(decodeBody(response, context, idleTimeout, decoder)), Engine.fromContent))
+    return Effect.flatMap(
+      execute(client, context, timeout),
+      (response) => Effect.flatMap(content(response, context, decoder), Engine.fromContent)
+    )
   }
   const params = {
-    generateText: (call: LanguageModel.ProviderOptions) => collect(stream(call, "generateText")),
+    generateText: (call: LanguageModel.ProviderOptions) => Effect.flatten(open(call, "generateText", content)),
     streamText: (call: LanguageModel.ProviderOptions) => stream(call, "streamText")
   }
   // streamText without a toolkit: the same call, its parts decoded in the body's channel
@@ -627,12 +632,12 @@ export const makeService = (
 
 const noTools: ReadonlySet<string> = new Set()
 
-/** A reply's body read to the end, then decoded at once: the same parts and errors as {@link decodeBody}. */
+/** A reply's body read to the end, then decoded at once: the content of the parts {@link decodeBody} gives, same errors. */
 const readWhole = (
   response: HttpClientResponse.HttpClientResponse,
   context: CallContext,
   decoder: ChunkDecoder
-): Effect.Effect<Engine.Reply, AiError.AiError> =>
+): Effect.Effect<Array<Response.PartEncoded>, AiError.AiError> =>
   Effect.flatMap(
     Effect.mapError(response.arrayBuffer, (error) => transportError(context, response, error)),
     (body) => {
@@ -642,6 +647,6 @@ const readWhole = (
       if (decoder.error !== undefined) return Effect.fail(decoder.error)
       const collector = new Collector()
       collector.add(parts)
-      return Engine.fromContent(collector.content)
+      return Effect.succeed(collector.content)
     }
   )

@@ -1,13 +1,14 @@
 /**
- * The lower-level reply of the HTTP engines (a call without tools, the body read whole and decoded at once, see
- * src/internal/languageModel.ts) against their `generateText`: over every recorded provider stream of
- * test/fixtures/real-streams and over broken ones, the same text, finish reason and usage, or the same error.
+ * The HTTP engines read a reply's body whole and decode it at once (`generateText` and the lower-level reply of
+ * src/internal/languageModel.ts) unless an idle timeout must watch the stream: over every recorded provider stream of
+ * test/fixtures/real-streams and over broken ones, the same text, finish reason and usage as the body decoded chunk
+ * by chunk, or the same error.
  */
 import { type LanguageModel, Prompt } from "@effect/ai"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Option } from "effect"
+import { type Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as Ollama from "../../src/engines/Ollama.js"
 import * as OpenAiCompat from "../../src/engines/OpenAiCompat.js"
@@ -77,16 +78,28 @@ const outcome = <E extends { readonly _tag: string; readonly message: string }>(
     Effect.map(Either.mapLeft((error) => `${error._tag}: ${error.message}`))
   )
 
-/** Both paths over one engine service: `generateText` and the lower-level reply. */
-const both = (service: Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient>) =>
-  Effect.flatMap(service, (model) =>
-    Effect.all([
-      outcome(model.generateText({ prompt: "Go" })),
-      outcome(Engine.generateText(model, { prompt: Prompt.make("Go"), format: Option.none(), sampling: undefined }))
-    ]))
+/**
+ * One call three ways: the body decoded chunk by chunk (an idle timeout makes `generateText` fold the stream), and
+ * read whole by `generateText` and by the lower-level reply.
+ */
+const paths = (
+  make: (
+    idleTimeout: Duration.DurationInput | undefined
+  ) => Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient>
+) =>
+  Effect.gen(function*() {
+    const streamed = yield* make("30 seconds")
+    const whole = yield* make(undefined)
+    return yield* Effect.all([
+      outcome(streamed.generateText({ prompt: "Go" })),
+      outcome(whole.generateText({ prompt: "Go" })),
+      outcome(Engine.generateText(whole, { prompt: Prompt.make("Go"), format: Option.none(), sampling: undefined })),
+      outcome(Engine.generateText(streamed, { prompt: Prompt.make("Go"), format: Option.none(), sampling: undefined }))
+    ])
+  })
 
-describe("HTTP engines: the lower-level reply answers as generateText", () => {
-  it.live("over every recorded provider stream, with and without an idle timeout", () =>
+describe("HTTP engines: a body read whole decodes as the stream does", () => {
+  it.live("over every recorded provider stream", () =>
     Effect.gen(function*() {
       const server = yield* ScriptedServer.make({
         reply: (request) => {
@@ -99,16 +112,15 @@ describe("HTTP engines: the lower-level reply answers as generateText", () => {
         }
       })
       yield* Effect.forEach(manifest, (entry) =>
-        Effect.forEach([undefined, "30 seconds"] as const, (idleTimeout) =>
-          Effect.gen(function*() {
-            const base = `${server.url}/f/${encodeURIComponent(entry.file)}`
-            const [service, reply] = yield* both(
-              entry.dialect === "chat"
-                ? OpenAiCompat.make({ baseUrl: `${base}/v1`, model: "m", idleTimeout })
-                : Ollama.make({ baseUrl: base, model: "m", idleTimeout })
-            )
-            assert.deepStrictEqual(reply, service, `${entry.file} (idle timeout ${idleTimeout ?? "none"})`)
-          })), { concurrency: 4 })
+        Effect.gen(function*() {
+          const base = `${server.url}/f/${encodeURIComponent(entry.file)}`
+          const [streamed, ...others] = yield* paths((idleTimeout) =>
+            entry.dialect === "chat"
+              ? OpenAiCompat.make({ baseUrl: `${base}/v1`, model: "m", idleTimeout })
+              : Ollama.make({ baseUrl: base, model: "m", idleTimeout })
+          )
+          for (const other of others) assert.deepStrictEqual(other, streamed, entry.file)
+        }), { concurrency: 4 })
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)), 60_000)
 
   for (const { name, reply } of broken) {
@@ -117,9 +129,11 @@ describe("HTTP engines: the lower-level reply answers as generateText", () => {
         const server = yield* ScriptedServer.make({
           reply: { headers: { "content-type": "text/event-stream" }, ...reply }
         })
-        const [service, direct] = yield* both(OpenAiCompat.make({ baseUrl: `${server.url}/v1`, model: "m" }))
-        assert.isTrue(Either.isLeft(service), `${name}: generateText fails`)
-        assert.deepStrictEqual(direct, service)
+        const [streamed, ...others] = yield* paths((idleTimeout) =>
+          OpenAiCompat.make({ baseUrl: `${server.url}/v1`, model: "m", idleTimeout })
+        )
+        assert.isTrue(Either.isLeft(streamed), `${name}: generateText fails`)
+        for (const other of others) assert.deepStrictEqual(other, streamed)
       }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
   }
 })
