@@ -56,18 +56,7 @@ type Outcome = Either.Either<
 >
 
 const outcome = <E extends { readonly _tag: string; readonly message: string }>(
-  effect: Effect.Effect<
-    {
-      readonly text: string
-      readonly finishReason: string
-      readonly usage: {
-        readonly inputTokens?: number | undefined
-        readonly outputTokens?: number | undefined
-        readonly totalTokens?: number | undefined
-      }
-    },
-    E
-  >
+  effect: Effect.Effect<Engine.Reply, E>
 ): Effect.Effect<Outcome> =>
   Effect.either(effect).pipe(
     Effect.map(Either.map(({ finishReason, text, usage }) => ({
