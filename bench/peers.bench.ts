@@ -76,8 +76,9 @@ const VARIANTS = [
 const suite: Suite = {
   name: "Peers: the same 3-step batch job by sluice, the Vercel AI SDK and LangChain.js",
   description: `${fmt(ROWS)} rows, ${CONCURRENCY} in flight, zero-latency mock models, one child process per run ` +
-    `(wall times include process start; the table below uses the in-process run time)`,
-  rounds: 1,
+    `(wall times include process start; the table below uses each job's fastest in-process run of the three, the ` +
+    `machine being shared)`,
+  rounds: 3,
   variants: VARIANTS.map((v, i) => ({
     name: v.name,
     run: child(v.variant),
