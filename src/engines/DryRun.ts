@@ -16,6 +16,7 @@
  */
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
 import type * as Tool from "@effect/ai/Tool"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Duration from "effect/Duration"
@@ -247,46 +248,55 @@ const compose = (
   words: number,
   tokenSize: number
 ): Reply => {
-  const usage = { inputTokens: Math.ceil(text.length / 4), outputTokens: 0 }
-  if (Option.isSome(format)) {
-    const schema = format.value.schema as Schema.Schema<unknown, unknown>
-    const encoded = Schema.encodeSync(schema)(generate(schema, key))
-    const json = JSON.stringify(encoded)
-    return { text: chunkText(json, tokenSize), finishReason: "stop", usage: { ...usage, outputTokens: tokens(json) } }
-  }
-  const tools = request.tools.filter((tool) => "parametersSchema" in tool) as ReadonlyArray<Tool.Any>
+  const inputTokens = Math.ceil(text.length / 4)
+  const tools = Option.isSome(format)
+    ? []
+    : request.tools.filter((tool) => "parametersSchema" in tool) as ReadonlyArray<Tool.Any>
   if (tools.length > 0 && request.toolChoice !== "none" && lastRole(request.prompt) === "user") {
     const tool = tools[key % tools.length]!
-    const params = Schema.encodeSync(tool.parametersSchema as Schema.Schema<unknown, unknown>)(
-      generate(tool.parametersSchema as Schema.Schema<unknown, unknown>, key)
-    )
+    const params = encodedValue(tool.parametersSchema, key)
     const id = `call_${key.toString(36)}`
     return {
       toolCalls: [{ id, name: tool.name, params }],
       finishReason: "tool-calls",
-      usage: { ...usage, outputTokens: tokens(JSON.stringify(params)) }
+      usage: { inputTokens, outputTokens: tokens(JSON.stringify(params)) }
     }
   }
-  const reply = sentence(lastUserText(request.prompt), key, words)
-  return { text: chunkText(reply, tokenSize), finishReason: "stop", usage: { ...usage, outputTokens: tokens(reply) } }
+  const reply = replyText(format, request.prompt, key, words)
+  return {
+    text: chunkText(reply, tokenSize),
+    finishReason: "stop",
+    usage: { inputTokens, outputTokens: tokens(reply) }
+  }
 }
 
 /** {@link compose}'s reply to a call without tools, as one text. */
 const plain = (call: Engine.Call, text: string, key: number, words: number): Engine.Reply => {
   const inputTokens = Math.ceil(text.length / 4)
-  let reply: string
-  if (Option.isSome(call.format)) {
-    const schema = call.format.value.schema as Schema.Schema<unknown, unknown>
-    reply = JSON.stringify(Schema.encodeSync(schema)(generate(schema, key)))
-  } else {
-    reply = sentence(lastUserText(call.prompt), key, words)
-  }
+  const reply = replyText(call.format, call.prompt, key, words)
   const outputTokens = tokens(reply)
   return {
     text: reply,
     finishReason: "stop",
     usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
+}
+
+/** The text of a reply without tool calls: the JSON of a value of the requested schema, else a sentence. */
+const replyText = (
+  format: Option.Option<StructuredOutput.Format>,
+  prompt: Prompt.Prompt,
+  key: number,
+  words: number
+): string =>
+  Option.isSome(format)
+    ? JSON.stringify(encodedValue(format.value.schema, key))
+    : sentence(lastUserText(prompt), key, words)
+
+/** A generated value of a schema, encoded: what a structured reply or a tool call carries. */
+const encodedValue = (schema: Schema.Schema.Any, key: number): unknown => {
+  const s = schema as Schema.Schema<unknown, unknown>
+  return Schema.encodeSync(s)(generate(s, key))
 }
 
 const sentence = (prompt: string, key: number, count: number): string => {
