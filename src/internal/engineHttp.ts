@@ -312,7 +312,7 @@ export const malformed = (context: CallContext, raw: string, description: string
   fail(context, new EngineError.EngineError({ engine: context.engine, reason: "MalformedStream", description, raw }))
 
 /** Folds the stream parts of a reply, as they come, into the content `generateText` returns. */
-export class Collector {
+class Collector {
   readonly content: Array<Response.PartEncoded> = []
   private readonly texts = new Map<string, { readonly kind: "text" | "reasoning"; text: string }>()
 
@@ -564,37 +564,38 @@ export const makeService = (
 ): Effect.Effect<LanguageModel.Service> => {
   const timeout = duration(options.timeout)
   const idleTimeout = duration(options.idleTimeout)
-  /** The request of a call and its context, or why the call cannot be sent. */
-  const prepare = (
+  /** Sends a call with its structured output `format` and `sampling`; `body` reads the response. */
+  const send = <A>(
     call: LanguageModel.ProviderOptions,
     method: string,
     format: Option.Option<StructuredOutput.Format>,
-    sampling: Sampling.Sampling | undefined
-  ): Either.Either<CallContext, AiError.AiError> => {
+    sampling: Sampling.Sampling | undefined,
+    body: (response: HttpClientResponse.HttpClientResponse, context: CallContext, decoder: ChunkDecoder) => A
+  ): Effect.Effect<A, AiError.AiError> => {
     const encoded = options.encode(call, format, sampling)
-    if (Either.isLeft(encoded)) return Either.left(malformedInput(options.engine, method, encoded.left))
+    if (Either.isLeft(encoded)) return Effect.fail(malformedInput(options.engine, method, encoded.left))
     const request = HttpClientRequest.post(options.url).pipe(
       HttpClientRequest.setHeaders({ accept: options.accept, ...options.headers }),
       options.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(options.apiKey),
       HttpClientRequest.bodyUnsafeJson(encoded.right)
     )
-    return Either.right({ engine: options.engine, method, request })
+    const context: CallContext = { engine: options.engine, method, request }
+    const toolNames = call.tools.length === 0 ? noTools : new Set(call.tools.map((tool) => tool.name))
+    return Effect.map(
+      execute(client, context, timeout),
+      (response) => body(response, context, options.decoder(context, toolNames))
+    )
   }
+  /** Sends a call with the format and sampling set around it (`LanguageModel`'s calls). */
   const open = <A>(
     call: LanguageModel.ProviderOptions,
     method: string,
     body: (response: HttpClientResponse.HttpClientResponse, context: CallContext, decoder: ChunkDecoder) => A
   ): Effect.Effect<A, AiError.AiError> =>
-    Effect.flatMap(Effect.zip(StructuredOutput.requested(call), Sampling.current), ([format, sampling]) => {
-      const prepared = prepare(call, method, format, sampling)
-      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-      const context = prepared.right
-      const toolNames = new Set(call.tools.map((tool) => tool.name))
-      return Effect.map(
-        execute(client, context, timeout),
-        (response) => body(response, context, options.decoder(context, toolNames))
-      )
-    })
+    Effect.flatMap(
+      Effect.zip(StructuredOutput.requested(call), Sampling.current),
+      ([format, sampling]) => send(call, method, format, sampling, body)
+    )
   const stream = (call: LanguageModel.ProviderOptions, method: string) =>
     Stream.unwrap(
       open(call, method, (response, context, decoder) => decodeBody(response, context, idleTimeout, decoder))
@@ -604,22 +605,14 @@ export const makeService = (
     idleTimeout === undefined
       ? readWhole(response, context, decoder)
       : collect(decodeBody(response, context, idleTimeout, decoder))
-  // the lower-level contract (see languageModel.ts)
-  const reply = (call: Engine.Call): Effect.Effect<Engine.Reply, AiError.AiError> => {
-    const prepared = prepare(
-      Engine.providerOptions(call.prompt, call.format),
-      "generateText",
-      call.format,
-      call.sampling
+  // the lower-level contract (see languageModel.ts): the format and sampling come with the call
+  const reply = (call: Engine.Call): Effect.Effect<Engine.Reply, AiError.AiError> =>
+    Effect.flatMap(
+      Effect.flatten(
+        send(Engine.providerOptions(call.prompt, call.format), "generateText", call.format, call.sampling, content)
+      ),
+      Engine.fromContent
     )
-    if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-    const context = prepared.right
-    const decoder = options.decoder(context, noTools)
-    return Effect.flatMap(
-      execute(client, context, timeout),
-      (response) => Effect.flatMap(content(response, context, decoder), Engine.fromContent)
-    )
-  }
   const params = {
     generateText: (call: LanguageModel.ProviderOptions) => Effect.flatten(open(call, "generateText", content)),
     streamText: (call: LanguageModel.ProviderOptions) => stream(call, "streamText")
