@@ -106,10 +106,9 @@ export interface Reply {
 export const generateText = (model: LanguageModel.Service, call: Call): Effect.Effect<Reply, AiError.AiError> => {
   const direct = (model as Partial<Direct>)[DirectTypeId]
   const format = call.format
-  if (direct?.reply !== undefined) {
-    if (Option.isSome(format)) confirmed.add(format.value)
-    return direct.reply(call)
-  }
+  // sluice's engines send the format in the request: it is confirmed
+  if (direct !== undefined && Option.isSome(format)) confirmed.add(format.value)
+  if (direct?.reply !== undefined) return direct.reply(call)
   return Effect.withFiberRuntime((fiber) => {
     let effect: Effect.Effect<Reply, AiError.AiError>
     if (direct === undefined) {
@@ -119,7 +118,6 @@ export const generateText = (model: LanguageModel.Service, call: Call): Effect.E
         format
       )
     } else {
-      if (Option.isSome(format)) confirmed.add(format.value)
       effect = direct.params.generateText(providerOptions(call.prompt, format)).pipe(
         Effect.provideService(IdGenerator.IdGenerator, direct.ids),
         Effect.flatMap(fromContent)
