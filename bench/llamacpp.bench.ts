@@ -119,6 +119,12 @@ const suite: Suite = {
         share >= 0.9 ? "met" : "NOT met"
       })`
     })
+  },
+  cleanup: async () => {
+    await runtime.dispose()
+    await context.dispose()
+    await model.dispose()
+    fs.rmSync(path.dirname(modelPath), { recursive: true, force: true })
   }
 }
 
